@@ -1,0 +1,118 @@
+"""Self-describing checkpoints: plain dicts that load with ``torch.load(weights_only=True)``.
+
+A checkpoint carries everything needed to rebuild and use the model without the run that made it:
+architecture, classes, preprocessing, calibration, data fingerprint, training config and metrics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .config import ModelConfig, PreprocessConfig
+from .errors import MLError
+from .model import build_model
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class CheckpointMeta:
+    model: ModelConfig
+    preprocess: PreprocessConfig
+    temperature: float = 1.0  # temperature scaling for calibrated probabilities
+    threshold: float = 0.5  # decision threshold on p(ai_generated), chosen on validation
+    is_demo: bool = False  # trained on the generated demo set: not for real decisions
+    data_fingerprint: str = ""
+    train_config: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, meta: CheckpointMeta,
+                    extra: dict[str, Any] | None = None) -> Path:
+    """Write the checkpoint atomically: a crash mid-write never leaves a half file at ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "name": meta.name,
+        "architecture": meta.model.architecture,
+        "classes": list(meta.model.classes),
+        "preprocess": meta.preprocess.to_dict(),
+        "temperature": float(meta.temperature),
+        "threshold": float(meta.threshold),
+        "is_demo": bool(meta.is_demo),
+        "data_fingerprint": meta.data_fingerprint,
+        "train_config": meta.train_config,
+        "metrics": meta.metrics,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    if extra:
+        payload.update(extra)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise MLError(f"Checkpoint not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle errors, truncated zip, wrong file
+        raise MLError(f"Cannot read checkpoint {path}: {exc}") from exc
+    if not isinstance(payload, dict) or "state_dict" not in payload:
+        raise MLError(f"{path} is not a Verity checkpoint (no state_dict).")
+    version = payload.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise MLError(
+            f"{path} has checkpoint schema {version!r}; this version of Verity reads {SCHEMA_VERSION}."
+        )
+    return payload
+
+
+def meta_from_payload(payload: dict[str, Any]) -> CheckpointMeta:
+    return CheckpointMeta(
+        model=ModelConfig(architecture=payload["architecture"], classes=tuple(payload["classes"])),
+        preprocess=PreprocessConfig.from_dict(payload["preprocess"]),
+        temperature=float(payload.get("temperature", 1.0)),
+        threshold=float(payload.get("threshold", 0.5)),
+        is_demo=bool(payload.get("is_demo", False)),
+        data_fingerprint=payload.get("data_fingerprint", ""),
+        train_config=payload.get("train_config", {}),
+        metrics=payload.get("metrics", {}),
+        name=payload.get("name", ""),
+    )
+
+
+def load_checkpoint(path: str | Path) -> tuple[nn.Module, CheckpointMeta]:
+    """Rebuild the model from a checkpoint, in eval mode on the CPU."""
+    payload = read_checkpoint(path)
+    meta = meta_from_payload(payload)
+    model = build_model(meta.model)
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    return model, meta
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,92 @@
+"""Configuration dataclasses for the model and for training runs.
+
+A resolved config is saved beside every run and inside every checkpoint, so a run can be
+reproduced and a checkpoint rebuilt from its own contents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from . import CLASSES
+from .errors import MLError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    architecture: str = "resnet50"
+    classes: tuple[str, ...] = CLASSES
+    # Local torchvision ImageNet weights file to start from; never downloaded.
+    pretrained_weights: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["classes"] = list(self.classes)
+        return d
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How pixels become a tensor. Shared by training (eval half) and inference."""
+
+    # Side of the square the model sees at inference. Larger images are centre-cropped to it
+    # (no resampling, which would erase generator traces); smaller ones are upscaled by an
+    # integer factor (nearest neighbour) and then padded/cropped to it.
+    input_size: int = 224
+    # Side of the random crops used in training.
+    train_crop: int = 224
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)  # ImageNet normalisation
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["mean"], d["std"] = list(self.mean), list(self.std)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PreprocessConfig:
+        known = {f.name for f in fields(cls)}
+        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in known}
+        return cls(**kw)
+
+
+@dataclass
+class TrainConfig:
+    data: str = ""  # dataset root (folder layout) or manifest CSV
+    out_dir: str = "runs/latest"
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    optimizer: str = "adamw"  # adamw | sgd
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
+    early_stopping_patience: int = 0  # 0: off
+    seed: int = 0
+    num_workers: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    max_steps: int = 0  # 0: no limit; a cap for smoke tests
+    model: ModelConfig = field(default_factory=ModelConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+
+    def validate(self) -> None:
+        if self.epochs < 1:
+            raise MLError("epochs must be at least 1")
+        if self.batch_size < 1:
+            raise MLError("batch_size must be at least 1")
+        if not self.lr > 0:
+            raise MLError("lr must be positive")
+        if self.optimizer not in ("adamw", "sgd"):
+            raise MLError(f"optimizer must be 'adamw' or 'sgd', not {self.optimizer!r}")
+        if not 0 <= self.label_smoothing < 1:
+            raise MLError("label_smoothing must be in [0, 1)")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise MLError(f"device must be auto, cpu or cuda, not {self.device!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["model"] = self.model.to_dict()
+        d["preprocess"] = self.preprocess.to_dict()
+        return d

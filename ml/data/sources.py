@@ -1,0 +1,118 @@
+"""Where labelled images come from.
+
+Two layouts are read:
+
+* a folder, either ``<root>/<split>/<CLASS>/*`` (CIFAKE's ``train/REAL``) or ``<root>/<CLASS>/*``;
+* a CSV manifest with a header of at least ``path,label`` (optionally ``split``, ``source``,
+  ``generator``), paths relative to the manifest's folder.
+
+Class folder names are matched case-insensitively: REAL/real -> real; FAKE/fake/ai/generated ->
+ai_generated.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import CLASSES
+from ..errors import MLError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+SPLITS = ("train", "val", "test")
+_SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val",
+                  "validation": "val", "test": "test", "testing": "test"}
+_LABEL_ALIASES = {
+    "real": "real", "0": "real", "authentic": "real", "photo": "real",
+    "fake": "ai_generated", "ai": "ai_generated", "ai_generated": "ai_generated",
+    "generated": "ai_generated", "synthetic": "ai_generated", "1": "ai_generated",
+}
+
+
+def normalise_label(name: str) -> str | None:
+    """Map a folder or manifest label to one of :data:`ml.CLASSES`, or None if unknown."""
+    return _LABEL_ALIASES.get(name.strip().lower().replace("-", "_"))
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: str
+    split: str = ""
+    source: str = ""
+    generator: str = ""
+
+    @property
+    def target(self) -> int:
+        return CLASSES.index(self.label)
+
+    def read_bytes(self) -> bytes:
+        return self.path.read_bytes()
+
+
+def load_samples(root: str | Path) -> list[Sample]:
+    """Read every labelled sample under ``root`` (a folder or a manifest CSV), sorted by path."""
+    root = Path(root)
+    if root.is_file() and root.suffix.lower() == ".csv":
+        samples = _from_manifest(root)
+    elif root.is_dir():
+        manifest = root / "MANIFEST.csv"
+        samples = _from_manifest(manifest) if manifest.is_file() else _from_folders(root)
+    else:
+        raise MLError(f"No dataset at {root}: expected a folder or a .csv manifest.")
+    if not samples:
+        raise MLError(
+            f"No labelled images found under {root}. Expected <split>/<CLASS>/image files or "
+            "<CLASS>/image files with CLASS one of REAL or FAKE, or a CSV manifest."
+        )
+    return sorted(samples, key=lambda s: str(s.path))
+
+
+def _from_folders(root: Path) -> list[Sample]:
+    samples: list[Sample] = []
+    for child in sorted(p for p in root.iterdir() if p.is_dir()):
+        split = _SPLIT_ALIASES.get(child.name.lower())
+        if split is not None:
+            for class_dir in sorted(p for p in child.iterdir() if p.is_dir()):
+                samples.extend(_images_in(class_dir, split))
+        else:
+            samples.extend(_images_in(child, ""))
+    return samples
+
+
+def _images_in(class_dir: Path, split: str) -> list[Sample]:
+    label = normalise_label(class_dir.name)
+    if label is None:
+        return []
+    return [Sample(path=p, label=label, split=split)
+            for p in sorted(class_dir.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
+
+
+def _from_manifest(manifest: Path) -> list[Sample]:
+    base = manifest.parent
+    samples = []
+    with manifest.open(newline="") as f:
+        reader = csv.DictReader(f)
+        fields = set(reader.fieldnames or [])
+        path_key = "relpath" if "relpath" in fields else "path"
+        if path_key not in fields or "label" not in fields:
+            raise MLError(f"{manifest} needs a header with path (or relpath) and label columns.")
+        for lineno, row in enumerate(reader, start=2):
+            label = normalise_label(row["label"] or "")
+            if label is None:
+                raise MLError(f"{manifest}:{lineno}: unknown label {row['label']!r}.")
+            split = _SPLIT_ALIASES.get((row.get("split") or "").lower(), "")
+            samples.append(Sample(path=base / row[path_key], label=label, split=split,
+                                  source=row.get("source") or "", generator=row.get("generator") or ""))
+    return samples
+
+
+def fingerprint(samples: list[Sample]) -> str:
+    """A content fingerprint of a dataset: SHA-256 over each file's hash, label and split."""
+    h = hashlib.sha256()
+    for s in sorted(samples, key=lambda s: str(s.path)):
+        digest = hashlib.sha256(s.read_bytes()).hexdigest()
+        h.update(f"{digest},{s.label},{s.split}\n".encode())
+    return h.hexdigest()

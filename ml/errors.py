@@ -1,0 +1,9 @@
+"""The one error type of ml/: callers (CLI, worker, portal) turn it into a readable message."""
+
+
+class MLError(Exception):
+    """A problem the user can act on: bad input file, unreadable checkpoint, bad config."""
+
+
+class ImageRejected(MLError):
+    """An input that is not an image we accept (wrong type, truncated, too large, a bomb)."""

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.images import png_bytes
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real ResNet50 checkpoint trained for two steps on a few generated images (seconds).
+
+    Its verdicts mean nothing; tests use it to exercise the real loading, inference and
+    Grad-CAM path end to end."""
+    from ml.config import PreprocessConfig, TrainConfig
+    from ml.data.demo import generate_demo_dataset
+    from ml.train import train
+
+    root = tmp_path_factory.mktemp("tiny-model")
+    data = generate_demo_dataset(root / "data", pairs=12, size=64, seed=1)
+    config = TrainConfig(data=str(data), out_dir=str(root / "run"), epochs=1, batch_size=8, max_steps=2,
+                         seed=0, device="cpu", preprocess=PreprocessConfig(input_size=64, train_crop=32))
+    return train(config, show_bar=False, is_demo=True, name="tiny-test-model").checkpoint
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def teams(db):  # type: ignore[no-untyped-def]
+    from verification.models import Team
+
+    return Team.objects.create(name="Metro desk"), Team.objects.create(name="Foreign desk")
+
+
+@pytest.fixture
+def people(db, teams, django_user_model):  # type: ignore[no-untyped-def]
+    """An owner (submits), a teammate (same team) and an outsider (another team)."""
+    from verification.models import Membership, Role
+
+    team, other = teams
+    owner = django_user_model.objects.create_user("owner", password="pw-owner-123!")
+    teammate = django_user_model.objects.create_user("teammate", password="pw-mate-123!")
+    outsider = django_user_model.objects.create_user("outsider", password="pw-out-123!")
+    Membership.objects.create(user=owner, team=team, role=Role.REVIEWER)
+    Membership.objects.create(user=teammate, team=team, role=Role.REVIEWER)
+    Membership.objects.create(user=outsider, team=other, role=Role.REVIEWER)
+    return {"owner": owner, "teammate": teammate, "outsider": outsider, "team": team, "other_team": other}
+
+
+@pytest.fixture
+def active_version(db, tiny_checkpoint):  # type: ignore[no-untyped-def]
+    from verification import services
+
+    return services.model_version_register(checkpoint=tiny_checkpoint, activate=True)
+
+
+@pytest.fixture
+def upload():  # type: ignore[no-untyped-def]
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    def make(name: str = "photo.png", data: bytes | None = None, content_type: str = "image/png"):
+        return SimpleUploadedFile(name, png_bytes() if data is None else data, content_type=content_type)
+
+    return make

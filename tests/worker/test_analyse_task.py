@@ -1,0 +1,97 @@
+"""The analysis task, run in-process against the real model code and database."""
+
+import pytest
+
+from tests.images import png_bytes
+from verification import services
+from verification.models import Analysis, AnalysisStatus, AuditEvent, CaseImage
+from worker import model_cache
+from worker.tasks import analyse_image
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_model_cache():
+    model_cache.clear()
+    yield
+    model_cache.clear()
+
+
+@pytest.fixture
+def queued(people, upload, monkeypatch):
+    monkeypatch.setattr("verification.queue.enqueue_analysis", lambda aid: None)
+
+    def make(data=None):
+        result = services.case_submit(user=people["owner"], team=people["team"], title="t",
+                                      files=[upload("img.png", data)])
+        return Analysis.objects.get(image=result.images[0])
+
+    return make
+
+
+def test_the_task_records_verdict_probability_heatmap_and_model(queued, active_version, settings):
+    analysis = queued(png_bytes((120, 100)))
+    assert analyse_image.run(analysis.pk) in ("real", "ai_generated")
+    analysis.refresh_from_db()
+    assert analysis.status == AnalysisStatus.DONE
+    assert analysis.model_version == active_version
+    assert 0 <= analysis.probability_ai <= 1 and analysis.label in ("real", "ai_generated")
+    assert (settings.MEDIA_ROOT / analysis.overlay).read_bytes()[:4] == b"\x89PNG"
+    assert (settings.MEDIA_ROOT / analysis.heatmap).read_bytes()[:4] == b"\x89PNG"
+    assert analysis.timings_ms["inference_gradcam"] > 0
+    assert analysis.attempts == 1 and analysis.started_at and analysis.finished_at
+    assert AuditEvent.objects.filter(action="analysis.done", object_id=str(analysis.pk)).count() == 1
+
+
+def test_running_the_task_twice_records_once(queued, active_version):
+    analysis = queued()
+    analyse_image.run(analysis.pk)
+    first = Analysis.objects.get(pk=analysis.pk)
+    assert analyse_image.run(analysis.pk) == "already finished"
+    again = Analysis.objects.get(pk=analysis.pk)
+    assert again.finished_at == first.finished_at and again.attempts == 1
+    assert AuditEvent.objects.filter(action="analysis.done").count() == 1
+
+
+def test_a_redelivered_task_of_a_dead_worker_completes(queued, active_version):
+    analysis = queued()
+    services.analysis_start(analysis_id=analysis.pk)  # the first worker claimed it, then died
+    analyse_image.run(analysis.pk)
+    analysis.refresh_from_db()
+    assert analysis.status == AnalysisStatus.DONE and analysis.attempts == 2
+
+
+def test_a_corrupt_stored_file_marks_the_analysis_failed_with_a_reason(queued, active_version, settings):
+    analysis = queued()
+    image = CaseImage.objects.get(pk=analysis.image_id)
+    path = settings.MEDIA_ROOT / image.file
+    path.write_bytes(path.read_bytes()[:60])  # the stored file got truncated on disk
+    assert analyse_image.run(analysis.pk) == "failed"
+    analysis.refresh_from_db()
+    assert analysis.status == AnalysisStatus.FAILED
+    assert "not a readable image" in analysis.error
+    assert AuditEvent.objects.filter(action="analysis.failed").count() == 1
+
+
+def test_without_an_active_model_the_analysis_fails_and_says_what_to_do(queued):
+    analysis = queued()
+    analyse_image.run(analysis.pk)
+    analysis.refresh_from_db()
+    assert analysis.status == AnalysisStatus.FAILED and "activate a model" in analysis.error
+
+
+def test_a_new_active_model_is_used_by_the_next_task_without_restart(queued, active_version, tiny_checkpoint, tmp_path):
+    import shutil
+
+    analyse_image.run(queued().pk)
+    copy = tmp_path / "second.pt"
+    shutil.copy(tiny_checkpoint, copy)
+    # Same weights, but a distinct registered version: the cache must follow the active row.
+    second = services.model_version_register(checkpoint=copy, name="second", activate=False)
+    Analysis.objects.none()
+    services.model_version_activate(version=second, note="test promotion")
+    nxt = queued(png_bytes(seed=9))
+    analyse_image.run(nxt.pk)
+    nxt.refresh_from_db()
+    assert nxt.model_version == second

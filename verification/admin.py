@@ -1,0 +1,59 @@
+from django.contrib import admin
+
+from .models import Analysis, AuditEvent, Case, CaseImage, Membership, ModelVersion, Team
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 1
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "created_at"]
+    inlines = [MembershipInline]
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = ["name", "is_active", "is_demo", "architecture", "input_size", "created_at"]
+    readonly_fields = ["checkpoint_sha256", "metrics", "is_active", "created_at"]
+
+
+class CaseImageInline(admin.TabularInline):
+    model = CaseImage
+    extra = 0
+    readonly_fields = ["file", "sha256", "original_name", "format", "width", "height", "size_bytes"]
+
+
+@admin.register(Case)
+class CaseAdmin(admin.ModelAdmin):
+    list_display = ["title", "team", "created_by", "created_at"]
+    list_filter = ["team"]
+    search_fields = ["title", "source_url"]
+    inlines = [CaseImageInline]
+
+
+@admin.register(Analysis)
+class AnalysisAdmin(admin.ModelAdmin):
+    list_display = ["id", "image", "status", "label", "probability_ai", "model_version", "created_at"]
+    list_filter = ["status", "label", "model_version"]
+    readonly_fields = [f.name for f in Analysis._meta.fields]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only: the audit history is append-only, including for admins."""
+
+    list_display = ["created_at", "action", "actor", "object_type", "object_id", "team"]
+    list_filter = ["action"]
+    search_fields = ["action", "object_id"]
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False

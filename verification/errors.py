@@ -1,0 +1,29 @@
+"""The domain's one error type. Views turn it into a form or page message, the API into JSON."""
+
+from __future__ import annotations
+
+
+class VerityError(Exception):
+    """An error the user can act on. ``code`` is stable for API clients."""
+
+    code = "invalid"
+    status = 400
+
+    def __init__(self, message: str, *, details: dict | list | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class SubmissionRejected(VerityError):
+    code = "submission_rejected"
+
+
+class InvalidTransition(VerityError):
+    code = "invalid_transition"
+    status = 409
+
+
+class NoActiveModel(VerityError):
+    code = "no_active_model"
+    status = 503

@@ -1,0 +1,68 @@
+"""Make sure a classifier is active: register a configured checkpoint, or train the demo model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from verification import services
+from verification.models import ModelVersion
+from verification.selectors import active_model
+
+
+class Command(BaseCommand):
+    help = ("Ensure a model version is active. Uses VERITY_MODEL_CHECKPOINT if set; otherwise trains "
+            "a small DEMO model on generated data (minutes on a CPU) and marks it as a demo.")
+
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        parser.add_argument("--pairs", type=int, default=int(os.environ.get("VERITY_DEMO_PAIRS", 300)))
+        parser.add_argument("--epochs", type=int, default=int(os.environ.get("VERITY_DEMO_EPOCHS", 8)))
+
+    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+        current = active_model()
+        if current is not None:
+            self.stdout.write(f"Active model: {current}.")
+            return
+        configured = settings.VERITY_MODEL_CHECKPOINT
+        if configured:
+            self._register(Path(configured), demo=False)
+            return
+        demo_ckpt = settings.VERITY_MODEL_DIR / "demo" / "model.pt"
+        if not demo_ckpt.exists():
+            self._train_demo(demo_ckpt.parent, pairs=options["pairs"], epochs=options["epochs"])
+        self._register(demo_ckpt, demo=True)
+
+    def _register(self, path: Path, *, demo: bool) -> None:
+        from ml.checkpoint import file_sha256
+
+        digest = file_sha256(path)
+        existing = ModelVersion.objects.filter(checkpoint_sha256=digest).first()
+        if existing:
+            services.model_version_activate(version=existing, note="activated at start-up")
+            version = existing
+        else:
+            version = services.model_version_register(checkpoint=path, activate=True)
+        kind = "DEMO model" if version.is_demo else "model"
+        self.stdout.write(self.style.SUCCESS(f"Active {kind}: {version.name} ({path})."))
+
+    def _train_demo(self, out_dir: Path, *, pairs: int, epochs: int) -> None:
+        from ml.config import PreprocessConfig, TrainConfig
+        from ml.data.demo import generate_demo_dataset
+        from ml.train import train
+
+        self.stdout.write(self.style.WARNING(
+            "No trained model found, so Verity will train a small DEMO model on images it generates "
+            "itself. This takes a few minutes on a CPU, once. A demo model is labelled as such in the "
+            "portal and is not a detector for real-world AI images."))
+        data_dir = settings.DATA_DIR / "demo-data"
+        if not (data_dir / "MANIFEST.csv").exists():
+            generate_demo_dataset(data_dir, pairs=pairs, size=128, seed=0, progress=True)
+        config = TrainConfig(data=str(data_dir), out_dir=str(out_dir), epochs=epochs, batch_size=32, lr=1e-3,
+                             seed=0, preprocess=PreprocessConfig(input_size=128, train_crop=64))
+        result = train(config, is_demo=True, name="demo-resnet50")
+        test = result.metrics.get("test", {})
+        if test:
+            self.stdout.write(f"Demo model test accuracy {test['accuracy']:.3f} on {test['n']} generated images.")
