@@ -1,0 +1,20 @@
+# One image runs the web server and the Celery workers (the command differs per service).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    VERITY_ENV=production VERITY_DATA_DIR=/data MEDIA_ROOT=/data/media VERITY_MODEL_DIR=/data/models
+WORKDIR /app
+
+COPY requirements.txt ./
+RUN pip install -r requirements.txt
+
+COPY . .
+# collectstatic needs settings that import cleanly; these values exist only for this build step.
+RUN SECRET_KEY=build-only DATABASE_URL=sqlite:////tmp/build.sqlite3 CELERY_BROKER_URL=memory:// \
+    python manage.py collectstatic --noinput
+
+RUN useradd --create-home --uid 1000 verity && mkdir -p /data && chown -R verity /data
+USER verity
+EXPOSE 8000
+ENTRYPOINT ["/app/docker/entrypoint.sh"]
+CMD ["web"]

@@ -1,0 +1,22 @@
+#!/bin/sh
+# Entry point of the Verity image: `web`, `worker-inference`, `worker-training`, or any command.
+set -e
+case "$1" in
+  web)
+    python manage.py migrate --noinput
+    python manage.py ensure_admin
+    python manage.py ensure_model
+    exec gunicorn portal.wsgi:application --bind 0.0.0.0:8000 --workers "${WEB_WORKERS:-3}" \
+      --timeout 120 --access-logfile -
+    ;;
+  worker-inference)
+    exec celery -A portal worker -Q inference --concurrency "${WORKER_CONCURRENCY:-1}" \
+      --hostname "inference@%h" --loglevel INFO
+    ;;
+  worker-training)
+    exec celery -A portal worker -Q training --concurrency 1 --hostname "training@%h" --loglevel INFO
+    ;;
+  *)
+    exec "$@"
+    ;;
+esac
