@@ -16,6 +16,9 @@ case "$1" in
   worker-training)
     exec celery -A portal worker -Q training --concurrency 1 --hostname "training@%h" --loglevel INFO
     ;;
+  beat)
+    exec celery -A portal beat --schedule /data/celerybeat-schedule --loglevel INFO
+    ;;
   *)
     exec "$@"
     ;;

@@ -17,6 +17,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _data_dir() -> Path:
+    return Path(os.environ.get("VERITY_DATA_DIR", ROOT / "var")).resolve()
+
+
 def _manage(*args: str) -> None:
     subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], check=True, cwd=ROOT)
 
@@ -39,7 +43,9 @@ def main() -> int:
         "web": subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "runserver", f"{host}:{port}",
                                  "--noreload"], cwd=ROOT),
         "worker": subprocess.Popen([sys.executable, "-m", "celery", "-A", "portal", "worker",
-                                    "-Q", "inference,training", "--concurrency", "1", "--loglevel", "INFO"],
+                                    "-Q", "inference,training", "--concurrency", "1", "--loglevel", "INFO",
+                                    # Embedded: this one worker also runs the periodic sweeper.
+                                    "--beat", "--schedule", str(_data_dir() / "celerybeat-schedule")],
                                    cwd=ROOT),
     }
     print(f"\nVerity is running at http://{host}:{port}/  (Ctrl-C stops it)\n", flush=True)

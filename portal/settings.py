@@ -185,9 +185,26 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
 CELERY_TASK_DEFAULT_QUEUE = "inference"
 CELERY_TASK_ROUTES = {
     "worker.tasks.analyse_image": {"queue": "inference"},
+    "worker.tasks.requeue_stuck": {"queue": "inference"},
     "worker.tasks.train_model": {"queue": "training"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing gives up quickly when the broker is down: the row stays queued and the sweeper below
+# re-sends it, so a web request never hangs on an unreachable broker.
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+# Batching: a worker takes up to this many queued analyses into one forward pass, waiting at
+# most VERITY_BATCH_WAIT_MS for more to arrive.
+VERITY_BATCH_SIZE = env_int("VERITY_BATCH_SIZE", 8)
+VERITY_BATCH_WAIT_MS = env_int("VERITY_BATCH_WAIT_MS", 0)
+# The sweeper re-enqueues analyses queued longer than this (lost message) or running longer than
+# the hard time limit plus a margin (dead worker, no redelivery).
+VERITY_SWEEP_QUEUED_AFTER_S = env_int("VERITY_SWEEP_QUEUED_AFTER_S", 120)
+VERITY_SWEEP_INTERVAL_S = env_int("VERITY_SWEEP_INTERVAL_S", 60)
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stuck-analyses": {"task": "worker.tasks.requeue_stuck", "schedule": float(VERITY_SWEEP_INTERVAL_S),
+                               "options": {"queue": "inference", "expires": VERITY_SWEEP_INTERVAL_S}},
+}
 
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {

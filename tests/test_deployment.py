@@ -58,7 +58,7 @@ def compose() -> dict:
 
 
 def test_compose_has_the_production_services(compose):
-    assert set(compose["services"]) == {"postgres", "redis", "web", "worker-inference", "worker-training"}
+    assert set(compose["services"]) == {"postgres", "redis", "web", "worker-inference", "worker-training", "beat"}
     for name, service in compose["services"].items():
         assert "healthcheck" in service, f"{name} has no health check"
 
@@ -81,7 +81,7 @@ def test_the_inference_worker_reserves_a_gpu(compose):
 
 def test_compose_commands_exist_in_the_entrypoint_and_match_the_queues(compose):
     entrypoint = (ROOT / "docker" / "entrypoint.sh").read_text()
-    for name in ("web", "worker-inference", "worker-training"):
+    for name in ("web", "worker-inference", "worker-training", "beat"):
         command = compose["services"][name]["command"][0]
         assert f"\n  {command})" in entrypoint, f"entrypoint has no '{command}' case"
     queues = {route["queue"] for route in CELERY_TASK_ROUTES.values()}

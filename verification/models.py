@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class Team(models.Model):
@@ -125,7 +126,12 @@ class Analysis(models.Model):
     timings_ms = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # The id of the Celery task that claimed this analysis (its own, or one that took it into a
+    # batch). A redelivery of that same task may claim it again; any other task leaves it alone.
+    claimed_by = models.CharField(max_length=64, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When the analysis last entered the queue (creation, or a requeue by the sweeper).
+    enqueued_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

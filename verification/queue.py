@@ -11,6 +11,14 @@ logger = logging.getLogger(__name__)
 ANALYSE_TASK = "worker.tasks.analyse_image"
 
 
-def enqueue_analysis(analysis_id: int) -> None:
-    current_app.send_task(ANALYSE_TASK, args=[analysis_id], queue="inference")
+def enqueue_analysis(analysis_id: int) -> bool:
+    """Send the analysis task. Never raises: if the broker is unreachable the analysis stays
+    queued in the database, and the periodic sweeper (worker.tasks.requeue_stuck) sends it again
+    once the broker is back. The submission that called this has already been committed."""
+    try:
+        current_app.send_task(ANALYSE_TASK, args=[analysis_id], queue="inference")
+    except Exception:  # noqa: BLE001 - kombu raises several types for an unreachable broker
+        logger.warning("could not enqueue analysis %s; the sweeper will retry", analysis_id, exc_info=True)
+        return False
     logger.info("enqueued analysis %s", analysis_id)
+    return True

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from ml.checkpoint import file_sha256, meta_from_payload, read_checkpoint
@@ -119,18 +120,76 @@ def case_submit(*, user: Any, team: Team, title: str, files: Iterable[Upload], s
     return SubmissionResult(case=case, images=images, rejected=rejected)
 
 
-def analysis_start(*, analysis_id: int) -> Analysis | None:
-    """Claim an analysis for a worker. Returns None when it is already finished.
+def analysis_start(*, analysis_id: int, claimant: str = "") -> Analysis | None:
+    """Claim an analysis for the worker task ``claimant``. Returns None when it is finished or
+    another live task holds it.
 
-    A claim of a *running* analysis is allowed: with late acknowledgement, a task whose worker
-    died is delivered again while its row still says running.
+    A queued analysis can be claimed by anyone. A *running* one only by the task that claimed it:
+    with late acknowledgement, a task whose worker died is delivered again (same task id) while
+    the row still says running, and must be able to finish the work.
     """
-    claimed = Analysis.objects.filter(
-        pk=analysis_id, status__in=[AnalysisStatus.QUEUED, AnalysisStatus.RUNNING],
-    ).update(status=AnalysisStatus.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1)
-    if not claimed:
-        return None
-    return Analysis.objects.select_related("image__case__team").get(pk=analysis_id)
+    with transaction.atomic():
+        claimable = Q(status=AnalysisStatus.QUEUED)
+        if claimant:
+            claimable |= Q(status=AnalysisStatus.RUNNING, claimed_by=claimant)
+        claimed = Analysis.objects.filter(claimable, pk=analysis_id).update(
+            status=AnalysisStatus.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1,
+            claimed_by=claimant)
+        if not claimed:
+            return None
+        analysis = Analysis.objects.select_related("image__case__team").get(pk=analysis_id)
+        case = analysis.image.case
+        record_event(action="analysis.started", obj=analysis, team=case.team, case=case,
+                     details={"attempt": analysis.attempts})
+        return analysis
+
+
+def analysis_claim_batch(*, claimant: str, limit: int, exclude: Iterable[int] = ()) -> list[Analysis]:
+    """Claim up to ``limit`` more analyses for one batched forward pass: first those this task
+    held before a crash, then the oldest queued ones. Each claim is a conditional update, so two
+    workers never take the same row."""
+    if limit <= 0:
+        return []
+    excluded = set(exclude)
+    mine = list(Analysis.objects.filter(status=AnalysisStatus.RUNNING, claimed_by=claimant)
+                .exclude(pk__in=excluded).values_list("pk", flat=True)[:limit])
+    queued = list(Analysis.objects.filter(status=AnalysisStatus.QUEUED).exclude(pk__in=excluded)
+                  .order_by("created_at", "id").values_list("pk", flat=True)[: limit * 2])
+    claimed = []
+    for pk in mine + queued:
+        if len(claimed) >= limit:
+            break
+        analysis = analysis_start(analysis_id=pk, claimant=claimant)
+        if analysis is not None:
+            claimed.append(analysis)
+    return claimed
+
+
+def analyses_stuck(*, queued_for_s: int, running_for_s: int) -> list[int]:
+    """Analyses that no worker seems to be handling: queued longer than ``queued_for_s`` (their
+    message was lost, e.g. the broker was down at submission) or running longer than
+    ``running_for_s`` (their worker died and nothing redelivered the task)."""
+    now = timezone.now()
+    stuck = Analysis.objects.filter(
+        Q(status=AnalysisStatus.QUEUED, enqueued_at__lt=now - timedelta(seconds=queued_for_s))
+        | Q(status=AnalysisStatus.RUNNING, started_at__lt=now - timedelta(seconds=running_for_s)))
+    return list(stuck.order_by("id").values_list("pk", flat=True)[:1000])
+
+
+def analysis_requeue(*, analysis_id: int, reason: str) -> bool:
+    """Put a stuck analysis back in the queue and enqueue it again (after commit)."""
+    with transaction.atomic():
+        analysis = Analysis.objects.select_for_update().select_related("image__case__team").filter(
+            pk=analysis_id, status__in=[AnalysisStatus.QUEUED, AnalysisStatus.RUNNING]).first()
+        if analysis is None:
+            return False
+        Analysis.objects.filter(pk=analysis_id).update(status=AnalysisStatus.QUEUED, claimed_by="",
+                                                       enqueued_at=timezone.now())
+        case = analysis.image.case
+        record_event(action="analysis.requeued", obj=analysis, team=case.team, case=case,
+                     details={"reason": reason, "was": analysis.status})
+        transaction.on_commit(lambda: queue.enqueue_analysis(analysis_id))
+    return True
 
 
 @dataclass

@@ -1,61 +1,146 @@
-"""Worker tasks. Each takes an id, is safe to run twice, and records its outcome through services."""
+"""Worker tasks. Each takes an id, is safe to run twice, and records its outcome through services.
+
+Analyses are batched: the task for one analysis also claims other queued analyses (up to
+``VERITY_BATCH_SIZE``) and runs them through ResNet50 and Grad-CAM in one forward and backward
+pass. The tasks of the analyses it took find them finished (or held) and return at once.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_process_init
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from ml.errors import MLError
 from ml.explain import heatmap_image, png_bytes, render_overlay
+from ml.imageio import decode_image
 from verification import selectors, services
 from verification.errors import VerityError
+from verification.models import Analysis
 
 from . import model_cache
 
 logger = logging.getLogger(__name__)
 
 
+@worker_process_init.connect
+def _preload_model(**_: object) -> None:
+    """Load the active model when a worker process starts, so the first image is not slowed by it."""
+    try:
+        model_cache.active_predictor()
+    except Exception:  # noqa: BLE001 - no model yet, or the database is not up: load on first task
+        logger.info("no model preloaded; it will be loaded by the first task", exc_info=True)
+
+
+def _gather(claimant: str, first: Analysis) -> list[Analysis]:
+    batch = [first]
+    size = max(1, settings.VERITY_BATCH_SIZE)
+    deadline = time.monotonic() + settings.VERITY_BATCH_WAIT_MS / 1000
+    while True:
+        batch += services.analysis_claim_batch(claimant=claimant, limit=size - len(batch),
+                                               exclude=[a.pk for a in batch])
+        if len(batch) >= size or time.monotonic() >= deadline:
+            return batch
+        time.sleep(0.02)
+
+
 @shared_task(bind=True, name="worker.tasks.analyse_image", acks_late=True, reject_on_worker_lost=True,
              autoretry_for=(OperationalError, InterfaceError), retry_backoff=True, max_retries=5)
 def analyse_image(self, analysis_id: int) -> str:  # type: ignore[no-untyped-def]
-    analysis = services.analysis_start(analysis_id=analysis_id)
-    if analysis is None:
+    # The task id is the claim: a redelivery of this same task may resume what it had claimed.
+    claimant = self.request.id or f"local-{uuid.uuid4()}"
+    first = services.analysis_start(analysis_id=analysis_id, claimant=claimant)
+    if first is None:
         return "already finished"
+    batch = _gather(claimant, first)
+    outcomes = analyse_batch(batch)
+    return outcomes.get(analysis_id, "failed")
+
+
+def _fail(analysis_id: int, reason: str, outcomes: dict[int, str]) -> None:
+    services.analysis_fail(analysis_id=analysis_id, reason=reason)
+    outcomes[analysis_id] = "failed"
+
+
+def analyse_batch(batch: list[Analysis]) -> dict[int, str]:
+    """Classify and explain the claimed analyses together; record each one's outcome.
+
+    One bad image fails alone: it never takes down the others in the batch."""
+    outcomes: dict[int, str] = {}
+    pending = list(batch)
     try:
-        version, predictor = model_cache.active_predictor()
-        data = selectors.image_bytes(analysis.image)
-        prediction = predictor.predict_bytes([data], explain=True,
-                                             max_pixels=settings.VERITY_MAX_IMAGE_PIXELS)[0]
-        assert prediction.heatmap is not None and prediction.crop_image is not None
-        outcome = services.AnalysisOutcome(
-            label=prediction.label,
-            probability_ai=prediction.probability_ai,
-            confidence=prediction.confidence,
-            threshold=prediction.threshold,
-            crop_box={"left": prediction.crop.left, "top": prediction.crop.top,
-                      "width": prediction.crop.width, "height": prediction.crop.height},
-            timings_ms={k: round(v, 2) for k, v in prediction.timings_ms.items()},
-            heatmap_png=png_bytes(heatmap_image(prediction.heatmap)),
-            overlay_png=png_bytes(render_overlay(prediction.crop_image, prediction.heatmap)),
-        )
-        services.analysis_record(analysis_id=analysis_id, model_version_id=version.pk, outcome=outcome)
-        return prediction.label
+        try:
+            version, predictor = model_cache.active_predictor()
+        except (MLError, VerityError) as exc:
+            for a in pending:
+                _fail(a.pk, str(exc), outcomes)
+            return outcomes
+        decoded = []
+        for a in pending:
+            try:
+                data = selectors.image_bytes(a.image)
+                decoded.append((a, decode_image(data, max_pixels=settings.VERITY_MAX_IMAGE_PIXELS)))
+            except (MLError, OSError) as exc:
+                reason = str(exc) if isinstance(exc, MLError) else f"The stored image could not be read: {exc}"
+                _fail(a.pk, reason, outcomes)
+        if not decoded:
+            return outcomes
+        try:
+            predictions = predictor.explain([im for _, im in decoded])
+        except (SoftTimeLimitExceeded, OperationalError, InterfaceError):
+            raise
+        except Exception:  # noqa: BLE001 - isolate the image that breaks the batch
+            logger.exception("batch of %d failed; retrying one by one", len(decoded))
+            predictions = []
+            for a, im in decoded:
+                try:
+                    predictions.append(predictor.explain([im])[0])
+                except Exception as exc:  # noqa: BLE001
+                    predictions.append(exc)  # type: ignore[arg-type]
+        for (a, _), p in zip(decoded, predictions):
+            if isinstance(p, Exception):
+                _fail(a.pk, f"Internal error while analysing: {type(p).__name__}: {p}", outcomes)
+                continue
+            assert p.heatmap is not None and p.crop_image is not None
+            timings = {k: round(v, 2) for k, v in p.timings_ms.items()}
+            timings["batch_size"] = len(decoded)
+            outcome = services.AnalysisOutcome(
+                label=p.label, probability_ai=p.probability_ai, confidence=p.confidence, threshold=p.threshold,
+                crop_box={"left": p.crop.left, "top": p.crop.top, "width": p.crop.width, "height": p.crop.height},
+                timings_ms=timings,
+                heatmap_png=png_bytes(heatmap_image(p.heatmap)),
+                overlay_png=png_bytes(render_overlay(p.crop_image, p.heatmap)))
+            services.analysis_record(analysis_id=a.pk, model_version_id=version.pk, outcome=outcome)
+            outcomes[a.pk] = p.label
     except SoftTimeLimitExceeded:
-        services.analysis_fail(analysis_id=analysis_id, reason=(
-            f"The analysis took longer than {settings.CELERY_TASK_SOFT_TIME_LIMIT} s and was stopped. "
-            "Try again; if it keeps happening, the image may be too large for this worker."))
-        return "failed"
-    except (MLError, VerityError) as exc:
-        services.analysis_fail(analysis_id=analysis_id, reason=str(exc))
-        return "failed"
+        for a in batch:
+            if a.pk not in outcomes:
+                _fail(a.pk, (f"The analysis took longer than {settings.CELERY_TASK_SOFT_TIME_LIMIT} s and was "
+                             "stopped. Try again; if it keeps happening, the image may be too large for this "
+                             "worker."), outcomes)
     except (OperationalError, InterfaceError):
-        raise  # transient database trouble: Celery retries with back-off
+        raise  # transient database trouble: Celery retries; the claims let the retry resume
     except Exception as exc:  # noqa: BLE001 - anything else must still leave a readable failure
-        logger.exception("analysis %s failed", analysis_id)
-        services.analysis_fail(analysis_id=analysis_id,
-                               reason=f"Internal error while analysing: {type(exc).__name__}: {exc}")
-        return "failed"
+        logger.exception("analysis batch failed")
+        for a in batch:
+            if a.pk not in outcomes:
+                _fail(a.pk, f"Internal error while analysing: {type(exc).__name__}: {exc}", outcomes)
+    return outcomes
+
+
+@shared_task(name="worker.tasks.requeue_stuck", ignore_result=True)
+def requeue_stuck() -> int:
+    """Periodic sweeper (celery beat): re-send analyses whose message was lost or whose worker
+    died without a redelivery. Claims make a duplicate message harmless."""
+    ids = services.analyses_stuck(queued_for_s=settings.VERITY_SWEEP_QUEUED_AFTER_S,
+                                  running_for_s=settings.CELERY_TASK_TIME_LIMIT + 60)
+    count = sum(services.analysis_requeue(analysis_id=pk, reason="stuck; sent to the queue again") for pk in ids)
+    if count:
+        logger.warning("re-enqueued %d stuck analyses", count)
+    return count

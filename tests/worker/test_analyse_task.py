@@ -56,10 +56,51 @@ def test_running_the_task_twice_records_once(queued, active_version):
 
 def test_a_redelivered_task_of_a_dead_worker_completes(queued, active_version):
     analysis = queued()
-    services.analysis_start(analysis_id=analysis.pk)  # the first worker claimed it, then died
-    analyse_image.run(analysis.pk)
+    services.analysis_start(analysis_id=analysis.pk, claimant="task-1")  # claimed, then the worker died
+    analyse_image.apply(args=[analysis.pk], task_id="task-1")  # the broker delivers the same task again
     analysis.refresh_from_db()
     assert analysis.status == AnalysisStatus.DONE and analysis.attempts == 2
+
+
+def test_another_task_leaves_an_analysis_held_by_a_live_task_alone(queued, active_version):
+    analysis = queued()
+    services.analysis_start(analysis_id=analysis.pk, claimant="task-1")
+    result = analyse_image.apply(args=[analysis.pk], task_id="task-2")
+    assert result.get() == "already finished"
+    analysis.refresh_from_db()
+    assert analysis.status == AnalysisStatus.RUNNING and analysis.claimed_by == "task-1"
+
+
+def test_one_task_analyses_the_queued_images_together_in_a_batch(queued, active_version, settings):
+    settings.VERITY_BATCH_SIZE = 8
+    analyses = [queued(png_bytes(seed=i)) for i in range(3)]
+    analyse_image.apply(args=[analyses[0].pk], task_id="batch-task")
+    rows = Analysis.objects.filter(pk__in=[a.pk for a in analyses])
+    assert {a.status for a in rows} == {AnalysisStatus.DONE}
+    assert {a.timings_ms["batch_size"] for a in rows} == {3}
+    assert {a.claimed_by for a in rows} == {"batch-task"}
+    # The tasks of the other two arrive later and find nothing to do.
+    assert analyse_image.apply(args=[analyses[1].pk]).get() == "already finished"
+    assert AuditEvent.objects.filter(action="analysis.done").count() == 3
+
+
+def test_the_batch_size_setting_bounds_a_batch(queued, active_version, settings):
+    settings.VERITY_BATCH_SIZE = 2
+    analyses = [queued(png_bytes(seed=i)) for i in range(3)]
+    analyse_image.apply(args=[analyses[0].pk])
+    statuses = sorted(Analysis.objects.filter(pk__in=[a.pk for a in analyses]).values_list("status", flat=True))
+    assert statuses == [AnalysisStatus.DONE, AnalysisStatus.DONE, AnalysisStatus.QUEUED]
+
+
+def test_a_bad_image_fails_alone_and_the_rest_of_its_batch_completes(queued, active_version, settings):
+    analyses = [queued(png_bytes(seed=i)) for i in range(3)]
+    image = CaseImage.objects.get(pk=analyses[1].image_id)
+    path = settings.MEDIA_ROOT / image.file
+    path.write_bytes(path.read_bytes()[:40])
+    analyse_image.apply(args=[analyses[0].pk])
+    rows = {a.pk: a for a in Analysis.objects.all()}
+    assert rows[analyses[1].pk].status == AnalysisStatus.FAILED
+    assert rows[analyses[0].pk].status == rows[analyses[2].pk].status == AnalysisStatus.DONE
 
 
 def test_a_corrupt_stored_file_marks_the_analysis_failed_with_a_reason(queued, active_version, settings):
