@@ -32,7 +32,7 @@ def test_database_url() -> str:
 
 @contextmanager
 def celery_worker(log_path: Path, *, queues: str = "inference,training", pool: str = "prefork",
-                  extra_env: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
+                  extra_env: dict[str, str] | None = None, beat: bool = False) -> Iterator[subprocess.Popen]:
     env = {
         **os.environ,
         "DATABASE_URL": test_database_url(),
@@ -45,7 +45,8 @@ def celery_worker(log_path: Path, *, queues: str = "inference,training", pool: s
     log = open(log_path, "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queues, "--concurrency", "1",
-         "--pool", pool, "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+         "--pool", pool, "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
+         *(["--beat", "--schedule", str(log_path.with_suffix(".beat"))] if beat else [])],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         yield proc
@@ -73,3 +74,54 @@ def wait_for(predicate, *, timeout: float, interval: float = 0.5, proc: subproce
         time.sleep(interval)
     log = log_path.read_text()[-4000:] if log_path and log_path.exists() else ""
     raise AssertionError(f"condition not met within {timeout}s; worker log tail:\n{log}")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def private_redis(port: int) -> Iterator[subprocess.Popen]:
+    """A throwaway redis-server on ``port`` that a test may stop and start at will."""
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import redis
+
+        client = redis.Redis(port=port)
+        wait_for(lambda: _pings(client), timeout=10)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _pings(client) -> bool:  # type: ignore[no-untyped-def]
+    try:
+        return bool(client.ping())
+    except Exception:  # noqa: BLE001
+        return False
+
+
+@contextmanager
+def publishing_to(broker_url: str) -> Iterator[None]:
+    """Point this (test) process's Celery producer at another broker for the duration."""
+    from celery import current_app
+
+    old = current_app.conf.broker_url
+    def reset() -> None:
+        if current_app._pool is not None:
+            current_app._pool.force_close_all()
+        current_app._pool = None
+        current_app.amqp._producer_pool = None
+    reset()
+    current_app.conf.broker_url = broker_url
+    try:
+        yield
+    finally:
+        reset()
+        current_app.conf.broker_url = old
