@@ -61,6 +61,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "portal.middleware.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -144,6 +145,8 @@ MEDIA_URL = None  # deliberately no public media URL
 VERITY_MAX_UPLOAD_BYTES = env_int("VERITY_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)
 VERITY_MAX_IMAGE_PIXELS = env_int("VERITY_MAX_IMAGE_PIXELS", 40_000_000)
 VERITY_MAX_FILES_PER_CASE = env_int("VERITY_MAX_FILES_PER_CASE", 50)
+# Whole request bodies above this are refused with 413 from the Content-Length header alone.
+VERITY_MAX_REQUEST_BYTES = env_int("VERITY_MAX_REQUEST_BYTES", 200 * 1024 * 1024)
 # Files larger than this stream to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
@@ -213,6 +216,9 @@ REST_FRAMEWORK = {
 }
 
 # --- Security ---------------------------------------------------------------------------------
+VERITY_LOGIN_MAX_FAILURES = env_int("VERITY_LOGIN_MAX_FAILURES", 5)
+VERITY_LOGIN_WINDOW_S = env_int("VERITY_LOGIN_WINDOW_S", 900)
+VERITY_TRUST_X_FORWARDED_FOR = env_bool("VERITY_TRUST_X_FORWARDED_FOR", False)
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
