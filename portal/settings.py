@@ -144,6 +144,10 @@ MEDIA_URL = None  # deliberately no public media URL
 VERITY_MAX_UPLOAD_BYTES = env_int("VERITY_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)
 VERITY_MAX_IMAGE_PIXELS = env_int("VERITY_MAX_IMAGE_PIXELS", 40_000_000)
 VERITY_MAX_FILES_PER_CASE = env_int("VERITY_MAX_FILES_PER_CASE", 50)
+# Zip archives: members and total uncompressed size are checked from the central directory before
+# anything is extracted, so a zip bomb is refused without being inflated.
+VERITY_MAX_ZIP_MEMBERS = env_int("VERITY_MAX_ZIP_MEMBERS", VERITY_MAX_FILES_PER_CASE)
+VERITY_MAX_ZIP_UNCOMPRESSED_BYTES = env_int("VERITY_MAX_ZIP_UNCOMPRESSED_BYTES", 200 * 1024 * 1024)
 # Files larger than this stream to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
@@ -154,6 +158,10 @@ VERITY_MODEL_DIR = Path(env_str("VERITY_MODEL_DIR", str(DATA_DIR / "models")) or
 # A trained checkpoint to register at start-up when no model is active (optional).
 VERITY_MODEL_CHECKPOINT = env_str("VERITY_MODEL_CHECKPOINT", "") or ""
 VERITY_DEVICE = env_str("VERITY_DEVICE", "auto")
+# A calibrated probability this close to the threshold is shown as "Uncertain", not as a verdict.
+VERITY_UNCERTAIN_MARGIN = float(env_str("VERITY_UNCERTAIN_MARGIN", "0.1") or "0.1")
+if not 0 <= VERITY_UNCERTAIN_MARGIN < 0.5:
+    raise ImproperlyConfigured("VERITY_UNCERTAIN_MARGIN must be at least 0 and below 0.5.")
 
 # --- Celery (https://docs.celeryq.dev/en/stable/userguide/configuration.html) ----------------
 _BROKER_DIR = DATA_DIR / "broker"

@@ -26,7 +26,9 @@ def analyse_image(self, analysis_id: int) -> str:  # type: ignore[no-untyped-def
     if analysis is None:
         return "already finished"
     try:
-        version, predictor = model_cache.active_predictor()
+        # A re-run names its model version; a first analysis uses whichever version is active.
+        version, predictor = (model_cache.predictor_for(analysis.model_version) if analysis.model_version_id
+                              else model_cache.active_predictor())
         data = selectors.image_bytes(analysis.image)
         prediction = predictor.predict_bytes([data], explain=True,
                                              max_pixels=settings.VERITY_MAX_IMAGE_PIXELS)[0]
