@@ -71,6 +71,11 @@ def _display_name(name: str | None, default: str = "file") -> str:
     return PurePosixPath((name or default).replace("\\", "/")).name[:255] or default
 
 
+def _name_of(upload: Upload) -> str:
+    # Images from an archive keep "archive.zip/member.png", so reviewers know where they came from.
+    return upload.name[:255] if isinstance(upload, _MemberUpload) else _display_name(upload.name, "image")
+
+
 def validate_upload(upload: Upload) -> AcceptedFile:
     """Check one uploaded file by its content. Raises VerityError with a reason to show."""
     limit = settings.VERITY_MAX_UPLOAD_BYTES
@@ -84,7 +89,7 @@ def validate_upload(upload: Upload) -> AcceptedFile:
         info = inspect_image(data, max_pixels=settings.VERITY_MAX_IMAGE_PIXELS)
     except ImageRejected as exc:
         raise VerityError(str(exc)) from exc
-    return AcceptedFile(name=_display_name(upload.name, "image"), data=data, info=info)
+    return AcceptedFile(name=_name_of(upload), data=data, info=info)
 
 
 def _is_zip(upload: Upload) -> bool:
@@ -213,7 +218,7 @@ def case_submit(*, user: Any, team: Team, title: str, files: Iterable[Upload], s
         try:
             accepted.append(validate_upload(upload))
         except VerityError as exc:
-            rejected.append(Rejection(name=_display_name(upload.name), reason=exc.message))
+            rejected.append(Rejection(name=_name_of(upload), reason=exc.message))
     if not accepted:
         raise SubmissionRejected(
             "None of the files could be accepted.",
