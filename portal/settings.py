@@ -167,12 +167,14 @@ if not 0 <= VERITY_UNCERTAIN_MARGIN < 0.5:
 _BROKER_DIR = DATA_DIR / "broker"
 CELERY_BROKER_URL = _require("CELERY_BROKER_URL") if PRODUCTION else env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (_BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_BROKER_DIR / "queue"),
         "data_folder_out": str(_BROKER_DIR / "queue"),
         "processed_folder": str(_BROKER_DIR / "processed"),
+        # Without this, kombu writes its exchange files to ./control of whatever the cwd is.
+        "control_folder": str(_BROKER_DIR / "control"),
         "store_processed": False,
     }
 else:
