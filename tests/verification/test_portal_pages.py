@@ -174,3 +174,31 @@ def test_an_admin_changes_a_role_but_not_in_another_team(client, crew):
     theirs = Membership.objects.get(user=crew["outsider"])
     assert client.post(reverse("verification:membership_role", args=[theirs.pk]), {"role": "admin"}).status_code == 404
     assert Membership.objects.get(pk=theirs.pk).role == Role.REVIEWER
+
+
+def test_the_case_page_needs_the_same_number_of_queries_for_one_image_or_many(client, crew, make_case,
+                                                                                django_assert_max_num_queries):
+    client.force_login(crew["lead"])
+    small = make_case(title="one", labels=("real",))
+    with django_assert_max_num_queries(40) as baseline:
+        client.get(reverse("verification:case_detail", args=[small.pk]))
+    big = make_case(title="many", labels=("real", "ai_generated", "real", "ai_generated", "real"))
+    for image in big.images.all():
+        services.review_record(user=crew["owner"], image=image, verdict="real", comment="checked")
+    services.comment_add(user=crew["owner"], case=big, body="first")
+    with django_assert_max_num_queries(len(baseline.captured_queries)):
+        response = client.get(reverse("verification:case_detail", args=[big.pk]))
+    assert response.status_code == 200 and len(response.context["rows"]) == 5
+
+
+def test_promoting_a_version_in_the_admin_is_audited(client, crew, version, django_user_model):
+    from verification.models import ModelVersion
+
+    root = django_user_model.objects.create_superuser("root", password="pw-root-12345!")
+    newer = ModelVersion.objects.create(name="resnet50-v2", checkpoint="/m/v2.pt", checkpoint_sha256="d" * 64)
+    client.force_login(root)
+    client.post(reverse("admin:verification_modelversion_changelist"),
+                {"action": "promote", "_selected_action": [newer.pk]})
+    assert ModelVersion.objects.get(is_active=True) == newer
+    event = AuditEvent.objects.get(action="model.activated")
+    assert event.actor == root and event.details["previous"] == version.pk
