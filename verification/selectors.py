@@ -173,12 +173,16 @@ def disagreeing(cases: QuerySet[Case]) -> QuerySet[Case]:
 
 def audit_log(user: User, *, q: str = "", action: str = "", date_from: date | None = None,
               date_to: date | None = None) -> QuerySet[AuditEvent]:
-    """Events of the teams the user leads (all events, team-less ones included, for a superuser)."""
+    """Events of the teams the user leads. Team-less events (model registration and promotion) concern
+    everyone, so admins see them too; a superuser sees everything."""
     if not user.is_authenticated:
         return AuditEvent.objects.none()
     events = AuditEvent.objects.select_related("actor", "team", "case")
     if not getattr(user, "is_superuser", False):
-        events = events.filter(team__in=lead_teams(user))
+        scope = Q(team__in=lead_teams(user))
+        if is_admin(user):
+            scope |= Q(team__isnull=True)
+        events = events.filter(scope)
     if q:
         events = events.filter(Q(action__icontains=q) | Q(actor__username__icontains=q) | Q(object_id=q)
                                | Q(case__title__icontains=q) | Q(object_type__icontains=q))

@@ -27,5 +27,6 @@ urlpatterns = [
     path("dashboards/datasets/", views.dashboard_datasets, name="dashboard_datasets"),
     path("dashboards/operations/", views.dashboard_operations, name="dashboard_operations"),
     path("people/", views.people, name="people"),
+    path("models/", views.models, name="models"),
     path("people/<int:membership_id>/role/", views.membership_role, name="membership_role"),
 ]

@@ -54,6 +54,7 @@ def test_an_outsider_gets_404_for_every_case_page_report_and_media(client, crew,
 
 def test_anonymous_visitors_are_sent_to_log_in_from_every_new_page(client, case):
     urls = case_urls(case) + [reverse(name) for name in LEAD_PAGES] + [reverse("verification:people"),
+                                                                       reverse("verification:models"),
                                                                        reverse("verification:case_list_csv")]
     for url in urls:
         response = client.get(url)
@@ -202,3 +203,26 @@ def test_promoting_a_version_in_the_admin_is_audited(client, crew, version, djan
     assert ModelVersion.objects.get(is_active=True) == newer
     event = AuditEvent.objects.get(action="model.activated")
     assert event.actor == root and event.details["previous"] == version.pk
+
+
+def test_an_admin_promotes_a_model_version_and_a_lead_cannot(client, crew, version):
+    from verification.models import ModelVersion
+
+    newer = ModelVersion.objects.create(name="resnet50-v2", checkpoint="/m/v2.pt", checkpoint_sha256="e" * 64)
+    url = reverse("verification:models")
+    client.force_login(crew["lead"])
+    assert client.get(url).status_code == 403
+    assert client.post(url, {"version": newer.pk}).status_code == 403
+    assert ModelVersion.objects.get(is_active=True) == version
+    client.force_login(crew["admin"])
+    body = client.get(url).content.decode()
+    assert "resnet50-v2" in body and "85.0%" in body
+    client.post(url, {"version": newer.pk, "note": "better on the new test split"})
+    assert ModelVersion.objects.get(is_active=True) == newer
+    event = AuditEvent.objects.get(action="model.activated")
+    assert event.actor == crew["admin"] and event.details["note"] == "better on the new test split"
+    # Promotions concern every team: admins see them in the audit log, leads (team-scoped) do not.
+    log = reverse("verification:audit_log")
+    assert "model.activated" in [e.action for e in client.get(log).context["page"].object_list]
+    client.force_login(crew["lead"])
+    assert "model.activated" not in [e.action for e in client.get(log).context["page"].object_list]

@@ -53,3 +53,20 @@ def membership_role(request: HttpRequest, membership_id: int) -> HttpResponse:
         else:
             messages.success(request, f"{membership.user} is now {form.cleaned_data['role']} of {membership.team}.")
     return redirect("verification:people")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def models(request: HttpRequest) -> HttpResponse:
+    """Admins see every registered model version with its test metrics and promote one (or roll
+    back by promoting an older one). Promotion goes through the audited service."""
+    if not selectors.is_admin(request.user):
+        return forbidden(request, "Only admins manage model versions. Ask an admin of your team.")
+    if request.method == "POST":
+        version = selectors.model_versions().filter(pk=request.POST.get("version") or 0).first()
+        if version is None:
+            raise Http404("No such model version.")
+        services.model_version_activate(version=version, actor=request.user, note=request.POST.get("note", "")[:200])
+        messages.success(request, f"{version} is now the active model; new analyses use it.")
+        return redirect("verification:models")
+    return render(request, "verification/models.html", {"versions": selectors.model_versions()})
