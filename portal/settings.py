@@ -147,6 +147,10 @@ VERITY_MAX_IMAGE_PIXELS = env_int("VERITY_MAX_IMAGE_PIXELS", 40_000_000)
 VERITY_MAX_FILES_PER_CASE = env_int("VERITY_MAX_FILES_PER_CASE", 50)
 # Whole request bodies above this are refused with 413 from the Content-Length header alone.
 VERITY_MAX_REQUEST_BYTES = env_int("VERITY_MAX_REQUEST_BYTES", 200 * 1024 * 1024)
+# Zip archives: members and total uncompressed size are checked from the central directory before
+# anything is extracted, so a zip bomb is refused without being inflated.
+VERITY_MAX_ZIP_MEMBERS = env_int("VERITY_MAX_ZIP_MEMBERS", VERITY_MAX_FILES_PER_CASE)
+VERITY_MAX_ZIP_UNCOMPRESSED_BYTES = env_int("VERITY_MAX_ZIP_UNCOMPRESSED_BYTES", 200 * 1024 * 1024)
 # Files larger than this stream to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
@@ -157,17 +161,23 @@ VERITY_MODEL_DIR = Path(env_str("VERITY_MODEL_DIR", str(DATA_DIR / "models")) or
 # A trained checkpoint to register at start-up when no model is active (optional).
 VERITY_MODEL_CHECKPOINT = env_str("VERITY_MODEL_CHECKPOINT", "") or ""
 VERITY_DEVICE = env_str("VERITY_DEVICE", "auto")
+# A calibrated probability this close to the threshold is shown as "Uncertain", not as a verdict.
+VERITY_UNCERTAIN_MARGIN = float(env_str("VERITY_UNCERTAIN_MARGIN", "0.1") or "0.1")
+if not 0 <= VERITY_UNCERTAIN_MARGIN < 0.5:
+    raise ImproperlyConfigured("VERITY_UNCERTAIN_MARGIN must be at least 0 and below 0.5.")
 
 # --- Celery (https://docs.celeryq.dev/en/stable/userguide/configuration.html) ----------------
 _BROKER_DIR = DATA_DIR / "broker"
 CELERY_BROKER_URL = _require("CELERY_BROKER_URL") if PRODUCTION else env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (_BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_BROKER_DIR / "queue"),
         "data_folder_out": str(_BROKER_DIR / "queue"),
         "processed_folder": str(_BROKER_DIR / "processed"),
+        # Without this, kombu writes its exchange files to ./control of whatever the cwd is.
+        "control_folder": str(_BROKER_DIR / "control"),
         "store_processed": False,
     }
 else:

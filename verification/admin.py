@@ -1,6 +1,7 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from .models import Analysis, AuditEvent, Case, CaseImage, Membership, ModelVersion, Team
+from . import services
+from .models import Analysis, AuditEvent, Case, CaseImage, Comment, Dataset, Membership, ModelVersion, Review, Team
 
 
 class MembershipInline(admin.TabularInline):
@@ -18,6 +19,43 @@ class TeamAdmin(admin.ModelAdmin):
 class ModelVersionAdmin(admin.ModelAdmin):
     list_display = ["name", "is_active", "is_demo", "architecture", "input_size", "created_at"]
     readonly_fields = ["checkpoint_sha256", "metrics", "is_active", "created_at"]
+    actions = ["promote"]
+
+    @admin.action(description="Promote (activate) the selected version")
+    def promote(self, request, queryset):  # type: ignore[no-untyped-def]
+        # Through the service, so that promotion is audited like every other change.
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to promote.", messages.ERROR)
+            return
+        version = services.model_version_activate(version=queryset.get(), actor=request.user,
+                                                  note="promoted in the admin")
+        self.message_user(request, f"{version} is now the active model.", messages.SUCCESS)
+
+
+@admin.register(Dataset)
+class DatasetAdmin(admin.ModelAdmin):
+    list_display = ["name", "path", "created_at"]
+    readonly_fields = ["analysis", "created_at"]
+
+
+@admin.register(Review)
+class ReviewAdmin(admin.ModelAdmin):
+    """Read-only: decisions are made on the case page, through services, and audited there."""
+
+    list_display = ["created_at", "image", "reviewer", "verdict", "is_override"]
+    list_filter = ["verdict", "is_override"]
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(Comment)
+class CommentAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "case", "author"]
+    readonly_fields = ["case", "parent", "author", "body", "created_at"]
 
 
 class CaseImageInline(admin.TabularInline):

@@ -5,3 +5,14 @@ class VerificationConfig(AppConfig):
     name = "verification"
     verbose_name = "Verification"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in
+
+        from . import services
+
+        def _record_login(sender, request, user, **kwargs):  # type: ignore[no-untyped-def]
+            services.user_login_record(user=user)
+
+        # weak=False: the receiver is a local function and must outlive this method.
+        user_logged_in.connect(_record_login, weak=False, dispatch_uid="verity.audit.login")

@@ -4,7 +4,8 @@ from typing import Any
 
 from django import forms
 
-from .models import Team
+from .models import CaseStatus, HumanVerdict, ModelVersion, Role, Team, Verdict
+from .selectors import SORTS, CaseFilters
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -15,7 +16,8 @@ class MultipleImageField(forms.FileField):
     """A file field that takes several files. Content checks happen in services.case_submit."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": "image/*", "multiple": True}))
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": "image/*,.zip,application/zip",
+                                                             "multiple": True}))
         super().__init__(*args, **kwargs)
 
     def clean(self, data: Any, initial: Any = None) -> list[Any]:
@@ -31,7 +33,11 @@ class CaseForm(forms.Form):
     source_url = forms.URLField(required=False, max_length=1000, label="Source URL", assume_scheme="https",
                                 help_text="Where the image was found.")
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
-    images = MultipleImageField(label="Images", help_text="JPEG, PNG, WebP, TIFF, BMP or GIF; up to 25 MB each.")
+    tags = forms.CharField(required=False, max_length=500,
+                           help_text="Comma-separated, e.g. flood, elections. Used to find cases later.")
+    images = MultipleImageField(label="Images", help_text=(
+        "JPEG, PNG, WebP, TIFF, BMP or GIF, up to 25 MB each; or a .zip of such images. "
+        "Select several files at once to add them all."))
     team = forms.ModelChoiceField(queryset=Team.objects.none(), required=True)
 
     def __init__(self, *args: Any, teams: Any = None, **kwargs: Any) -> None:
@@ -41,3 +47,96 @@ class CaseForm(forms.Form):
         if teams.count() == 1:
             self.fields["team"].initial = teams.first()
             self.fields["team"].widget = forms.HiddenInput()
+
+
+_ANY = [("", "Any")]
+
+
+class CaseFilterForm(forms.Form):
+    """The case list's search, filters and sort, read from the query string."""
+
+    q = forms.CharField(required=False, label="Search", widget=forms.TextInput(
+        attrs={"type": "search", "placeholder": "Title, tag or source"}))
+    status = forms.ChoiceField(required=False, choices=_ANY + list(CaseStatus.choices))
+    verdict = forms.ChoiceField(required=False, label="Final verdict", choices=_ANY + list(HumanVerdict.choices))
+    model = forms.ChoiceField(required=False, label="Model verdict", choices=_ANY + list(Verdict.choices))
+    assignee = forms.ChoiceField(required=False, choices=_ANY)
+    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    disagreement = forms.BooleanField(required=False, label="Model and reviewers disagree")
+    sort = forms.ChoiceField(required=False, choices=[(k, k.capitalize()) for k in SORTS])
+
+    def __init__(self, *args: Any, members: Any = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].choices = _ANY + [("me", "Me"), ("none", "Unassigned")] + [
+            (str(u.pk), u.get_username()) for u in members]
+
+    def filters(self) -> CaseFilters:
+        if not self.is_valid():
+            return CaseFilters()
+        data = self.cleaned_data
+        return CaseFilters(q=data["q"], status=data["status"], verdict=data["verdict"], model=data["model"],
+                           assignee=data["assignee"], date_from=data["date_from"], date_to=data["date_to"],
+                           disagreement=data["disagreement"], sort=data["sort"] or "newest")
+
+
+class ReviewForm(forms.Form):
+    verdict = forms.ChoiceField(choices=HumanVerdict.choices, widget=forms.RadioSelect)
+    comment = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                              help_text="Required when your verdict differs from the model's.")
+
+
+class CommentForm(forms.Form):
+    body = forms.CharField(label="Comment", widget=forms.Textarea(attrs={"rows": 3}), max_length=5000)
+    parent = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+
+class FinaliseForm(forms.Form):
+    verdict = forms.ChoiceField(label="Final verdict", choices=HumanVerdict.choices, widget=forms.RadioSelect)
+    comment = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Summary")
+
+
+class ReopenForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), label="Why reopen?")
+
+
+class AssignForm(forms.Form):
+    assignee = forms.ChoiceField(required=False, choices=[("", "Nobody")])
+
+    def __init__(self, *args: Any, members: Any = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].choices = [("", "Nobody")] + [(str(u.pk), u.get_username()) for u in members]
+
+
+class RerunForm(forms.Form):
+    model_version = forms.ModelChoiceField(queryset=ModelVersion.objects.order_by("-created_at"),
+                                           label="Model version", empty_label=None)
+
+
+class AuditFilterForm(forms.Form):
+    q = forms.CharField(required=False, label="Search", widget=forms.TextInput(
+        attrs={"type": "search", "placeholder": "Action, person, case title or object id"}))
+    action = forms.ChoiceField(required=False, choices=_ANY)
+    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: Any, actions: Any = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["action"].choices = _ANY + [(a, a) for a in actions]
+
+
+class UserCreateForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    email = forms.EmailField(required=False)
+    password = forms.CharField(widget=forms.PasswordInput, label="First password",
+                               help_text="Give it to the person; they should change it after logging in.")
+    team = forms.ModelChoiceField(queryset=Team.objects.none(), empty_label=None)
+    role = forms.ChoiceField(choices=Role.choices)
+
+    def __init__(self, *args: Any, teams: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = teams if teams is not None else Team.objects.none()
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)

@@ -62,17 +62,74 @@ class ModelVersion(models.Model):
         return f"{self.name} (demo)" if self.is_demo else self.name
 
 
+class AnalysisStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class Verdict(models.TextChoices):
+    REAL = "real", "Real photograph"
+    AI_GENERATED = "ai_generated", "AI-generated"
+
+
+class Tag(models.Model):
+    """A label a team puts on its cases (e.g. "elections", "flood"). Tags belong to one team."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=50)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="one_tag_name_per_team")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CaseStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    FINALISED = "finalised", "Finalised"
+
+
+class HumanVerdict(models.TextChoices):
+    REAL = "real", "Real photograph"
+    AI_GENERATED = "ai_generated", "AI-generated"
+    INCONCLUSIVE = "inconclusive", "Inconclusive"
+
+
 class Case(models.Model):
+    """A verification request. Transitions: open -> finalised (by a lead) -> open (reopened)."""
+
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="cases")
     title = models.CharField(max_length=200)
     source_url = models.URLField(max_length=1000, blank=True)
     notes = models.TextField(blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="cases")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="cases")
     created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=16, choices=CaseStatus.choices, default=CaseStatus.OPEN, db_index=True)
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="assigned_cases")
+    # The model's case-level verdict, kept up to date by services.analysis_record so that lists can
+    # filter and sort on it without a subquery per row: AI-generated if any image is, else real.
+    model_verdict = models.CharField(max_length=16, choices=Verdict.choices, blank=True, db_index=True)
+    final_verdict = models.CharField(max_length=16, choices=HumanVerdict.choices, blank=True, db_index=True)
+    final_comment = models.TextField(blank=True)
+    finalised_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    finalised_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["team", "-created_at"])]
+
+    @property
+    def disagrees(self) -> bool:
+        """The final human verdict contradicts the model (inconclusive contradicts nothing)."""
+        return bool(self.final_verdict in (HumanVerdict.REAL, HumanVerdict.AI_GENERATED)
+                    and self.model_verdict and self.final_verdict != self.model_verdict)
 
     def __str__(self) -> str:
         return self.title
@@ -88,24 +145,22 @@ class CaseImage(models.Model):
     height = models.PositiveIntegerField()
     size_bytes = models.PositiveBigIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
+    # EXIF camera fields and provenance markers read at upload (see verification.metadata).
+    metadata = models.JSONField(default=dict, blank=True)
+    # The same bytes were already submitted to this team: this image reuses that analysis.
+    duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="duplicates")
+    # Denormalised for list filters and dashboards: the latest finished model verdict and the
+    # latest human decision on this image. Written only by services.
+    model_label = models.CharField(max_length=16, choices=Verdict.choices, blank=True)
+    human_verdict = models.CharField(max_length=16, choices=HumanVerdict.choices, blank=True)
 
     class Meta:
         ordering = ["id"]
+        indexes = [models.Index(fields=["sha256", "case"])]
 
     def __str__(self) -> str:
         return self.original_name
-
-
-class AnalysisStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
-
-
-class Verdict(models.TextChoices):
-    REAL = "real", "Real photograph"
-    AI_GENERATED = "ai_generated", "AI-generated"
 
 
 class Analysis(models.Model):
@@ -145,6 +200,80 @@ class Analysis(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status in (AnalysisStatus.QUEUED, AnalysisStatus.RUNNING)
+
+    @property
+    def is_uncertain(self) -> bool:
+        """Within VERITY_UNCERTAIN_MARGIN of the threshold: too close to call either way."""
+        if self.probability_ai is None or self.threshold is None:
+            return False
+        return abs(self.probability_ai - self.threshold) < settings.VERITY_UNCERTAIN_MARGIN
+
+    @property
+    def latency_s(self) -> float | None:
+        """Seconds from submission to result, queueing included."""
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.created_at).total_seconds()
+
+
+class Review(models.Model):
+    """A reviewer's decision on one image: confirming the model or overriding it (with a reason).
+
+    Reviews are kept, not edited: the latest one is the image's current human verdict."""
+
+    image = models.ForeignKey(CaseImage, on_delete=models.CASCADE, related_name="reviews")
+    analysis = models.ForeignKey(Analysis, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviews")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews")
+    verdict = models.CharField(max_length=16, choices=HumanVerdict.choices)
+    is_override = models.BooleanField(default=False)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer} on image {self.image_id}: {self.verdict}"
+
+
+class Comment(models.Model):
+    """Discussion on a case; ``parent`` makes a reply, so comments form threads."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="comments")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Comment {self.pk} on case {self.case_id}"
+
+
+class Dataset(models.Model):
+    """A registered training or evaluation dataset (registration itself is another issue's work).
+
+    ``analysis`` holds counts computed when the dataset is registered::
+
+        {"total": int,
+         "by_class": {"real": int, "ai_generated": int},
+         "by_split": {"train": int, "val": int, "test": int},
+         "by_source": {name: int}, "by_generator": {name: int},
+         "sizes": [{"label": "<256 px", "count": int}, ...]}   # binned shorter side
+    """
+
+    name = models.CharField(max_length=120, unique=True)
+    path = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+    analysis = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class AuditEventQuerySet(models.QuerySet):

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Prefetch, QuerySet
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
 
-from .models import Analysis, AuditEvent, Case, CaseImage, Membership, ModelVersion, Team
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Count, F, Prefetch, Q, QuerySet
+
+from .models import (Analysis, AnalysisStatus, AuditEvent, Case, CaseImage, Comment, Dataset, HumanVerdict,
+                     Membership, ModelVersion, Review, Role, Team)
+
+User = AbstractBaseUser | AnonymousUser
 
 
 def user_teams(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Team]:
@@ -34,15 +42,169 @@ def analyses_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Analysis]:
 
 
 def case_detail(user: AbstractBaseUser | AnonymousUser, case_id: int) -> Case:
-    """The case with its images and their analyses (newest first), or Case.DoesNotExist."""
+    """The case with everything its page shows, in a fixed number of queries, or Case.DoesNotExist."""
     analyses = Analysis.objects.select_related("model_version").order_by("-created_at", "-id")
-    return cases_for(user).prefetch_related(
-        Prefetch("images", queryset=CaseImage.objects.prefetch_related(Prefetch("analyses", queryset=analyses))),
+    reviews = Review.objects.select_related("reviewer").order_by("-created_at", "-id")
+    originals = CaseImage.objects.select_related("case").prefetch_related(Prefetch("analyses", queryset=analyses))
+    images = CaseImage.objects.prefetch_related(
+        Prefetch("analyses", queryset=analyses), Prefetch("reviews", queryset=reviews),
+        Prefetch("duplicate_of", queryset=originals))
+    return cases_for(user).select_related("assignee", "finalised_by").prefetch_related(
+        Prefetch("images", queryset=images), "tags",
+        Prefetch("comments", queryset=Comment.objects.select_related("author")),
     ).get(pk=case_id)
 
 
 def case_audit(case: Case) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(case=case).select_related("actor")
+
+
+# --- Roles -------------------------------------------------------------------------------------
+
+def role_in(user: User, team: Team) -> str | None:
+    if not user.is_authenticated:
+        return None
+    return Membership.objects.filter(user=user, team=team).values_list("role", flat=True).first()
+
+
+def is_lead_of(user: User, team: Team) -> bool:
+    return bool(getattr(user, "is_superuser", False)) or role_in(user, team) in (Role.LEAD, Role.ADMIN)
+
+
+def lead_teams(user: User) -> QuerySet[Team]:
+    """Teams whose dashboards and audit log the user may see (all teams for a superuser)."""
+    if not user.is_authenticated:
+        return Team.objects.none()
+    if getattr(user, "is_superuser", False):
+        return Team.objects.all()
+    return Team.objects.filter(memberships__user=user, memberships__role__in=[Role.LEAD, Role.ADMIN])
+
+
+def admin_teams(user: User) -> QuerySet[Team]:
+    if not user.is_authenticated:
+        return Team.objects.none()
+    if getattr(user, "is_superuser", False):
+        return Team.objects.all()
+    return Team.objects.filter(memberships__user=user, memberships__role=Role.ADMIN)
+
+
+def is_admin(user: User) -> bool:
+    return admin_teams(user).exists()
+
+
+def team_members(team: Team) -> QuerySet[Any]:
+    return get_user_model().objects.filter(memberships__team=team).order_by("username")
+
+
+def memberships_for_admin(user: User) -> QuerySet[Membership]:
+    return (Membership.objects.filter(team__in=admin_teams(user)).select_related("user", "team")
+            .order_by("team__name", "user__username"))
+
+
+# --- The case list -----------------------------------------------------------------------------
+
+SORTS = {
+    "newest": ("-created_at", "-id"),
+    "oldest": ("created_at", "id"),
+    "title": ("title", "id"),
+    "status": ("status", "-created_at", "-id"),
+}
+
+
+@dataclass
+class CaseFilters:
+    q: str = ""
+    status: str = ""
+    verdict: str = ""  # the final human verdict
+    model: str = ""  # the model's case-level verdict
+    assignee: str = ""  # a user id, "me" or "none"
+    date_from: date | None = None
+    date_to: date | None = None
+    disagreement: bool = False
+    sort: str = "newest"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in self.__dict__.items() if v}
+
+
+def case_list(user: User, filters: CaseFilters) -> QuerySet[Case]:
+    """The user's cases, filtered and sorted, annotated with what the list shows.
+
+    Counts are aggregates and tags a prefetch, so the number of queries does not grow with rows."""
+    cases = cases_for(user).select_related("assignee")
+    if filters.q:
+        term = filters.q.strip()
+        cases = cases.filter(Q(title__icontains=term) | Q(source_url__icontains=term)
+                             | Q(tags__name__iexact=term.lower()) | Q(notes__icontains=term)).distinct()
+    if filters.status:
+        cases = cases.filter(status=filters.status)
+    if filters.verdict:
+        cases = cases.filter(final_verdict=filters.verdict)
+    if filters.model:
+        cases = cases.filter(model_verdict=filters.model)
+    if filters.assignee == "me":
+        cases = cases.filter(assignee=user)
+    elif filters.assignee == "none":
+        cases = cases.filter(assignee__isnull=True)
+    elif filters.assignee.isdigit():
+        cases = cases.filter(assignee_id=int(filters.assignee))
+    if filters.date_from:
+        cases = cases.filter(created_at__date__gte=filters.date_from)
+    if filters.date_to:
+        cases = cases.filter(created_at__date__lte=filters.date_to)
+    if filters.disagreement:
+        cases = disagreeing(cases)
+    pending = [AnalysisStatus.QUEUED, AnalysisStatus.RUNNING]
+    cases = cases.annotate(
+        n_images=Count("images", distinct=True),
+        n_pending=Count("images__analyses", filter=Q(images__analyses__status__in=pending), distinct=True),
+        n_failed=Count("images__analyses", filter=Q(images__analyses__status=AnalysisStatus.FAILED), distinct=True),
+    ).prefetch_related("tags")
+    return cases.order_by(*SORTS.get(filters.sort, SORTS["newest"]))
+
+
+def disagreeing(cases: QuerySet[Case]) -> QuerySet[Case]:
+    """Cases whose final human verdict (real or AI-generated) contradicts the model's."""
+    return cases.filter(final_verdict__in=[HumanVerdict.REAL, HumanVerdict.AI_GENERATED]).exclude(
+        model_verdict="").exclude(final_verdict=F("model_verdict"))
+
+
+# --- The audit log -----------------------------------------------------------------------------
+
+def audit_log(user: User, *, q: str = "", action: str = "", date_from: date | None = None,
+              date_to: date | None = None) -> QuerySet[AuditEvent]:
+    """Events of the teams the user leads. Team-less events (model registration and promotion) concern
+    everyone, so admins see them too; a superuser sees everything."""
+    if not user.is_authenticated:
+        return AuditEvent.objects.none()
+    events = AuditEvent.objects.select_related("actor", "team", "case")
+    if not getattr(user, "is_superuser", False):
+        scope = Q(team__in=lead_teams(user))
+        if is_admin(user):
+            scope |= Q(team__isnull=True)
+        events = events.filter(scope)
+    if q:
+        events = events.filter(Q(action__icontains=q) | Q(actor__username__icontains=q) | Q(object_id=q)
+                               | Q(case__title__icontains=q) | Q(object_type__icontains=q))
+    if action:
+        events = events.filter(action=action)
+    if date_from:
+        events = events.filter(created_at__date__gte=date_from)
+    if date_to:
+        events = events.filter(created_at__date__lte=date_to)
+    return events.order_by("-created_at", "-id")
+
+
+def audit_actions(user: User) -> list[str]:
+    return sorted(set(audit_log(user).values_list("action", flat=True).distinct()))
+
+
+def model_versions() -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.order_by("-created_at")
+
+
+def datasets() -> QuerySet[Dataset]:
+    return Dataset.objects.order_by("name")
 
 
 def active_model() -> ModelVersion | None:

@@ -23,10 +23,15 @@ _cached: tuple[int, str, Predictor] | None = None
 
 
 def active_predictor() -> tuple[ModelVersion, Predictor]:
-    global _cached
     version = active_model()
     if version is None:
         raise NoActiveModel("No model is active. An admin must register and activate a model version.")
+    return predictor_for(version)
+
+
+def predictor_for(version: ModelVersion) -> tuple[ModelVersion, Predictor]:
+    """The predictor of ``version`` (a re-run may ask for a version that is not the active one)."""
+    global _cached
     with _lock:
         if _cached is None or _cached[0] != version.pk or _cached[1] != version.checkpoint_sha256:
             if _cached is not None:

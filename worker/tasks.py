@@ -44,7 +44,8 @@ def _gather(claimant: str, first: Analysis) -> list[Analysis]:
     deadline = time.monotonic() + settings.VERITY_BATCH_WAIT_MS / 1000
     while True:
         batch += services.analysis_claim_batch(claimant=claimant, limit=size - len(batch),
-                                               exclude=[a.pk for a in batch])
+                                               exclude=[a.pk for a in batch],
+                                               model_version_id=first.model_version_id)
         if len(batch) >= size or time.monotonic() >= deadline:
             return batch
         time.sleep(0.02)
@@ -76,7 +77,11 @@ def analyse_batch(batch: list[Analysis]) -> dict[int, str]:
     pending = list(batch)
     try:
         try:
-            version, predictor = model_cache.active_predictor()
+            # A re-run names its model version (the whole batch asks for the same one); a first
+            # analysis uses whichever version is active.
+            requested = batch[0].model_version if batch[0].model_version_id else None
+            version, predictor = (model_cache.predictor_for(requested) if requested is not None
+                                  else model_cache.active_predictor())
         except (MLError, VerityError) as exc:
             for a in pending:
                 _fail(a.pk, str(exc), outcomes)

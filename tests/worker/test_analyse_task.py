@@ -136,3 +136,20 @@ def test_a_new_active_model_is_used_by_the_next_task_without_restart(queued, act
     analyse_image.run(nxt.pk)
     nxt.refresh_from_db()
     assert nxt.model_version == second
+
+
+def test_a_rerun_uses_the_model_version_it_names_not_the_active_one(queued, active_version, tiny_checkpoint,
+                                                                     tmp_path, people):
+    import shutil
+
+    first = queued()
+    analyse_image.run(first.pk)
+    copy = tmp_path / "older.pt"
+    shutil.copy(tiny_checkpoint, copy)
+    older = services.model_version_register(checkpoint=copy, name="older", activate=False)
+    rerun = services.analysis_rerun(user=people["owner"], image=CaseImage.objects.get(pk=first.image_id),
+                                    model_version=older)
+    analyse_image.run(rerun.pk)
+    rerun.refresh_from_db()
+    assert rerun.status == AnalysisStatus.DONE and rerun.model_version == older
+    assert Analysis.objects.get(pk=first.pk).model_version == active_version

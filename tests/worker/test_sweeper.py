@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
+from tests.images import png_bytes
 from verification import queue, services
 from verification.models import Analysis, AnalysisStatus, AuditEvent
 from worker.tasks import requeue_stuck
@@ -20,8 +21,13 @@ def sent(monkeypatch):
     return calls
 
 
+_seed = iter(range(10_000))
+
+
 def _submit(people, upload):
-    result = services.case_submit(user=people["owner"], team=people["team"], title="t", files=[upload()])
+    # A distinct image each time: a repeat of the same bytes would be linked as a duplicate.
+    result = services.case_submit(user=people["owner"], team=people["team"], title="t",
+                                  files=[upload("x.png", png_bytes(seed=next(_seed)))])
     return Analysis.objects.get(image=result.images[0])
 
 

@@ -1,0 +1,25 @@
+"""State changes. Views, the API, admin actions and worker tasks call these functions; each one
+validates, changes rows in one transaction and writes the audit event in that same transaction.
+
+Split by subject into modules; import from here (``from verification import services``)."""
+
+from ._common import NotAllowed, refresh_model_verdicts, require_admin, require_lead, require_member, role_in
+from .analyses import (AnalysisOutcome, analyses_stuck, analysis_claim_batch, analysis_fail, analysis_record,
+                       analysis_requeue, analysis_rerun, analysis_start)
+from .modelversions import model_version_activate, model_version_register
+from .people import member_role_change, membership_set, team_create, user_create, user_login_record
+from .review import (case_assign, case_export_record, case_finalise, case_reopen, comment_add,
+                     latest_model_analysis, list_export_record, review_record)
+from .submission import (AcceptedFile, Rejection, SubmissionResult, Upload, case_submit, case_tags_set,
+                         expand_zip, normalise_tags, validate_upload)
+
+__all__ = [
+    "AcceptedFile", "AnalysisOutcome", "NotAllowed", "Rejection", "SubmissionResult", "Upload",
+    "analyses_stuck", "analysis_claim_batch", "analysis_requeue",
+    "analysis_fail", "analysis_record", "analysis_rerun", "analysis_start", "case_assign", "case_export_record",
+    "case_finalise", "case_reopen", "case_submit", "case_tags_set", "comment_add", "expand_zip",
+    "latest_model_analysis", "list_export_record", "member_role_change", "membership_set",
+    "model_version_activate", "model_version_register", "normalise_tags", "refresh_model_verdicts",
+    "require_admin", "require_lead", "require_member", "review_record", "role_in", "team_create",
+    "user_create", "user_login_record", "validate_upload",
+]

@@ -1,0 +1,55 @@
+"""Helpers shared by the service modules: permission checks and denormalised verdicts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ..errors import VerityError
+from ..models import Case, CaseImage, Membership, Role, Team, Verdict
+
+
+class NotAllowed(VerityError):
+    code = "not_allowed"
+    status = 403
+
+
+def role_in(user: Any, team: Team) -> str | None:
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return Membership.objects.filter(user=user, team=team).values_list("role", flat=True).first()
+
+
+def require_member(user: Any, team: Team) -> str:
+    role = role_in(user, team)
+    if role is None:
+        raise VerityError("You are not a member of that team.")
+    return role
+
+
+def require_lead(user: Any, team: Team, what: str) -> None:
+    """Leads and admins of the team may ``what``; reviewers may not."""
+    if getattr(user, "is_superuser", False):
+        return
+    if require_member(user, team) not in (Role.LEAD, Role.ADMIN):
+        raise NotAllowed(f"Only a lead of {team} can {what}.")
+
+
+def require_admin(user: Any, team: Team | None = None) -> None:
+    if getattr(user, "is_superuser", False):
+        return
+    memberships = Membership.objects.filter(user=user, role=Role.ADMIN)
+    if team is not None:
+        memberships = memberships.filter(team=team)
+    if not getattr(user, "is_authenticated", False) or not memberships.exists():
+        raise NotAllowed("Only an admin can do that.")
+
+
+def refresh_model_verdicts(case_ids: Iterable[int]) -> None:
+    """Recompute each case's model verdict from its images: AI-generated if any image is."""
+    for case_id in set(case_ids):
+        labels = set(CaseImage.objects.filter(case_id=case_id).exclude(model_label="")
+                     .values_list("model_label", flat=True))
+        verdict = (Verdict.AI_GENERATED if Verdict.AI_GENERATED in labels
+                   else Verdict.REAL if Verdict.REAL in labels else "")
+        Case.objects.filter(pk=case_id).exclude(model_verdict=verdict).update(model_verdict=verdict)

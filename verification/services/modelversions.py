@@ -1,0 +1,51 @@
+"""Model versions: registration of a checkpoint and promotion (activation) of one version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+
+from ml.checkpoint import file_sha256, meta_from_payload, read_checkpoint
+from ml.errors import MLError
+
+from ..audit import record_event
+from ..errors import VerityError
+from ..models import ModelVersion
+
+
+def model_version_register(*, checkpoint: str | Path, name: str = "", actor: Any = None,
+                           activate: bool = False) -> ModelVersion:
+    """Register a checkpoint file as a model version (reading its self-description)."""
+    path = Path(checkpoint).resolve()
+    try:
+        payload = read_checkpoint(path)
+    except MLError as exc:
+        raise VerityError(str(exc)) from exc
+    meta = meta_from_payload(payload)
+    digest = file_sha256(path)
+    with transaction.atomic():
+        version = ModelVersion.objects.create(
+            name=name or meta.name or f"model-{digest[:12]}", checkpoint=str(path), checkpoint_sha256=digest,
+            architecture=meta.model.architecture, input_size=meta.preprocess.input_size,
+            is_demo=meta.is_demo, metrics=meta.metrics)
+        record_event(action="model.registered", obj=version, actor=actor,
+                     details={"checkpoint": str(path), "sha256": digest, "is_demo": meta.is_demo})
+        if activate:
+            model_version_activate(version=version, actor=actor, note="activated on registration")
+    return version
+
+
+def model_version_activate(*, version: ModelVersion, actor: Any = None, note: str = "") -> ModelVersion:
+    """Make ``version`` the one active model (promotion; rollback is activating an older one)."""
+    with transaction.atomic():
+        previous = ModelVersion.objects.select_for_update().filter(is_active=True).exclude(pk=version.pk).first()
+        ModelVersion.objects.filter(is_active=True).exclude(pk=version.pk).update(is_active=False)
+        ModelVersion.objects.filter(pk=version.pk).update(is_active=True)
+        version.is_active = True
+        record_event(action="model.activated", obj=version, actor=actor,
+                     details={"note": note, "previous": previous.pk if previous else None})
+    return version
+
+

@@ -1,0 +1,146 @@
+"""Human review: decisions on images, comment threads, assignment, finalising and reopening a case,
+and the record of exports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from ..audit import record_event
+from ..errors import InvalidTransition, VerityError
+from ..models import (Analysis, AnalysisStatus, Case, CaseImage, CaseStatus, Comment, HumanVerdict, Membership,
+                      Review)
+from ._common import require_lead, require_member
+
+
+def _lock_open_case(case: Case, action: str) -> Case:
+    # Row lock: a review racing a finalisation must not land on a case that just closed.
+    locked = Case.objects.select_for_update().get(pk=case.pk)
+    if locked.status != CaseStatus.OPEN:
+        raise InvalidTransition(f"The case is finalised, so you cannot {action}. A lead can reopen it.")
+    return locked
+
+
+def latest_model_analysis(image: CaseImage) -> Analysis | None:
+    """The newest finished analysis of the image, or of the image it duplicates."""
+    for image_id in (image.pk, image.duplicate_of_id):
+        if image_id is None:
+            continue
+        found = (Analysis.objects.filter(image_id=image_id, status=AnalysisStatus.DONE)
+                 .order_by("-created_at", "-id").first())
+        if found is not None:
+            return found
+    return None
+
+
+def review_record(*, user: Any, image: CaseImage, verdict: str, comment: str = "") -> Review:
+    """Confirm the model's verdict on an image, or override it (a comment saying why is required).
+
+    Any decision other than the model's label, inconclusive included, is an override; with no
+    finished analysis there is nothing to confirm, so a comment is required too."""
+    case = image.case
+    require_member(user, case.team)
+    if verdict not in HumanVerdict.values:
+        raise VerityError("Choose real, AI-generated or inconclusive.")
+    comment = comment.strip()
+    analysis = latest_model_analysis(image)
+    is_override = analysis is None or analysis.label != verdict
+    if is_override and not comment:
+        raise VerityError("Say why you override the model's verdict: a comment is required.")
+    with transaction.atomic():
+        _lock_open_case(case, "review its images")
+        review = Review.objects.create(image=image, analysis=analysis, reviewer=user, verdict=verdict,
+                                       is_override=is_override, comment=comment)
+        CaseImage.objects.filter(pk=image.pk).update(human_verdict=verdict)
+        image.human_verdict = verdict
+        record_event(action="review.overridden" if is_override else "review.confirmed", obj=review, actor=user,
+                     team=case.team, case=case, details={
+                         "image": image.pk, "image_name": image.original_name, "verdict": verdict,
+                         "model_label": analysis.label if analysis else None, "comment": comment[:500]})
+    return review
+
+
+def comment_add(*, user: Any, case: Case, body: str, parent: Comment | None = None) -> Comment:
+    require_member(user, case.team)
+    body = body.strip()
+    if not body:
+        raise VerityError("Write something before posting a comment.")
+    if parent is not None and parent.case_id != case.pk:
+        raise VerityError("You can only reply to a comment on the same case.")
+    with transaction.atomic():
+        comment = Comment.objects.create(case=case, parent=parent, author=user, body=body[:5000])
+        record_event(action="comment.added", obj=comment, actor=user, team=case.team, case=case,
+                     details={"reply_to": parent.pk if parent else None, "comment": body[:500]})
+    return comment
+
+
+def case_assign(*, user: Any, case: Case, assignee: Any | None) -> Case:
+    require_lead(user, case.team, "assign cases")
+    if assignee is not None and not Membership.objects.filter(user=assignee, team=case.team).exists():
+        raise VerityError(f"{assignee} is not in {case.team}; assign the case to a member of the team.")
+    with transaction.atomic():
+        Case.objects.filter(pk=case.pk).update(assignee=assignee)
+        case.assignee = assignee
+        record_event(action="case.assigned", obj=case, actor=user, team=case.team, case=case,
+                     details={"assignee": assignee.get_username() if assignee else None})
+    return case
+
+
+def case_finalise(*, user: Any, case: Case, verdict: str, comment: str = "") -> Case:
+    """A lead closes the case with the team's verdict. Analyses must have finished first."""
+    require_lead(user, case.team, "finalise a verdict")
+    if verdict not in HumanVerdict.values:
+        raise VerityError("Choose real, AI-generated or inconclusive as the final verdict.")
+    if Analysis.objects.filter(image__case=case, status__in=[AnalysisStatus.QUEUED, AnalysisStatus.RUNNING]).exists():
+        raise InvalidTransition("Some images are still being analysed; finalise once every analysis is done.")
+    with transaction.atomic():
+        locked = _lock_open_case(case, "finalise it again")
+        now = timezone.now()
+        Case.objects.filter(pk=case.pk).update(status=CaseStatus.FINALISED, final_verdict=verdict,
+                                               final_comment=comment.strip(), finalised_by=user, finalised_at=now)
+        case.refresh_from_db()
+        record_event(action="case.finalised", obj=case, actor=user, team=case.team, case=case, details={
+            "verdict": verdict, "model_verdict": locked.model_verdict, "disagrees": case.disagrees,
+            "comment": comment.strip()[:500]})
+    return case
+
+
+def case_reopen(*, user: Any, case: Case, reason: str) -> Case:
+    require_lead(user, case.team, "reopen a case")
+    reason = reason.strip()
+    if not reason:
+        raise VerityError("Say why the case is reopened.")
+    with transaction.atomic():
+        locked = Case.objects.select_for_update().get(pk=case.pk)
+        if locked.status != CaseStatus.FINALISED:
+            raise InvalidTransition("The case is already open.")
+        Case.objects.filter(pk=case.pk).update(status=CaseStatus.OPEN, final_verdict="", final_comment="",
+                                               finalised_by=None, finalised_at=None)
+        case.refresh_from_db()
+        record_event(action="case.reopened", obj=case, actor=user, team=case.team, case=case,
+                     details={"previous_verdict": locked.final_verdict, "reason": reason[:500]})
+    return case
+
+
+def case_export_record(*, user: Any, case: Case, fmt: str) -> None:
+    """Exports are audited: who took a copy of the case's evidence, and in which form."""
+    require_member(user, case.team)
+    with transaction.atomic():
+        record_event(action="case.exported", obj=case, actor=user, team=case.team, case=case,
+                     details={"format": fmt})
+
+
+def list_export_record(*, user: Any, what: str, filters: dict[str, Any], rows: int) -> None:
+    """A CSV export of the case list or of the audit log."""
+    with transaction.atomic():
+        record_event(action=f"{what}.exported", obj=user, actor=user,
+                     team=_first_team(user),
+                     details={"format": "csv", "filters": filters, "rows": rows})
+
+
+def _first_team(user: Any) -> Any:
+    membership = Membership.objects.filter(user=user).select_related("team").order_by("id").first()
+    return membership.team if membership else None
+

@@ -1,0 +1,204 @@
+"""Case pages: the list (with search, filters and CSV), submission, the case page, status and media.
+
+Each view reads through selectors (scoped to the user's teams) and changes state only through
+services. Another team's objects are a 404, never a 403."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from .. import selectors, services, storage
+from ..errors import VerityError
+from ..forms import AssignForm, CaseFilterForm, CaseForm, CommentForm, FinaliseForm, ReopenForm, RerunForm
+from ..models import Analysis, Case, CaseImage, HumanVerdict
+from ._common import case_or_404, csv_response
+
+PAGE_SIZE = 25
+
+
+def _filter_form(request: HttpRequest) -> CaseFilterForm:
+    members = (selectors.team_members(team) for team in selectors.user_teams(request.user))
+    seen = {u.pk: u for qs in members for u in qs}
+    return CaseFilterForm(request.GET or None, members=sorted(seen.values(), key=lambda u: u.get_username()))
+
+
+@login_required
+@require_GET
+def case_list(request: HttpRequest) -> HttpResponse:
+    form = _filter_form(request)
+    cases = selectors.case_list(request.user, form.filters())
+    page = Paginator(cases, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "verification/case_list.html", {
+        "page": page, "form": form, "query": query.urlencode(),
+        "filtered": bool(set(form.filters().as_dict()) - {"sort"})})
+
+
+@login_required
+@require_GET
+def case_list_csv(request: HttpRequest) -> HttpResponse:
+    form = _filter_form(request)
+    filters = form.filters()
+    cases = list(selectors.case_list(request.user, filters))
+    services.list_export_record(user=request.user, what="cases", filters=filters.as_dict(), rows=len(cases))
+    base = request.build_absolute_uri("/")[:-1]
+    rows = ([c.pk, c.title, c.team.name, c.get_status_display(), c.model_verdict, c.final_verdict,
+             "yes" if c.disagrees else "no", c.assignee.get_username() if c.assignee else "",
+             ", ".join(t.name for t in c.tags.all()), c.n_images, c.n_pending, c.n_failed,
+             c.created_at.isoformat(), c.created_by.get_username(), c.source_url,
+             base + reverse("verification:case_detail", args=[c.pk])] for c in cases)
+    return csv_response("verity-cases.csv", [
+        "id", "title", "team", "status", "model_verdict", "final_verdict", "disagreement", "assignee", "tags",
+        "images", "analysing", "failed", "submitted_at", "submitted_by", "source_url", "url"], rows)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def case_create(request: HttpRequest) -> HttpResponse:
+    teams = selectors.user_teams(request.user)
+    if not teams.exists():
+        messages.error(request, "You are not in any team yet. Ask an admin to add you to one.")
+        return redirect("verification:case_list")
+    form = CaseForm(request.POST or None, request.FILES or None, teams=teams)
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = services.case_submit(
+                user=request.user, team=form.cleaned_data["team"], title=form.cleaned_data["title"],
+                source_url=form.cleaned_data["source_url"], notes=form.cleaned_data["notes"],
+                tags=form.cleaned_data["tags"], files=form.cleaned_data["images"])
+        except VerityError as exc:
+            form.add_error("images", exc.message)
+            for item in exc.details if isinstance(exc.details, list) else []:
+                form.add_error("images", f"{item['file']}: {item['reason']}")
+        else:
+            for rejection in result.rejected:
+                messages.warning(request, f"{rejection.name} was not accepted: {rejection.reason}")
+            for dupe in result.duplicates:
+                messages.info(request, f"{dupe.original_name} was already submitted to your team; it is linked to "
+                                       "the earlier case and reuses its analysis.")
+            n = len(result.images)
+            messages.success(request, f"Case submitted with {n} image{'s' if n != 1 else ''}; analysis has started.")
+            return redirect("verification:case_detail", case_id=result.case.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "verification/case_form.html", {"form": form}, status=status)
+
+
+def image_rows(case: Case) -> list[dict[str, Any]]:
+    """Per image: the analysis to show (its own newest, else the one of the image it duplicates),
+    its reviews, and whether the analysis is borrowed."""
+    rows = []
+    for image in case.images.all():
+        own = list(image.analyses.all())
+        analysis: Analysis | None = own[0] if own else None
+        borrowed = False
+        if analysis is None and image.duplicate_of is not None:
+            theirs = list(image.duplicate_of.analyses.all())
+            analysis, borrowed = (theirs[0] if theirs else None), True
+        reviews = list(image.reviews.all())
+        rows.append({"image": image, "analysis": analysis, "borrowed": borrowed, "history": own[1:],
+                     "reviews": reviews, "review": reviews[0] if reviews else None,
+                     "stack": _stack_geometry(image, analysis)})
+    return rows
+
+
+def _stack_geometry(image: CaseImage, analysis: Analysis | None) -> dict[str, str] | None:
+    """CSS percentages that show the original cropped to the region the model saw, so the overlay
+    (drawn over that crop) lines up with it under the opacity slider."""
+    if analysis is None or not analysis.overlay:
+        return None
+    box = analysis.crop_box or {}
+    cw, ch = box.get("width") or image.width, box.get("height") or image.height
+    if not cw or not ch:
+        return None
+    return {"aspect": f"{cw} / {ch}", "width": f"{image.width / cw * 100:.3f}%",
+            "left": f"{-box.get('left', 0) / cw * 100:.3f}%", "top": f"{-box.get('top', 0) / ch * 100:.3f}%"}
+
+
+def comment_threads(case: Case) -> list[dict[str, Any]]:
+    comments = list(case.comments.all())
+    replies: dict[int, list[Any]] = {}
+    for c in comments:
+        if c.parent_id:
+            replies.setdefault(c.parent_id, []).append(c)
+    return [{"comment": c, "replies": replies.get(c.pk, [])} for c in comments if not c.parent_id]
+
+
+@login_required
+@require_GET
+def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = case_or_404(request, case_id)
+    rows = image_rows(case)
+    pending = any(r["analysis"] and r["analysis"].is_pending for r in rows)
+    is_lead = selectors.is_lead_of(request.user, case.team)
+    members = selectors.team_members(case.team)
+    return render(request, "verification/case_detail.html", {
+        "case": case, "rows": rows, "pending": pending, "is_lead": is_lead,
+        "events": selectors.case_audit(case)[:100], "threads": comment_threads(case),
+        "verdict_choices": HumanVerdict.choices, "comment_form": CommentForm(), "finalise_form": FinaliseForm(),
+        "reopen_form": ReopenForm(), "rerun_form": RerunForm(),
+        "assign_form": AssignForm(members=members, initial={"assignee": case.assignee_id or ""}),
+    })
+
+
+@login_required
+@require_GET
+def case_status(request: HttpRequest, case_id: int) -> JsonResponse:
+    """Analysis statuses of a case, polled by the case page while work is pending."""
+    case = case_or_404(request, case_id)
+    analyses = [a for image in case.images.all() for a in image.analyses.all()[:1]]
+    return JsonResponse({
+        "pending": sum(a.is_pending for a in analyses),
+        "analyses": [{"id": a.pk, "status": a.status} for a in analyses],
+    })
+
+
+def _serve(name: str, content_type: str) -> HttpResponse:
+    try:
+        data = storage.read(name)
+    except FileNotFoundError:
+        raise Http404("File missing.") from None
+    response = HttpResponse(data, content_type=content_type)
+    response["Cache-Control"] = "private, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+IMAGE_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp",
+               "TIFF": "image/tiff", "BMP": "image/bmp", "GIF": "image/gif"}
+
+
+@login_required
+@require_GET
+def image_file(request: HttpRequest, image_id: int) -> HttpResponse:
+    image: CaseImage | None = selectors.images_for(request.user).filter(pk=image_id).first()
+    if image is None:
+        raise Http404("No such image.")
+    return _serve(image.file, IMAGE_TYPES.get(image.format, "application/octet-stream"))
+
+
+@login_required
+@require_GET
+def analysis_file(request: HttpRequest, analysis_id: int, kind: str) -> HttpResponse:
+    """A heatmap or overlay. A duplicate image borrows its original's analysis, which may belong
+    to another case of the same team: team scoping (not case scoping) is what matters."""
+    analysis = selectors.analyses_for(request.user).filter(pk=analysis_id).first()
+    if analysis is None or kind not in ("overlay", "heatmap"):
+        raise Http404("No such analysis.")
+    name = analysis.overlay if kind == "overlay" else analysis.heatmap
+    if not name:
+        raise Http404("Not computed yet.")
+    return _serve(name, "image/png")
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})

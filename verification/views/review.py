@@ -1,0 +1,133 @@
+"""The case page's actions: review an image, comment, assign, finalise, reopen, re-run an analysis.
+
+Each is a POST that calls one service and goes back to the case page with a message saying what
+happened or what to do instead."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from .. import selectors, services
+from ..errors import VerityError
+from ..forms import AssignForm, CommentForm, FinaliseForm, ReopenForm, RerunForm, ReviewForm
+from ..models import Case, Comment
+from ._common import case_or_404, image_or_404
+
+
+def _back(case: Case, anchor: str = "") -> HttpResponse:
+    return redirect(reverse("verification:case_detail", args=[case.pk]) + (f"#{anchor}" if anchor else ""))
+
+
+def _attempt(request: HttpRequest, action: Callable[[], object], success: str) -> None:
+    try:
+        action()
+    except VerityError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, success)
+
+
+def _form_errors(request: HttpRequest, form: object) -> None:
+    for field, errors in form.errors.items():  # type: ignore[attr-defined]
+        label = "" if field == "__all__" else f"{field.replace('_', ' ').capitalize()}: "
+        messages.error(request, label + " ".join(errors))
+
+
+@login_required
+@require_POST
+def image_review(request: HttpRequest, image_id: int) -> HttpResponse:
+    image = image_or_404(request, image_id)
+    form = ReviewForm(request.POST)
+    if not form.is_valid():
+        _form_errors(request, form)
+    else:
+        _attempt(request, lambda: services.review_record(
+            user=request.user, image=image, verdict=form.cleaned_data["verdict"],
+            comment=form.cleaned_data["comment"]), f"Your decision on {image.original_name} is recorded.")
+    return _back(image.case, f"image-{image.pk}")
+
+
+@login_required
+@require_POST
+def case_comment(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = case_or_404(request, case_id)
+    form = CommentForm(request.POST)
+    if not form.is_valid():
+        _form_errors(request, form)
+        return _back(case, "comments")
+    parent = None
+    if form.cleaned_data["parent"]:
+        parent = Comment.objects.filter(case=case, pk=form.cleaned_data["parent"]).first()
+        if parent is None:
+            messages.error(request, "The comment you replied to no longer exists.")
+            return _back(case, "comments")
+    _attempt(request, lambda: services.comment_add(user=request.user, case=case, body=form.cleaned_data["body"],
+                                                   parent=parent), "Comment posted.")
+    return _back(case, "comments")
+
+
+@login_required
+@require_POST
+def case_assign(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = case_or_404(request, case_id)
+    members = selectors.team_members(case.team)
+    form = AssignForm(request.POST, members=members)
+    if not form.is_valid():
+        _form_errors(request, form)
+        return _back(case)
+    assignee_id = form.cleaned_data["assignee"]
+    assignee = get_user_model().objects.filter(pk=assignee_id).first() if assignee_id else None
+    _attempt(request, lambda: services.case_assign(user=request.user, case=case, assignee=assignee),
+             f"Assigned to {assignee}." if assignee else "The case is unassigned.")
+    return _back(case)
+
+
+@login_required
+@require_POST
+def case_finalise(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = case_or_404(request, case_id)
+    form = FinaliseForm(request.POST)
+    if not form.is_valid():
+        _form_errors(request, form)
+    else:
+        _attempt(request, lambda: services.case_finalise(user=request.user, case=case,
+                                                         verdict=form.cleaned_data["verdict"],
+                                                         comment=form.cleaned_data["comment"]),
+                 "The case is finalised.")
+    return _back(case, "final")
+
+
+@login_required
+@require_POST
+def case_reopen(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = case_or_404(request, case_id)
+    form = ReopenForm(request.POST)
+    if not form.is_valid():
+        _form_errors(request, form)
+    else:
+        _attempt(request, lambda: services.case_reopen(user=request.user, case=case,
+                                                       reason=form.cleaned_data["reason"]),
+                 "The case is open again.")
+    return _back(case, "final")
+
+
+@login_required
+@require_POST
+def image_rerun(request: HttpRequest, image_id: int) -> HttpResponse:
+    image = image_or_404(request, image_id)
+    form = RerunForm(request.POST)
+    if not form.is_valid():
+        _form_errors(request, form)
+    else:
+        version = form.cleaned_data["model_version"]
+        _attempt(request, lambda: services.analysis_rerun(user=request.user, image=image, model_version=version),
+                 f"{image.original_name} is queued for analysis with {version.name}.")
+    return _back(image.case, f"image-{image.pk}")
