@@ -114,8 +114,11 @@ def publishing_to(broker_url: str) -> Iterator[None]:
 
     old = current_app.conf.broker_url
     def reset() -> None:
-        if current_app._pool is not None:
-            current_app._pool.force_close_all()
+        from kombu import pools
+
+        # Drop every cached connection and producer pool (kombu keeps a process-wide registry),
+        # so the next publish connects afresh to whatever broker_url says then.
+        pools.reset()
         current_app._pool = None
         current_app.amqp._producer_pool = None
     reset()
