@@ -17,7 +17,7 @@ from ml.checkpoint import file_sha256, meta_from_payload, read_checkpoint
 from ml.errors import ImageRejected, MLError
 from ml.imageio import ImageInfo, inspect_image
 
-from . import queue, storage
+from . import queue, storage, webhooks
 from .audit import record_event
 from .errors import SubmissionRejected, VerityError
 from .models import Analysis, AnalysisStatus, Case, CaseImage, Membership, ModelVersion, Team
@@ -171,6 +171,7 @@ def analysis_record(*, analysis_id: int, model_version_id: int, outcome: Analysi
         record_event(action="analysis.done", obj=analysis, team=case.team, case=case,
                      details={"label": outcome.label, "probability_ai": round(outcome.probability_ai, 6),
                               "model_version": model_version_id})
+        webhooks.on_analysis_finished(analysis)  # queues a webhook delivery on commit, if any
     return analysis
 
 
@@ -187,6 +188,7 @@ def analysis_fail(*, analysis_id: int, reason: str) -> Analysis:
         case = analysis.image.case
         record_event(action="analysis.failed", obj=analysis, team=case.team, case=case,
                      details={"reason": reason[:500]})
+        webhooks.on_analysis_finished(analysis)  # queues a webhook delivery on commit, if any
     return analysis
 
 

@@ -11,7 +11,7 @@ from django.db import InterfaceError, OperationalError
 
 from ml.errors import MLError
 from ml.explain import heatmap_image, png_bytes, render_overlay
-from verification import selectors, services
+from verification import selectors, services, webhooks
 from verification.errors import VerityError
 
 from . import model_cache
@@ -59,3 +59,14 @@ def analyse_image(self, analysis_id: int) -> str:  # type: ignore[no-untyped-def
         services.analysis_fail(analysis_id=analysis_id,
                                reason=f"Internal error while analysing: {type(exc).__name__}: {exc}")
         return "failed"
+
+
+@shared_task(bind=True, name="worker.tasks.deliver_webhook", acks_late=True, max_retries=None,
+             autoretry_for=(OperationalError, InterfaceError), retry_backoff=True)
+def deliver_webhook(self, delivery_id: int) -> str:  # type: ignore[no-untyped-def]
+    """One attempt at a webhook delivery; retried with growing delays until it succeeds or the
+    delivery gives up (VERITY_WEBHOOK_MAX_ATTEMPTS, counted on the row, not by Celery)."""
+    attempt = webhooks.deliver(delivery_id)
+    if attempt.retry:
+        raise self.retry(countdown=webhooks.backoff_seconds(attempt.attempts))
+    return attempt.status

@@ -1,0 +1,98 @@
+"""Fixtures of the API tests: a token per person (owner, teammate, outsider, admin) and a case."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle_counts() -> None:
+    # Throttle counters live in the (per-process) cache: one test's requests must not limit the next.
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_broker(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Record what would be sent to the broker instead of sending it."""
+    sent: list[Any] = []
+    monkeypatch.setattr("verification.queue.enqueue_analysis", lambda aid: sent.append(("analyse", aid)))
+    monkeypatch.setattr("verification.webhooks.enqueue_delivery",
+                        lambda did, countdown=0: sent.append(("webhook", did)))
+    return sent
+
+
+@pytest.fixture
+def admin_user(db, django_user_model, people):  # type: ignore[no-untyped-def]
+    """A staff superuser who is a member of no team: admins manage, they do not see team cases."""
+    return django_user_model.objects.create_superuser("admin", password="pw-admin-123!")
+
+
+@pytest.fixture
+def token_for(people, admin_user) -> Callable[..., str]:  # type: ignore[no-untyped-def]
+    from verification import tokens
+
+    everyone = {**people, "admin": admin_user}
+
+    def make(who: str, scopes: tuple[str, ...] = ("read", "submit"), name: str | None = None,
+             webhook_url: str = "") -> str:
+        return tokens.token_create(user=everyone[who], name=name or f"{who}-{'-'.join(scopes)}", scopes=scopes,
+                                   webhook_url=webhook_url).secret
+
+    return make
+
+
+@pytest.fixture
+def api(token_for) -> Callable[..., APIClient]:  # type: ignore[no-untyped-def]
+    """``api("owner")``: a client that sends the owner's read+submit token."""
+
+    def make(who: str | None = None, scopes: tuple[str, ...] = ("read", "submit")) -> APIClient:
+        client = APIClient()
+        if who is not None:
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(who, scopes)}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def record_done() -> Callable[..., Any]:
+    from verification import services
+    from verification.models import Analysis
+
+    def record(analysis: Any, version: Any, *, label: str = "ai_generated", p: float = 0.91) -> Any:
+        services.analysis_start(analysis_id=analysis.pk)
+        services.analysis_record(analysis_id=analysis.pk, model_version_id=version.pk,
+                                 outcome=services.AnalysisOutcome(
+                                     label=label, probability_ai=p, confidence=max(p, 1 - p), threshold=0.5,
+                                     crop_box={"left": 0, "top": 0, "width": 64, "height": 64},
+                                     timings_ms={"inference_gradcam": 12.5},
+                                     heatmap_png=b"\x89PNG heat", overlay_png=b"\x89PNG overlay"))
+        return Analysis.objects.get(pk=analysis.pk)
+
+    return record
+
+
+@pytest.fixture
+def done_case(people, upload, active_version, record_done):  # type: ignore[no-untyped-def]
+    """The owner's case "Storm" with one image whose analysis is done (ai_generated, p=0.91)."""
+    from verification import services
+    from verification.models import Analysis
+
+    result = services.case_submit(user=people["owner"], team=people["team"], title="Storm over the pier",
+                                  source_url="https://social.example/p/1", files=[upload()])
+    analysis = record_done(Analysis.objects.get(image=result.images[0]), active_version)
+    return result.case, result.images[0], analysis
+
+
+@pytest.fixture
+def lead(people):  # type: ignore[no-untyped-def]
+    from verification.models import Membership, Role
+
+    Membership.objects.filter(user=people["teammate"]).update(role=Role.LEAD)
+    return people["teammate"]
