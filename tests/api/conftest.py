@@ -12,6 +12,12 @@ from rest_framework.test import APIClient
 
 
 @pytest.fixture(autouse=True)
+def _fast_passwords(settings) -> None:  # type: ignore[no-untyped-def]
+    # The people fixture hashes four passwords per test; PBKDF2 would dominate the run time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_throttle_counts() -> None:
     # Throttle counters live in the (per-process) cache: one test's requests must not limit the next.
     cache.clear()
@@ -38,10 +44,12 @@ def token_for(people, admin_user) -> Callable[..., str]:  # type: ignore[no-unty
     from verification import tokens
 
     everyone = {**people, "admin": admin_user}
+    made = [0]
 
     def make(who: str, scopes: tuple[str, ...] = ("read", "submit"), name: str | None = None,
              webhook_url: str = "") -> str:
-        return tokens.token_create(user=everyone[who], name=name or f"{who}-{'-'.join(scopes)}", scopes=scopes,
+        made[0] += 1
+        return tokens.token_create(user=everyone[who], name=name or f"{who}-{made[0]}", scopes=scopes,
                                    webhook_url=webhook_url).secret
 
     return make

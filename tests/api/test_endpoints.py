@@ -1,0 +1,195 @@
+"""Every endpoint, as the owner, a teammate, an outsider and an admin, each with an API token."""
+
+from __future__ import annotations
+
+import pytest
+
+from verification.api_models import CaseTag
+from verification.models import AuditEvent, Case
+
+pytestmark = pytest.mark.django_db
+
+MEMBERS = ["owner", "teammate"]
+NON_MEMBERS = ["outsider", "admin"]  # the admin is in no team: team data is 404 for them too
+
+
+def _team_urls(case, image, analysis) -> list[tuple[str, str]]:
+    return [
+        (f"/api/v1/cases/{case.pk}/", "application/json"),
+        (f"/api/v1/cases/{case.pk}/events/", "application/json"),
+        (f"/api/v1/images/{image.pk}/", "application/json"),
+        (f"/api/v1/images/{image.pk}/file/", "image/png"),
+        (f"/api/v1/analyses/{analysis.pk}/", "application/json"),
+        (f"/api/v1/analyses/{analysis.pk}/heatmap/", "image/png"),
+        (f"/api/v1/analyses/{analysis.pk}/overlay/", "image/png"),
+    ]
+
+
+@pytest.mark.parametrize("who", MEMBERS)
+def test_team_members_read_every_object_of_their_teams_case(api, done_case, who):
+    client = api(who, scopes=("read",))
+    for url, content_type in _team_urls(*done_case):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert response["Content-Type"].startswith(content_type), url
+
+
+@pytest.mark.parametrize("who", NON_MEMBERS)
+def test_people_outside_the_team_get_404_for_every_object_of_the_case(api, done_case, who):
+    client = api(who)
+    for url, _ in _team_urls(*done_case):
+        response = client.get(url)
+        assert response.status_code == 404, url
+        assert response.json()["error"]["code"] == "not_found", url
+
+
+@pytest.mark.parametrize("who,count", [("owner", 1), ("teammate", 1), ("outsider", 0), ("admin", 0)])
+def test_lists_hold_only_the_callers_teams_objects(api, done_case, who, count):
+    client = api(who, scopes=("read",))
+    for url in ("/api/v1/cases/", "/api/v1/images/", "/api/v1/analyses/"):
+        body = client.get(url).json()
+        assert body["count"] == count, url
+        assert len(body["results"]) == count, url
+
+
+def test_the_case_detail_carries_images_latest_analysis_and_result_fields(api, done_case, active_version):
+    case, image, analysis = done_case
+    body = api("teammate", scopes=("read",)).get(f"/api/v1/cases/{case.pk}/").json()
+    assert body["status"] == "done" and body["verdict"] == "ai_generated"
+    assert body["analyses"] == {"queued": 0, "running": 0, "done": 1, "failed": 0}
+    assert [i["id"] for i in body["images"]] == [image.pk]
+    result = body["images"][0]["latest_analysis"]
+    assert result["id"] == analysis.pk and result["label"] == "ai_generated"
+    assert result["probability_ai"] == pytest.approx(0.91) and result["uncertain"] is False
+    assert result["uncertain_band"] == {"low": 0.35, "high": 0.65}
+    assert result["model_version"] == {"id": active_version.pk, "name": active_version.name, "is_demo": True}
+    assert result["timings_ms"] == {"inference_gradcam": 12.5}
+    assert result["heatmap_url"].endswith(f"/api/v1/analyses/{analysis.pk}/heatmap/")
+
+
+def test_a_probability_near_the_threshold_is_reported_as_uncertain(api, people, upload, active_version,
+                                                                  record_done):
+    from verification import services
+    from verification.models import Analysis
+
+    result = services.case_submit(user=people["owner"], team=people["team"], title="Close call", files=[upload()])
+    analysis = record_done(Analysis.objects.get(image=result.images[0]), active_version, label="real", p=0.44)
+    body = api("owner").get(f"/api/v1/analyses/{analysis.pk}/").json()
+    assert body["uncertain"] is True and body["label"] == "real"
+    assert api("owner").get("/api/v1/metrics/").json()["uncertain"] == 1
+
+
+def test_downloads_return_the_stored_bytes(api, done_case, settings):
+    case, image, analysis = done_case
+    client = api("owner", scopes=("read",))
+    assert client.get(f"/api/v1/images/{image.pk}/file/").content == (settings.MEDIA_ROOT / image.file).read_bytes()
+    assert client.get(f"/api/v1/analyses/{analysis.pk}/heatmap/").content == b"\x89PNG heat"
+    assert client.get(f"/api/v1/analyses/{analysis.pk}/overlay/").content == b"\x89PNG overlay"
+
+
+def test_the_heatmap_of_an_unfinished_analysis_is_a_409_not_ready(api, people, upload):
+    from verification import services
+    from verification.models import Analysis
+
+    result = services.case_submit(user=people["owner"], team=people["team"], title="t", files=[upload()])
+    analysis = Analysis.objects.get(image=result.images[0])
+    response = api("owner").get(f"/api/v1/analyses/{analysis.pk}/heatmap/", HTTP_ACCEPT="image/png")
+    assert response.status_code == 409
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"] == {"code": "not_ready", "message": response.json()["error"]["message"],
+                                        "details": {"status": "queued"}}
+
+
+@pytest.mark.parametrize("who", ["owner", "teammate", "outsider", "admin"])
+def test_everyone_signed_in_sees_the_model_versions_and_the_active_one(api, active_version, who):
+    client = api(who, scopes=("read",))
+    listed = client.get("/api/v1/model-versions/").json()
+    assert [v["id"] for v in listed["results"]] == [active_version.pk]
+    active = client.get("/api/v1/model-versions/active/")
+    assert active.status_code == 200 and active.json()["id"] == active_version.pk
+    assert active.json()["metrics"] == active_version.metrics
+    assert "checkpoint" not in active.json()  # the server's file path is not the client's business
+    assert client.get(f"/api/v1/model-versions/{active_version.pk}/").json()["is_active"] is True
+
+
+def test_without_an_active_model_the_active_endpoint_is_a_404_with_its_own_code(api, people):
+    response = api("owner").get("/api/v1/model-versions/active/")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "no_active_model"
+
+
+@pytest.mark.parametrize("who,cases", [("owner", 1), ("teammate", 1), ("outsider", 0), ("admin", 0)])
+def test_metrics_count_only_the_callers_teams_and_show_the_active_model(api, done_case, active_version, who,
+                                                                        cases):
+    body = api(who, scopes=("read",)).get("/api/v1/metrics/").json()
+    assert body["cases"] == cases and body["images"] == cases
+    assert body["analyses"] == {"queued": 0, "running": 0, "done": cases, "failed": 0}
+    assert body["verdicts"] == {"real": 0, "ai_generated": cases}
+    assert body["active_model"]["id"] == active_version.pk
+
+
+def test_the_audit_history_of_a_case_lists_its_events_newest_first(api, done_case):
+    case = done_case[0]
+    body = api("teammate").get(f"/api/v1/cases/{case.pk}/events/").json()
+    assert [e["action"] for e in body["results"]] == ["analysis.done", "case.submitted"]
+    assert body["results"][1]["actor"] == "owner"
+    assert body["count"] == AuditEvent.objects.filter(case=case).count()
+
+
+# --- Tags and notes ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("who", MEMBERS)
+def test_team_members_add_tags_and_notes_and_the_change_is_audited(api, done_case, people, who):
+    case = done_case[0]
+    response = api(who).patch(f"/api/v1/cases/{case.pk}/", {"add_tags": ["Flood", "reader tip"],
+                                                             "notes": "Agency confirms."}, format="json")
+    assert response.status_code == 200
+    assert response.json()["tags"] == ["flood", "reader tip"] and response.json()["notes"] == "Agency confirms."
+    assert sorted(CaseTag.objects.filter(case=case).values_list("name", flat=True)) == ["flood", "reader tip"]
+    assert Case.objects.get(pk=case.pk).notes == "Agency confirms."
+    event = AuditEvent.objects.get(action="case.updated")
+    assert event.actor == people[who] and event.details["tags"] == {"before": [], "after": ["flood", "reader tip"]}
+
+
+def test_tags_can_be_removed_and_replaced(api, done_case):
+    case = done_case[0]
+    client = api("owner")
+    client.patch(f"/api/v1/cases/{case.pk}/", {"tags": ["a", "b", "c"]}, format="json")
+    body = client.patch(f"/api/v1/cases/{case.pk}/", {"remove_tags": ["B"]}, format="json").json()
+    assert body["tags"] == ["a", "c"]
+    assert list(CaseTag.objects.filter(case=case).values_list("name", flat=True)) == ["a", "c"]
+
+
+def test_a_case_list_filters_by_tag(api, done_case, people, upload):
+    from verification import services
+
+    services.case_submit(user=people["owner"], team=people["team"], title="Other", files=[upload()])
+    client = api("owner")
+    client.patch(f"/api/v1/cases/{done_case[0].pk}/", {"tags": ["election"]}, format="json")
+    assert [c["id"] for c in client.get("/api/v1/cases/?tag=Election").json()["results"]] == [done_case[0].pk]
+
+
+@pytest.mark.parametrize("who", NON_MEMBERS)
+def test_outsiders_cannot_tag_another_teams_case(api, done_case, who):
+    response = api(who).patch(f"/api/v1/cases/{done_case[0].pk}/", {"tags": ["x"]}, format="json")
+    assert response.status_code == 404
+    assert not CaseTag.objects.exists() and not AuditEvent.objects.filter(action="case.updated").exists()
+
+
+def test_an_invalid_tag_is_a_400_naming_the_field(api, done_case):
+    response = api("owner").patch(f"/api/v1/cases/{done_case[0].pk}/", {"add_tags": ["<script>"]}, format="json")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid" and "add_tags" in error["details"]
+    assert not CaseTag.objects.exists()
+
+
+def test_an_empty_update_is_a_400(api, done_case):
+    response = api("owner").patch(f"/api/v1/cases/{done_case[0].pk}/", {}, format="json")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid"
+
+
+def test_a_patch_that_is_not_json_is_a_415(api, done_case):
+    response = api("owner").patch(f"/api/v1/cases/{done_case[0].pk}/", "notes=x",
+                                  content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_media_type"
