@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from verification import token_views
 from verification.views import healthz
 
 urlpatterns = [
@@ -12,5 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include("verification.api.urls")),
+    path("account/tokens/", token_views.token_list, name="token_list"),
+    path("account/tokens/<int:token_id>/revoke/", token_views.token_revoke, name="token_revoke"),
     path("", include("verification.urls")),
 ]

@@ -40,6 +40,10 @@ SIGNATURE_HEADER = "Verity-Signature"
 USER_AGENT = "Verity-Webhook/1"
 
 
+# A module-level name so tests can give the guard a fake resolver without touching the socket module.
+getaddrinfo = socket.getaddrinfo
+
+
 class WebhookRefused(VerityError):
     code = "webhook_url_refused"
 
@@ -74,7 +78,7 @@ def resolve_webhook_url(url: str) -> tuple[str, int, list[str]]:
     except ValueError:
         raise WebhookRefused("The webhook URL has an invalid port.") from None
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise WebhookRefused(f"The webhook host {host!r} does not resolve.", details={"host": host}) from exc
     addresses = sorted({info[4][0] for info in infos})

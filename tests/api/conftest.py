@@ -33,6 +33,35 @@ def _no_broker(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     return sent
 
 
+# Host names the tests' fake resolver knows; anything else does not resolve. No test asks real DNS.
+FAKE_DNS: dict[str, list[str]] = {
+    "hooks.example.com": ["93.184.215.14"],
+    "hooks6.example.com": ["2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
+    "internal.example.com": ["10.1.2.3"],
+    "mixed.example.com": ["93.184.215.14", "192.168.1.20"],
+    "metadata.example.com": ["169.254.169.254"],
+}
+
+
+@pytest.fixture(autouse=True)
+def fake_dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    import ipaddress
+    import socket
+
+    def getaddrinfo(host: str, port: int, *args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
+        try:
+            addresses = [str(ipaddress.ip_address(host.strip("[]")))]
+        except ValueError:
+            if host not in FAKE_DNS:
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known") from None
+            addresses = FAKE_DNS[host]
+        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "",
+                 (a, port, 0, 0) if ":" in a else (a, port)) for a in addresses]
+
+    monkeypatch.setattr("verification.webhooks.getaddrinfo", getaddrinfo)
+    return FAKE_DNS
+
+
 @pytest.fixture
 def admin_user(db, django_user_model, people):  # type: ignore[no-untyped-def]
     """A staff superuser who is a member of no team: admins manage, they do not see team cases."""
