@@ -23,7 +23,8 @@ urlpatterns = [
          name="schema"),
     path("schema/swagger/", SpectacularSwaggerView.as_view(url_name="api:schema", permission_classes=[],
                                                            authentication_classes=[]), name="swagger"),
-    path("schema/redoc/", SpectacularRedocView.as_view(url_name="api:schema", permission_classes=[],
+    path("schema/redoc/", SpectacularRedocView.as_view(url_name="api:schema", template_name="api/redoc.html",
+                                                       permission_classes=[],
                                                        authentication_classes=[]), name="redoc"),
     re_path(r"^.*$", api_not_found),
 ]

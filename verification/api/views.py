@@ -184,7 +184,10 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
                                                    "images": [{**IMAGE_EXAMPLE, "latest_analysis": None}],
                                                    "rejected": [{"file": "notes.pdf", "reason":
                                                                  "The file is not a readable image."}]},
-                                  response_only=True, status_codes=["201"])],
+                                  response_only=True, status_codes=["201"]),
+                  OpenApiExample("Replayed (same Idempotency-Key and request)",
+                                 value={**CASE_EXAMPLE, "images": [IMAGE_EXAMPLE], "rejected": []},
+                                 response_only=True, status_codes=["200"])],
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         raw_key = request.headers.get("Idempotency-Key")
