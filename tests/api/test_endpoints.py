@@ -193,3 +193,83 @@ def test_a_patch_that_is_not_json_is_a_415(api, done_case):
                                   content_type="application/x-www-form-urlencoded")
     assert response.status_code == 415
     assert response.json()["error"]["code"] == "unsupported_media_type"
+
+
+# --- Filters and ordering -------------------------------------------------------------------------
+
+@pytest.fixture
+def three_cases(people, upload, active_version, record_done):
+    """"Harbour fire" (ai_generated), "Market" (real) and "Parade" (pending), created a day apart."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.images import png_bytes
+    from verification import services
+    from verification.models import Analysis
+
+    made = {}
+    for days_ago, title, label in [(3, "Harbour fire", "ai_generated"), (2, "Market", "real"), (1, "Parade", None)]:
+        result = services.case_submit(user=people["owner"], team=people["team"], title=title,
+                                      source_url=f"https://src.example/{title.split()[0].lower()}",
+                                      files=[upload(data=png_bytes(seed=days_ago))])
+        Case.objects.filter(pk=result.case.pk).update(created_at=timezone.now() - timedelta(days=days_ago))
+        if label:
+            record_done(Analysis.objects.get(image=result.images[0]), active_version, label=label,
+                        p=0.9 if label == "ai_generated" else 0.1)
+        made[title] = result.case.pk
+    return made
+
+
+def _titles(client, **params):
+    response = client.get("/api/v1/cases/", params)
+    assert response.status_code == 200, response.json()
+    return [c["title"] for c in response.json()["results"]]
+
+
+def test_cases_filter_by_status(api, three_cases):
+    client = api("owner")
+    assert _titles(client, status="pending") == ["Parade"]
+    assert _titles(client, status="done") == ["Market", "Harbour fire"]
+    assert _titles(client, status="failed") == []
+
+
+def test_cases_filter_by_verdict(api, three_cases):
+    client = api("owner")
+    assert _titles(client, verdict="ai_generated") == ["Harbour fire"]
+    assert _titles(client, verdict="real") == ["Market"]
+    assert _titles(client, verdict="none") == ["Parade"]
+
+
+def test_cases_filter_by_creation_time_and_search_title_or_source(api, three_cases):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    client = api("owner")
+    now = timezone.now()
+    assert _titles(client, created_after=(now - timedelta(days=2, hours=1)).isoformat(),
+                   created_before=(now - timedelta(hours=12)).isoformat()) == ["Parade", "Market"]
+    assert _titles(client, search="harbour") == ["Harbour fire"]
+    assert _titles(client, search="src.example/market") == ["Market"]
+
+
+def test_cases_are_ordered_and_paginated(api, three_cases):
+    client = api("owner")
+    assert _titles(client, ordering="title") == ["Harbour fire", "Market", "Parade"]
+    page = client.get("/api/v1/cases/", {"ordering": "created_at", "page_size": 2}).json()
+    assert page["count"] == 3 and [c["title"] for c in page["results"]] == ["Harbour fire", "Market"]
+    assert page["next"] and client.get(page["next"]).json()["results"][0]["title"] == "Parade"
+
+
+def test_analyses_filter_by_label_and_case(api, three_cases):
+    client = api("owner")
+    body = client.get("/api/v1/analyses/", {"label": "real"}).json()
+    assert [a["case"] for a in body["results"]] == [three_cases["Market"]]
+    body = client.get("/api/v1/analyses/", {"case": three_cases["Parade"]}).json()
+    assert [a["status"] for a in body["results"]] == ["queued"]
+
+
+def test_images_filter_by_case(api, three_cases):
+    body = api("owner").get("/api/v1/images/", {"case": three_cases["Market"]}).json()
+    assert [i["case"] for i in body["results"]] == [three_cases["Market"]]

@@ -323,3 +323,36 @@ def test_submissions_have_their_own_budget(api, upload, settings):
     assert client.post(CASES, {"images": [upload()]}, format="multipart").status_code == 429
     assert client.get(CASES).status_code == 200
     assert Case.objects.count() == 1
+
+
+# --- Status codes of malformed requests --------------------------------------------------------------
+
+def test_form_fields_over_the_memory_limit_are_a_413(api, upload, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = api("owner").post(CASES, {"notes": "x" * 5000, "images": [upload()]}, format="multipart")
+    assert response.status_code == 413 and response.json()["error"]["code"] == "payload_too_large"
+    assert not Case.objects.exists()
+
+
+def test_more_files_than_allowed_in_one_request_is_a_413(api, upload, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
+    response = api("owner").post(CASES, {"images": [upload(f"{i}.png") for i in range(3)]}, format="multipart")
+    assert response.status_code == 413 and response.json()["error"]["code"] == "too_many_files"
+    assert not Case.objects.exists()
+
+
+def test_an_unsupported_method_is_a_405_in_the_error_shape(api, done_case):
+    response = api("owner").delete(f"/api/v1/cases/{done_case[0].pk}/")
+    assert response.status_code == 405 and response.json()["error"]["code"] == "method_not_allowed"
+    assert Case.objects.filter(pk=done_case[0].pk).exists()
+
+
+def test_an_invalid_filter_value_is_a_400_naming_the_parameter(api, people):
+    response = api("owner").get(CASES, {"status": "sideways", "created_after": "yesterday"})
+    assert response.status_code == 400
+    assert set(response.json()["error"]["details"]) == {"status", "created_after"}
+
+
+def test_an_unknown_api_path_is_a_json_404(api, people):
+    response = api("owner").get("/api/v1/nothing-here/")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
