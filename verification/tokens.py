@@ -78,8 +78,10 @@ def token_create(*, user: Any, name: str, scopes: Iterable[str], webhook_url: st
     return IssuedToken(token=token, secret=raw, webhook_secret=webhook_secret)
 
 
-def token_revoke(*, user: Any, token_id: int) -> ApiToken:
-    """Revoke one of ``user``'s tokens. Revoking twice is harmless; others' tokens are not found."""
+def token_revoke(*, user: Any, token_id: int, actor: Any = None) -> ApiToken:
+    """Revoke one of ``user``'s tokens. Revoking twice is harmless; others' tokens are not found.
+
+    ``actor`` is who revoked it when that is not the owner (an admin)."""
     with transaction.atomic():
         token = ApiToken.objects.select_for_update().filter(user=user, pk=token_id).first()
         if token is None:
@@ -87,7 +89,7 @@ def token_revoke(*, user: Any, token_id: int) -> ApiToken:
         if token.revoked_at is None:
             token.revoked_at = timezone.now()
             token.save(update_fields=["revoked_at"])
-            record_event(action="token.revoked", obj=token, actor=user,
+            record_event(action="token.revoked", obj=token, actor=actor or user,
                          details={"name": token.name, "prefix": token.prefix})
     return token
 

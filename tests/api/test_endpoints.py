@@ -135,6 +135,14 @@ def test_the_audit_history_of_a_case_lists_its_events_newest_first(api, done_cas
     assert body["count"] == AuditEvent.objects.filter(case=case).count()
 
 
+@pytest.mark.parametrize("who,team_names", [("owner", ["Metro desk"]), ("outsider", ["Foreign desk"]),
+                                            ("admin", [])])
+def test_me_names_the_user_their_teams_and_the_tokens_scopes(api, people, who, team_names):
+    body = api(who, scopes=("read",)).get("/api/v1/me/").json()
+    assert body["username"] == who and [t["name"] for t in body["teams"]] == team_names
+    assert body["token"]["scopes"] == ["read"] and body["is_staff"] is (who == "admin")
+
+
 # --- Tags and notes ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("who", MEMBERS)

@@ -17,6 +17,7 @@ EXPECTED = {
     ("get", "/api/v1/analyses/"), ("get", "/api/v1/analyses/{id}/"), ("get", "/api/v1/analyses/{id}/heatmap/"),
     ("get", "/api/v1/analyses/{id}/overlay/"), ("get", "/api/v1/model-versions/"),
     ("get", "/api/v1/model-versions/{id}/"), ("get", "/api/v1/model-versions/active/"), ("get", "/api/v1/metrics/"),
+    ("get", "/api/v1/me/"),
 }
 
 

@@ -97,3 +97,16 @@ def test_a_webhook_url_that_could_reach_internal_services_is_refused(client, peo
 def test_the_token_page_needs_a_login(client):
     response = client.get(reverse("token_list"))
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+def test_an_admin_revokes_a_token_from_the_admin_and_is_named_in_the_audit(client, admin_user, people, token_for):
+    token_for("owner", name="leaked")
+    token = ApiToken.objects.get(name="leaked")
+    client.force_login(admin_user)
+    response = client.post(reverse("admin:verification_apitoken_changelist"),
+                           {"action": "revoke", "_selected_action": [token.pk]})
+    assert response.status_code == 302
+    assert ApiToken.objects.get(pk=token.pk).revoked_at is not None
+    assert AuditEvent.objects.get(action="token.revoked").actor == admin_user
+    page = client.get(reverse("admin:verification_apitoken_change", args=[token.pk])).content.decode()
+    assert token.token_hash not in page

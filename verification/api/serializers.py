@@ -321,3 +321,19 @@ class MetricsSerializer(serializers.Serializer):
     verdicts = serializers.DictField(child=serializers.IntegerField(), help_text="Done analyses per label.")
     uncertain = serializers.IntegerField(help_text="Done analyses inside the uncertain band.")
     active_model = ModelVersionSerializer(allow_null=True)
+
+
+class TokenInfoSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    prefix = serializers.CharField()
+    scopes = serializers.ListField(child=serializers.CharField())
+    webhook_url = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+
+
+class MeSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    is_staff = serializers.BooleanField()
+    teams = TeamRefSerializer(many=True)
+    token = TokenInfoSerializer(allow_null=True, help_text="The token of this request; null for a portal session.")

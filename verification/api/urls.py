@@ -19,6 +19,7 @@ router.register("model-versions", views.ModelVersionViewSet, basename="model-ver
 urlpatterns = [
     *router.urls,
     path("metrics/", views.MetricsView.as_view(), name="metrics"),
+    path("me/", views.MeView.as_view(), name="me"),
     path("schema/", SpectacularAPIView.as_view(api_version="v1", permission_classes=[], authentication_classes=[]),
          name="schema"),
     path("schema/swagger/", SpectacularSwaggerView.as_view(url_name="api:schema", permission_classes=[],

@@ -31,7 +31,7 @@ from .schema import errors
 from .serializers import (AnalysisFilterSerializer, AnalysisSerializer, AuditEventSerializer,
                           CaseCreatedSerializer, CaseCreateSerializer, CaseDetailSerializer, CaseFilterSerializer,
                           CaseSerializer, CaseUpdateSerializer, ImageFilterSerializer, ImageSerializer,
-                          MetricsSerializer, ModelVersionSerializer)
+                          MeSerializer, MetricsSerializer, ModelVersionSerializer)
 
 IMAGE_MEDIA_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp",
                      "TIFF": "image/tiff", "BMP": "image/bmp", "GIF": "image/gif"}
@@ -428,3 +428,22 @@ class MetricsView(APIView):
         }
         return Response(MetricsSerializer(body).data)
 
+
+
+# --- Who am I ----------------------------------------------------------------------------------------
+
+class MeView(APIView):
+    @extend_schema(
+        summary="The caller: user, teams and the token's scopes", tags=["account"], responses=MeSerializer,
+        description="Handy to check a token before using it. Scope: read.",
+        examples=[OpenApiExample("Me", value={
+            "username": "alice", "is_staff": False, "teams": [{"id": 1, "name": "Metro desk"}],
+            "token": {"name": "CMS bot", "prefix": "1a2b3c4d", "scopes": ["read", "submit"], "webhook_url": "",
+                      "created_at": "2026-11-20T12:00:00Z", "last_used_at": "2026-11-25T09:30:00Z"}},
+            response_only=True)],
+    )
+    def get(self, request: Request) -> Response:
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        return Response(MeSerializer({
+            "username": request.user.get_username(), "is_staff": request.user.is_staff,
+            "teams": selectors.user_teams(request.user).order_by("name"), "token": token}).data)
