@@ -229,7 +229,10 @@ VERITY_API_RATE_SUBMIT = env_str("VERITY_API_RATE_SUBMIT", "60/min")
 # Submitting a zip: at most this many bytes once unpacked (member count is VERITY_MAX_FILES_PER_CASE).
 VERITY_MAX_ARCHIVE_BYTES = env_int("VERITY_MAX_ARCHIVE_BYTES", 200 * 1024 * 1024)
 # A verdict whose probability lies within this distance of the threshold is reported as uncertain.
-VERITY_UNCERTAIN_MARGIN = float(env_str("VERITY_UNCERTAIN_MARGIN", "0.15") or "0.15")
+try:
+    VERITY_UNCERTAIN_MARGIN = float(env_str("VERITY_UNCERTAIN_MARGIN", "0.15") or "0.15")
+except ValueError:
+    raise ImproperlyConfigured("VERITY_UNCERTAIN_MARGIN must be a number such as 0.15.") from None
 if not 0 <= VERITY_UNCERTAIN_MARGIN < 0.5:
     raise ImproperlyConfigured("VERITY_UNCERTAIN_MARGIN must be at least 0 and below 0.5.")
 
