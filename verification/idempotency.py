@@ -78,13 +78,11 @@ def submit(*, user: Any, token: ApiToken | None, key: str | None, request_sha256
                 ApiSubmission.objects.create(case=case, token=token)
         return Outcome(case=case, rejected=rejected, replayed=False)
 
-    existing = IdempotencyKey.objects.select_related("case").filter(user=user, key=key).first()
-    if existing is not None:
-        return _replay(existing, request_sha256)
     with transaction.atomic():
         try:
-            # Claim the key first, in a savepoint: a concurrent request with the same key blocks
-            # here on the unique index until the first transaction ends, then fails and replays.
+            # Claim the key first, in a savepoint. There is deliberately no "does it exist?" query
+            # before: a repeat and a concurrent duplicate take the same path. The second insert
+            # blocks on the unique index until the first transaction ends, then fails and replays.
             with transaction.atomic():
                 record = IdempotencyKey.objects.create(user=user, key=key, request_sha256=request_sha256)
         except IntegrityError:
