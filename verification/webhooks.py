@@ -180,11 +180,16 @@ class Attempt:
     error: str = ""
 
 
+def ssl_context() -> ssl.SSLContext:
+    """Certificates are verified against the system's trust store (tests swap in their own CA)."""
+    return ssl.create_default_context()
+
+
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     """HTTPS to a checked address, with the certificate and SNI still checked against the host."""
 
     def __init__(self, host: str, address: str, port: int, timeout: float) -> None:
-        super().__init__(host, port=port, timeout=timeout, context=ssl.create_default_context())
+        super().__init__(host, port=port, timeout=timeout, context=ssl_context())
         self._address = address
 
     def connect(self) -> None:

@@ -233,3 +233,87 @@ def test_a_revoked_tokens_delivery_is_not_sent(pending, hooked_case, monkeypatch
     monkeypatch.setattr(webhooks, "post", receiver)
     tokens.token_revoke(user=people["owner"], token_id=hooked_case[0].token.pk)
     assert webhooks.deliver(pending.pk).status == DeliveryStatus.FAILED and receiver.calls == []
+
+
+# --- A real HTTPS delivery, on loopback --------------------------------------------------------------
+
+@pytest.fixture
+def https_receiver(tmp_path, monkeypatch, fake_dns, settings):  # type: ignore[no-untyped-def]
+    """An HTTPS server on 127.0.0.1 with a certificate for hooks.example.com (which the fake resolver
+    points at 127.0.0.1; private addresses are allowed for this test only)."""
+    import http.server
+    import ssl
+    import subprocess
+    import threading
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=hooks.example.com",
+                    "-addext", "subjectAltName=DNS:hooks.example.com"], check=True, capture_output=True)
+    received: list[dict[str, Any]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append({"path": self.path, "headers": dict(self.headers), "body": body,
+                             "sni": getattr(self.connection, "server_hostname", None)})
+            self.send_response(202)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    server.socket = server_context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    client_context = ssl.create_default_context(cafile=str(cert))
+    monkeypatch.setattr(webhooks, "ssl_context", lambda: client_context)
+    monkeypatch.setitem(fake_dns, "hooks.example.com", ["127.0.0.1"])
+    monkeypatch.setitem(fake_dns, "wrong-name.example.com", ["127.0.0.1"])
+    settings.VERITY_WEBHOOK_ALLOW_PRIVATE = True
+    yield server.server_port, received
+    server.shutdown()
+    server.server_close()
+
+
+def _delivery_to(url: str, people: Any, upload: Any, active_version: Any, record_done: Any,
+                 capture: Any) -> tuple[WebhookDelivery, Any]:
+    from rest_framework.test import APIClient
+
+    issued = tokens.token_create(user=people["owner"], name="tls", scopes=["read", "submit"], webhook_url=url)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
+    case_id = client.post("/api/v1/cases/", {"images": [upload()]}, format="multipart").json()["id"]
+    with capture(execute=True):
+        record_done(Analysis.objects.get(image__case_id=case_id), active_version)
+    return WebhookDelivery.objects.get(), issued
+
+
+def test_a_delivery_over_real_https_is_signed_and_checks_the_certificate_name(
+        https_receiver, people, upload, active_version, record_done, django_capture_on_commit_callbacks):
+    port, received = https_receiver
+    delivery, issued = _delivery_to(f"https://hooks.example.com:{port}/in?src=verity", people, upload,
+                                    active_version, record_done, django_capture_on_commit_callbacks)
+    attempt = webhooks.deliver(delivery.pk)
+    assert attempt.status == DeliveryStatus.SUCCEEDED
+    assert WebhookDelivery.objects.get(pk=delivery.pk).response_status == 202
+    (request,) = received
+    assert request["path"] == "/in?src=verity"
+    assert request["headers"]["Host"] == f"hooks.example.com:{port}"
+    assert webhooks.verify(issued.webhook_secret, request["headers"]["Verity-Signature"], request["body"])
+    assert json.loads(request["body"])["event"] == "analysis.done"
+
+
+def test_a_certificate_for_another_name_is_not_trusted(https_receiver, people, upload, active_version,
+                                                       record_done, django_capture_on_commit_callbacks):
+    port, received = https_receiver
+    delivery, _ = _delivery_to(f"https://wrong-name.example.com:{port}/in", people, upload, active_version,
+                               record_done, django_capture_on_commit_callbacks)
+    attempt = webhooks.deliver(delivery.pk)
+    assert attempt.status == DeliveryStatus.PENDING and attempt.retry and received == []
+    assert "CERTIFICATE_VERIFY_FAILED" in WebhookDelivery.objects.get(pk=delivery.pk).error
