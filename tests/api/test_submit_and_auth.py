@@ -356,3 +356,19 @@ def test_an_invalid_filter_value_is_a_400_naming_the_parameter(api, people):
 def test_an_unknown_api_path_is_a_json_404(api, people):
     response = api("owner").get("/api/v1/nothing-here/")
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+def test_pruning_forgets_old_keys_only_and_a_forgotten_key_can_be_used_again(api, upload):
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    client = api("owner")
+    _post(client, upload, "old-key")
+    _post(client, upload, "new-key", title="Other")
+    IdempotencyKey.objects.filter(key="old-key").update(created_at=timezone.now() - timedelta(hours=25))
+    call_command("prune_idempotency_keys", hours=24)
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new-key"]
+    assert Case.objects.count() == 2  # the cases stay
+    assert _post(client, upload, "old-key").status_code == 201

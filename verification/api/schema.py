@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import serializers
 
 
@@ -58,4 +58,3 @@ class AutoSchema(SpectacularAutoSchema):
         return responses
 
 
-paginated_example = inline_serializer  # re-exported for views that build ad-hoc schemas
