@@ -61,7 +61,6 @@ def fuzz_token(people, done_case, token_for, settings):  # type: ignore[no-untyp
     return token_for("owner")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("method,path", _operations())
 def test_the_api_never_fails_and_always_matches_its_schema(wsgi_schema: Any, fuzz_token: str, done_case: Any,
                                                            method: str, path: str) -> None:

@@ -372,3 +372,16 @@ def test_pruning_forgets_old_keys_only_and_a_forgotten_key_can_be_used_again(api
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new-key"]
     assert Case.objects.count() == 2  # the cases stay
     assert _post(client, upload, "old-key").status_code == 201
+
+
+@pytest.mark.parametrize("who", ["outsider", "admin"])
+def test_people_outside_the_team_cannot_submit_into_it(api, people, upload, who):
+    response = api(who).post(CASES, {"images": [upload()], "team": people["team"].pk}, format="multipart")
+    assert response.status_code == 400 and "team" in response.json()["error"]["details"]
+    assert not Case.objects.exists()
+
+
+def test_an_admin_in_no_team_is_told_to_join_one_before_submitting(api, upload):
+    response = api("admin").post(CASES, {"images": [upload()]}, format="multipart")
+    assert response.status_code == 400 and "not in any team" in response.json()["error"]["message"]
+    assert not Case.objects.exists()
