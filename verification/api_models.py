@@ -77,7 +77,8 @@ class IdempotencyKey(models.Model):
 class CaseTag(models.Model):
     """A free-form label on a case ("election", "needs-source"), set through the API or the portal."""
 
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="tags")
+    # "case_tags", not "tags": a tags field on Case itself, should one be added, must not clash.
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="case_tags")
     name = models.CharField(max_length=50)
     created_at = models.DateTimeField(auto_now_add=True)
 

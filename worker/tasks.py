@@ -62,7 +62,8 @@ def analyse_image(self, analysis_id: int) -> str:  # type: ignore[no-untyped-def
 
 
 @shared_task(bind=True, name="worker.tasks.deliver_webhook", acks_late=True, max_retries=None,
-             autoretry_for=(OperationalError, InterfaceError), retry_backoff=True)
+             autoretry_for=(OperationalError, InterfaceError), retry_backoff=True,
+             retry_kwargs={"max_retries": 10})  # database trouble: bounded; receiver trouble: see below
 def deliver_webhook(self, delivery_id: int) -> str:  # type: ignore[no-untyped-def]
     """One attempt at a webhook delivery; retried with growing delays until it succeeds or the
     delivery gives up (VERITY_WEBHOOK_MAX_ATTEMPTS, counted on the row, not by Celery)."""

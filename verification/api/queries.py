@@ -34,7 +34,7 @@ def cases(user: Any) -> QuerySet[Case]:
         n_failed=_analysis_count(status=AnalysisStatus.FAILED),
         n_ai=_analysis_count(status=AnalysisStatus.DONE, label=Verdict.AI_GENERATED),
         n_real=_analysis_count(status=AnalysisStatus.DONE, label=Verdict.REAL),
-    ).prefetch_related(Prefetch("tags", queryset=CaseTag.objects.order_by("name")))
+    ).prefetch_related(Prefetch("case_tags", queryset=CaseTag.objects.order_by("name")))
 
 
 def case_details(user: Any) -> QuerySet[Case]:

@@ -163,7 +163,7 @@ class CaseSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_tags(self, obj: Case) -> list[str]:
-        return [t.name for t in obj.tags.all()]
+        return [t.name for t in obj.case_tags.all()]
 
     @extend_schema_field(AnalysisCountsSerializer)
     def get_analyses(self, obj: Case) -> dict[str, int]:

@@ -48,7 +48,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('name', models.CharField(max_length=50)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tags', to='verification.case')),
+                ('case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='case_tags', to='verification.case')),
             ],
             options={
                 'ordering': ['name'],
