@@ -30,9 +30,3 @@ class HasTokenScope(permissions.IsAuthenticated):
                 return False
         return True
 
-
-class IsStaff(HasTokenScope):
-    message = "Only administrators may do this."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return super().has_permission(request, view) and bool(request.user.is_staff)
