@@ -246,6 +246,10 @@ def https_receiver(tmp_path, monkeypatch, fake_dns, settings):  # type: ignore[n
     import subprocess
     import threading
 
+    import shutil
+
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make the test certificate")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
                     str(cert), "-days", "1", "-subj", "/CN=hooks.example.com",
