@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc files served locally: no CDN
     "verification",
 ]
 
@@ -200,6 +202,9 @@ CELERY_TASK_ROUTES = {
     "worker.tasks.analyse_image": {"queue": "inference"},
     "worker.tasks.requeue_stuck": {"queue": "inference"},
     "worker.tasks.train_model": {"queue": "training"},
+    # Webhook deliveries are short network calls; they share the inference queue, which every
+    # worker consumes, rather than a queue that a deployment might forget to start.
+    "worker.tasks.deliver_webhook": {"queue": "inference"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing gives up quickly when the broker is down: the row stays queued and the sweeper below
@@ -219,10 +224,74 @@ CELERY_BEAT_SCHEDULE = {
                                "options": {"queue": "inference", "expires": VERITY_SWEEP_INTERVAL_S}},
 }
 
-# --- REST framework ---------------------------------------------------------------------------
+# --- Cache (https://docs.djangoproject.com/en/5.2/topics/cache/) ---------------------------------
+# API throttling counts requests in the cache. Local memory is per process, which is enough for
+# the embedded portal; with several web processes set REDIS_URL (or CACHE_URL) so they share counts.
+CACHE_URL = env_str("CACHE_URL") or env_str("REDIS_URL") or ""
+if CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL,
+                          "KEY_PREFIX": "verity"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "verity"}}
+
+# --- REST framework (https://www.django-rest-framework.org/api-guide/settings/) ----------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Token first: its authenticate_header() makes a missing credential a 401 with WWW-Authenticate.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "verification.api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["verification.api.permissions.HasTokenScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["verification.api.throttling.ClientRateThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "verification.api.pagination.Pagination",
+    "DEFAULT_SCHEMA_CLASS": "verification.api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "verification.api.errors.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer",
+                                 "rest_framework.renderers.BrowsableAPIRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_VERSIONING_CLASS": None,
+    "DATETIME_FORMAT": "iso-8601",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+# Requests per token (or per signed-in user) and window; reads and submissions count apart.
+VERITY_API_RATE_READ = env_str("VERITY_API_RATE_READ", "600/min")
+VERITY_API_RATE_SUBMIT = env_str("VERITY_API_RATE_SUBMIT", "60/min")
+# Submitting a zip: at most this many bytes once unpacked (member count is VERITY_MAX_FILES_PER_CASE).
+VERITY_MAX_ARCHIVE_BYTES = env_int("VERITY_MAX_ARCHIVE_BYTES", 200 * 1024 * 1024)
+# A verdict whose probability lies within this distance of the threshold is reported as uncertain.
+try:
+    VERITY_UNCERTAIN_MARGIN = float(env_str("VERITY_UNCERTAIN_MARGIN", "0.15") or "0.15")
+except ValueError:
+    raise ImproperlyConfigured("VERITY_UNCERTAIN_MARGIN must be a number such as 0.15.") from None
+if not 0 <= VERITY_UNCERTAIN_MARGIN < 0.5:
+    raise ImproperlyConfigured("VERITY_UNCERTAIN_MARGIN must be at least 0 and below 0.5.")
+
+# Webhooks: https only, and never to private, loopback, link-local or reserved addresses unless an
+# admin allows private ones (a deployment whose receivers live on an internal network).
+VERITY_WEBHOOK_ALLOW_PRIVATE = env_bool("VERITY_WEBHOOK_ALLOW_PRIVATE", False)
+VERITY_WEBHOOK_TIMEOUT_S = env_int("VERITY_WEBHOOK_TIMEOUT_S", 10)
+VERITY_WEBHOOK_MAX_ATTEMPTS = env_int("VERITY_WEBHOOK_MAX_ATTEMPTS", 6)
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Verity API",
+    "DESCRIPTION": (
+        "Submit images to Verity, read the classifier's verdicts, Grad-CAM heatmaps and the audit "
+        "history of your team's cases. Authenticate with `Authorization: Bearer <token>` (create "
+        "tokens under /account/tokens/). Errors always have the shape "
+        "`{\"error\": {\"code\", \"message\", \"details\"}}`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "AnalysisStatusEnum": "verification.models.AnalysisStatus",
+        "VerdictEnum": "verification.models.Verdict",
+        "CaseStatusEnum": "verification.api.serializers.CaseStatus.CHOICES",
+    },
 }
 
 # --- Security ---------------------------------------------------------------------------------

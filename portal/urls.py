@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from verification import token_views
 from verification.views import healthz
 
 from .login import RateLimitedLoginView
@@ -13,5 +14,8 @@ urlpatterns = [
     path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("api/v1/", include("verification.api.urls")),
+    path("account/tokens/", token_views.token_list, name="token_list"),
+    path("account/tokens/<int:token_id>/revoke/", token_views.token_revoke, name="token_revoke"),
     path("", include("verification.urls")),
 ]

@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items()
-             if k not in ("SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "DEBUG", "VERITY_ENV")}
+             if k not in ("SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "DEBUG", "VERITY_ENV",
+                           "DJANGO_ALLOW_ASYNC_UNSAFE")}
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env},
                           capture_output=True, text=True, timeout=120)
 

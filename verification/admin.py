@@ -95,3 +95,5 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False
+
+from . import api_admin  # noqa: E402,F401  (registers the API's models)

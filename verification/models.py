@@ -312,3 +312,7 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):  # type: ignore[override]
         raise PermissionError("The audit history is append-only.")
+
+
+# The integrations API's models, registered with this app (kept in their own module).
+from .api_models import ApiSubmission, ApiToken, IdempotencyKey, WebhookDelivery  # noqa: E402,F401

@@ -20,7 +20,7 @@ from django.db import InterfaceError, OperationalError
 from ml.errors import MLError
 from ml.explain import heatmap_image, png_bytes, render_overlay
 from ml.imageio import decode_image
-from verification import selectors, services
+from verification import selectors, services, webhooks
 from verification.errors import VerityError
 from verification.models import Analysis
 
@@ -149,3 +149,15 @@ def requeue_stuck() -> int:
     if count:
         logger.warning("re-enqueued %d stuck analyses", count)
     return count
+
+
+@shared_task(bind=True, name="worker.tasks.deliver_webhook", acks_late=True, max_retries=None,
+             autoretry_for=(OperationalError, InterfaceError), retry_backoff=True,
+             retry_kwargs={"max_retries": 10})  # database trouble: bounded; receiver trouble: see below
+def deliver_webhook(self, delivery_id: int) -> str:  # type: ignore[no-untyped-def]
+    """One attempt at a webhook delivery; retried with growing delays until it succeeds or the
+    delivery gives up (VERITY_WEBHOOK_MAX_ATTEMPTS, counted on the row, not by Celery)."""
+    attempt = webhooks.deliver(delivery_id)
+    if attempt.retry:
+        raise self.retry(countdown=webhooks.backoff_seconds(attempt.attempts))
+    return attempt.status

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from .. import queue, storage
+from .. import queue, storage, webhooks
 from ..audit import record_event
 from ..errors import VerityError
 from ..models import Analysis, AnalysisStatus, CaseImage, ModelVersion
@@ -149,6 +149,7 @@ def analysis_record(*, analysis_id: int, model_version_id: int, outcome: Analysi
         record_event(action="analysis.done", obj=analysis, team=case.team, case=case,
                      details={"label": outcome.label, "probability_ai": round(outcome.probability_ai, 6),
                               "model_version": model_version_id})
+        webhooks.on_analysis_finished(analysis)  # queues a webhook delivery on commit, if any
     return analysis
 
 
@@ -165,6 +166,7 @@ def analysis_fail(*, analysis_id: int, reason: str) -> Analysis:
         case = analysis.image.case
         record_event(action="analysis.failed", obj=analysis, team=case.team, case=case,
                      details={"reason": reason[:500]})
+        webhooks.on_analysis_finished(analysis)  # queues a webhook delivery on commit, if any
     return analysis
 
 

@@ -1,0 +1,358 @@
+"""Input and output serializers. Output serializers only read; input ones only validate."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.conf import settings
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ..models import Analysis, AnalysisStatus, AuditEvent, Case, CaseImage, ModelVersion, Verdict
+
+TAG_RE = re.compile(r"^[\w][\w .:-]{0,49}$")
+MAX_TAGS = 20
+
+
+# --- Shared pieces -------------------------------------------------------------------------------
+
+
+
+class BlankAsNullChoiceField(serializers.ChoiceField):
+    """The database keeps "no verdict yet" as an empty string; the API says null, as documented."""
+
+    def to_representation(self, value):  # type: ignore[no-untyped-def]
+        return None if value in ("", None) else super().to_representation(value)
+
+class IdField(serializers.IntegerField):
+    """A database id: a positive 64-bit integer. Larger numbers are a 400, not a database error
+    (found by the schemathesis fuzz run: SQLite overflowed on a 24-digit id)."""
+
+    def __init__(self, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(**kwargs)
+
+class TeamRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class ModelVersionRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    is_demo = serializers.BooleanField()
+
+
+class UncertainBandSerializer(serializers.Serializer):
+    low = serializers.FloatField(help_text="Probabilities from here ...")
+    high = serializers.FloatField(help_text="... to here are reported as uncertain.")
+
+
+def _absolute(request: Any, path: str) -> str:
+    return request.build_absolute_uri(path) if request is not None else path
+
+
+# --- Analyses ----------------------------------------------------------------------------------------
+
+class AnalysisSerializer(serializers.ModelSerializer):
+    """One run of one model on one image, with its result once done."""
+
+    case = serializers.IntegerField(source="image.case_id", read_only=True)
+    label = BlankAsNullChoiceField(choices=Verdict.choices, allow_null=True, read_only=True,
+                                   help_text="The verdict; null until the analysis is done.")
+    probability_ai = serializers.FloatField(allow_null=True, read_only=True,
+                                            help_text="Calibrated probability that the image is AI-generated.")
+    uncertain = serializers.SerializerMethodField(
+        help_text="True when the probability lies inside the uncertain band: treat the verdict with care.")
+    uncertain_band = serializers.SerializerMethodField()
+    model_version = ModelVersionRefSerializer(allow_null=True, read_only=True)
+    timings_ms = serializers.DictField(child=serializers.FloatField(), read_only=True,
+                                       help_text="Milliseconds per step of the analysis.")
+    crop_box = serializers.DictField(child=serializers.IntegerField(), read_only=True,
+                                     help_text="The part of the image the model saw (left, top, width, height).")
+    error = serializers.CharField(allow_null=True, read_only=True, help_text="Why the analysis failed.")
+    heatmap_url = serializers.SerializerMethodField()
+    overlay_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Analysis
+        fields = ["id", "case", "image", "status", "label", "probability_ai", "confidence", "threshold",
+                  "uncertain", "uncertain_band", "model_version", "timings_ms", "crop_box", "error", "attempts",
+                  "created_at", "started_at", "finished_at", "heatmap_url", "overlay_url"]
+        read_only_fields = fields
+
+    def to_representation(self, instance: Analysis) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["label"] = instance.label or None
+        data["error"] = instance.error or None
+        return data
+
+    @extend_schema_field(serializers.BooleanField(allow_null=True))
+    def get_uncertain(self, obj: Analysis) -> bool | None:
+        band = self.get_uncertain_band(obj)
+        if band is None or obj.probability_ai is None:
+            return None
+        return band["low"] <= obj.probability_ai <= band["high"]
+
+    @extend_schema_field(UncertainBandSerializer(allow_null=True))
+    def get_uncertain_band(self, obj: Analysis) -> dict[str, float] | None:
+        if obj.threshold is None:
+            return None
+        margin = settings.VERITY_UNCERTAIN_MARGIN
+        return {"low": round(max(0.0, obj.threshold - margin), 6), "high": round(min(1.0, obj.threshold + margin), 6)}
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_heatmap_url(self, obj: Analysis) -> str | None:
+        if not obj.heatmap:
+            return None
+        return _absolute(self.context.get("request"), reverse("api:analysis-heatmap", args=[obj.pk]))
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_overlay_url(self, obj: Analysis) -> str | None:
+        if not obj.overlay:
+            return None
+        return _absolute(self.context.get("request"), reverse("api:analysis-overlay", args=[obj.pk]))
+
+
+# --- Images --------------------------------------------------------------------------------------------
+
+class ImageSerializer(serializers.ModelSerializer):
+    file_url = serializers.SerializerMethodField(help_text="The original bytes as uploaded.")
+    latest_analysis = serializers.SerializerMethodField(help_text="The newest analysis of this image.")
+
+    class Meta:
+        model = CaseImage
+        fields = ["id", "case", "original_name", "format", "width", "height", "size_bytes", "sha256",
+                  "created_at", "file_url", "latest_analysis"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_file_url(self, obj: CaseImage) -> str:
+        return _absolute(self.context.get("request"), reverse("api:image-file", args=[obj.pk]))
+
+    @extend_schema_field(AnalysisSerializer(allow_null=True))
+    def get_latest_analysis(self, obj: CaseImage) -> dict[str, Any] | None:
+        # Prefetched newest first by the view; [0] avoids a query per image.
+        analyses = list(obj.analyses.all())
+        return AnalysisSerializer(analyses[0], context=self.context).data if analyses else None
+
+
+# --- Cases ---------------------------------------------------------------------------------------------
+
+class CaseStatus:
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+    CHOICES = [(PENDING, "Some analysis is queued or running"),
+               (DONE, "Every analysis finished and at least one succeeded"),
+               (FAILED, "Every analysis failed")]
+
+
+class AnalysisCountsSerializer(serializers.Serializer):
+    queued = serializers.IntegerField()
+    running = serializers.IntegerField()
+    done = serializers.IntegerField()
+    failed = serializers.IntegerField()
+
+
+class CaseSerializer(serializers.ModelSerializer):
+    """A case as listed. ``status`` and ``verdict`` summarise its images' analyses."""
+
+    team = TeamRefSerializer(read_only=True)
+    # A plain string: an empty value ("no source given") is not a URI, so no format is claimed.
+    source_url = serializers.CharField(read_only=True, help_text="Where the image was found; empty if not given.")
+    created_by = serializers.CharField(source="created_by.get_username", read_only=True)
+    tags = serializers.SerializerMethodField()
+    image_count = serializers.IntegerField(source="n_images", read_only=True)
+    analyses = serializers.SerializerMethodField()
+    status = serializers.SerializerMethodField()
+    verdict = serializers.SerializerMethodField(
+        help_text="ai_generated if any image was judged AI-generated, real if all judged images are real, "
+                  "null while nothing is judged.")
+
+    class Meta:
+        model = Case
+        fields = ["id", "title", "team", "source_url", "notes", "tags", "created_by", "created_at",
+                  "image_count", "analyses", "status", "verdict"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_tags(self, obj: Case) -> list[str]:
+        return [t.name for t in obj.tags.all()]
+
+    @extend_schema_field(AnalysisCountsSerializer)
+    def get_analyses(self, obj: Case) -> dict[str, int]:
+        return {"queued": obj.n_queued, "running": obj.n_running, "done": obj.n_done,  # type: ignore[attr-defined]
+                "failed": obj.n_failed}  # type: ignore[attr-defined]
+
+    @extend_schema_field(serializers.ChoiceField(choices=CaseStatus.CHOICES))
+    def get_status(self, obj: Case) -> str:
+        if obj.n_queued or obj.n_running:  # type: ignore[attr-defined]
+            return CaseStatus.PENDING
+        return CaseStatus.DONE if obj.n_done else CaseStatus.FAILED  # type: ignore[attr-defined]
+
+    @extend_schema_field(serializers.ChoiceField(choices=Verdict.choices, allow_null=True))
+    def get_verdict(self, obj: Case) -> str | None:
+        if obj.n_ai:  # type: ignore[attr-defined]
+            return Verdict.AI_GENERATED
+        return Verdict.REAL if obj.n_real else None  # type: ignore[attr-defined]
+
+
+class CaseDetailSerializer(CaseSerializer):
+    images = ImageSerializer(many=True, read_only=True)
+
+    class Meta(CaseSerializer.Meta):
+        fields = [*CaseSerializer.Meta.fields, "images"]
+        read_only_fields = fields
+
+
+class RejectedFileSerializer(serializers.Serializer):
+    file = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class CaseCreatedSerializer(CaseDetailSerializer):
+    """The new case, and the files that were refused (a refused file does not stop the others)."""
+
+    rejected = serializers.SerializerMethodField()
+
+    class Meta(CaseDetailSerializer.Meta):
+        fields = [*CaseDetailSerializer.Meta.fields, "rejected"]
+        read_only_fields = fields
+
+    @extend_schema_field(RejectedFileSerializer(many=True))
+    def get_rejected(self, obj: Case) -> list[dict[str, str]]:
+        return list(self.context.get("rejected", []))
+
+
+class CaseCreateSerializer(serializers.Serializer):
+    """multipart/form-data. Send one or more ``images`` parts; a zip of images counts as its images."""
+
+    images = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=True), allow_empty=False,
+        help_text="Image files (JPEG, PNG, WebP, TIFF, BMP, GIF) or zip archives of them.")
+    team = IdField(required=False, help_text="Team id; optional if you are in one team.")
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    source_url = serializers.URLField(max_length=1000, required=False, allow_blank=True, default="")
+    notes = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
+
+
+def _clean_tags(values: list[str]) -> list[str]:
+    out: list[str] = []
+    for raw in values:
+        tag = " ".join(raw.split()).lower()
+        if not TAG_RE.match(tag):
+            raise serializers.ValidationError(
+                f"{raw!r} is not a valid tag: 1 to 50 letters, digits, spaces or . _ : -, starting with a "
+                "letter or digit.")
+        if tag not in out:
+            out.append(tag)
+    return out
+
+
+class CaseUpdateSerializer(serializers.Serializer):
+    """Change a case's notes and tags. ``tags`` replaces them all; ``add_tags``/``remove_tags`` edit."""
+
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False, max_length=MAX_TAGS)
+    add_tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False,
+                                     max_length=MAX_TAGS)
+    remove_tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False,
+                                        max_length=MAX_TAGS)
+
+    def validate_tags(self, value: list[str]) -> list[str]:
+        return _clean_tags(value)
+
+    def validate_add_tags(self, value: list[str]) -> list[str]:
+        return _clean_tags(value)
+
+    def validate_remove_tags(self, value: list[str]) -> list[str]:
+        return [" ".join(v.split()).lower() for v in value]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "tags" in attrs and ("add_tags" in attrs or "remove_tags" in attrs):
+            raise serializers.ValidationError("Send either tags, or add_tags/remove_tags, not both.")
+        if not attrs:
+            raise serializers.ValidationError("Nothing to change: send notes, tags, add_tags or remove_tags.")
+        return attrs
+
+
+class CaseFilterSerializer(serializers.Serializer):
+    """Query parameters of the case list."""
+
+    status = serializers.ChoiceField(choices=CaseStatus.CHOICES, required=False)
+    verdict = serializers.ChoiceField(choices=[*Verdict.choices, ("none", "Not judged yet")], required=False)
+    created_after = serializers.DateTimeField(required=False, help_text="ISO 8601, inclusive.")
+    created_before = serializers.DateTimeField(required=False, help_text="ISO 8601, exclusive.")
+    search = serializers.CharField(required=False, max_length=200,
+                                   help_text="Words found in the title, source URL or notes.")
+    team = IdField(required=False)
+    tag = serializers.CharField(required=False, max_length=50)
+    ordering = serializers.ChoiceField(
+        choices=["created_at", "-created_at", "title", "-title"], required=False, default="-created_at")
+
+
+class AnalysisFilterSerializer(serializers.Serializer):
+    case = IdField(required=False)
+    image = IdField(required=False)
+    status = serializers.ChoiceField(choices=AnalysisStatus.choices, required=False)
+    label = serializers.ChoiceField(choices=Verdict.choices, required=False)
+    ordering = serializers.ChoiceField(choices=["created_at", "-created_at", "probability_ai", "-probability_ai"],
+                                       required=False, default="-created_at")
+
+
+class ImageFilterSerializer(serializers.Serializer):
+    case = IdField(required=False)
+    sha256 = serializers.RegexField(r"^[0-9a-f]{64}$", required=False)
+
+
+# --- Audit events, model versions, metrics ---------------------------------------------------------------
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    actor = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "created_at", "action", "actor", "object_type", "object_id", "details"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_actor(self, obj: AuditEvent) -> str | None:
+        return obj.actor.get_username() if obj.actor else None
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ModelVersion
+        fields = ["id", "name", "architecture", "input_size", "is_demo", "is_active", "checkpoint_sha256",
+                  "metrics", "created_at"]
+        read_only_fields = fields
+
+
+class MetricsSerializer(serializers.Serializer):
+    cases = serializers.IntegerField()
+    images = serializers.IntegerField()
+    analyses = AnalysisCountsSerializer()
+    verdicts = serializers.DictField(child=serializers.IntegerField(), help_text="Done analyses per label.")
+    uncertain = serializers.IntegerField(help_text="Done analyses inside the uncertain band.")
+    active_model = ModelVersionSerializer(allow_null=True)
+
+
+class TokenInfoSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    prefix = serializers.CharField()
+    scopes = serializers.ListField(child=serializers.CharField())
+    webhook_url = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+
+
+class MeSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    is_staff = serializers.BooleanField()
+    teams = TeamRefSerializer(many=True)
+    token = TokenInfoSerializer(allow_null=True, help_text="The token of this request; null for a portal session.")

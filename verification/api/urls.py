@@ -1,0 +1,31 @@
+"""/api/v1/: the versioned API, its OpenAPI schema and the documentation pages (served locally)."""
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from . import views
+from .errors import api_not_found
+
+app_name = "api"
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("cases", views.CaseViewSet, basename="case")
+router.register("images", views.ImageViewSet, basename="image")
+router.register("analyses", views.AnalysisViewSet, basename="analysis")
+router.register("model-versions", views.ModelVersionViewSet, basename="model-version")
+
+urlpatterns = [
+    *router.urls,
+    path("metrics/", views.MetricsView.as_view(), name="metrics"),
+    path("me/", views.MeView.as_view(), name="me"),
+    path("schema/", SpectacularAPIView.as_view(api_version="v1", permission_classes=[], authentication_classes=[]),
+         name="schema"),
+    path("schema/swagger/", SpectacularSwaggerView.as_view(url_name="api:schema", permission_classes=[],
+                                                           authentication_classes=[]), name="swagger"),
+    path("schema/redoc/", SpectacularRedocView.as_view(url_name="api:schema", template_name="api/redoc.html",
+                                                       permission_classes=[],
+                                                       authentication_classes=[]), name="redoc"),
+    re_path(r"^.*$", api_not_found),
+]

@@ -1,0 +1,449 @@
+"""API views: input serializer → service → output serializer. Querysets come from queries.py,
+which starts from verification.selectors, so every object here is scoped to the caller's teams;
+another team's object is a 404, never a 403."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, F
+from django.http import HttpResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema,
+                                   extend_schema_view)
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import archives, idempotency, selectors, services, storage
+from ..api_models import ApiToken
+from ..case_metadata import case_update
+from ..errors import VerityError
+from ..models import Analysis, AnalysisStatus, Case, CaseImage, ModelVersion, Verdict
+from . import queries
+from .permissions import HasTokenScope
+from .schema import errors
+from .serializers import (AnalysisFilterSerializer, AnalysisSerializer, AuditEventSerializer,
+                          CaseCreatedSerializer, CaseCreateSerializer, CaseDetailSerializer, CaseFilterSerializer,
+                          CaseSerializer, CaseUpdateSerializer, ImageFilterSerializer, ImageSerializer,
+                          MeSerializer, MetricsSerializer, ModelVersionSerializer)
+
+IMAGE_MEDIA_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp",
+                     "TIFF": "image/tiff", "BMP": "image/bmp", "GIF": "image/gif"}
+
+# Signatures of the accepted image formats and of zip, to tell "not an image at all" (415) apart
+# from "an image we could not accept" (which services.case_submit explains per file).
+_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*", b"BM",
+               archives.ZIP_MAGIC)
+
+
+def _looks_supported(upload: Any) -> bool:
+    head = upload.read(12)
+    upload.seek(0)
+    return head.startswith(_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+
+
+def _query_params(serializer_class: type, request: Request) -> dict[str, Any]:
+    """Validated query parameters; unknown values are a 400 with the field named."""
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _file(data: bytes, content_type: str, filename: str | None = None) -> HttpResponse:
+    response = HttpResponse(data, content_type=content_type)
+    response["Cache-Control"] = "private, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
+    if filename:
+        safe = "".join(c for c in filename if c.isalnum() or c in "._- ")[:100] or "image"
+        response["Content-Disposition"] = f'inline; filename="{safe}"'
+    return response
+
+
+def _read_or_404(name: str) -> bytes:
+    try:
+        return storage.read(name)
+    except FileNotFoundError:
+        raise exceptions.NotFound("The file is missing from storage.") from None
+
+
+class FileActionsMixin:
+    """Binary downloads: negotiate leniently so an ``Accept: image/png`` client is not refused
+    with 406; the bytes bypass the renderers, and errors still render as JSON."""
+
+    file_actions: tuple[str, ...] = ()
+    action: str | None
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        return super().perform_content_negotiation(  # type: ignore[misc]
+            request, force=force or self.action in self.file_actions)
+
+
+class ResultNotReady(VerityError):
+    code = "not_ready"
+    status = 409
+
+
+# --- Examples shared by the schema -----------------------------------------------------------------
+
+ANALYSIS_EXAMPLE = {
+    "id": 41, "case": 7, "image": 12, "status": "done", "label": "ai_generated", "probability_ai": 0.93,
+    "confidence": 0.93, "threshold": 0.5, "uncertain": False, "uncertain_band": {"low": 0.35, "high": 0.65},
+    "model_version": {"id": 3, "name": "resnet50-2026-11", "is_demo": False},
+    "timings_ms": {"decode": 4.1, "preprocess": 2.3, "inference_gradcam": 181.0},
+    "crop_box": {"left": 0, "top": 16, "width": 224, "height": 224}, "error": None, "attempts": 1,
+    "created_at": "2026-11-25T09:30:00Z", "started_at": "2026-11-25T09:30:01Z",
+    "finished_at": "2026-11-25T09:30:02Z",
+    "heatmap_url": "https://verity.example/api/v1/analyses/41/heatmap/",
+    "overlay_url": "https://verity.example/api/v1/analyses/41/overlay/",
+}
+IMAGE_EXAMPLE = {
+    "id": 12, "case": 7, "original_name": "flood.jpg", "format": "JPEG", "width": 1600, "height": 1200,
+    "size_bytes": 482113, "sha256": "9f2c" + "0" * 60, "created_at": "2026-11-25T09:30:00Z",
+    "file_url": "https://verity.example/api/v1/images/12/file/", "latest_analysis": ANALYSIS_EXAMPLE,
+}
+CASE_EXAMPLE = {
+    "id": 7, "title": "Flooded high street", "team": {"id": 1, "name": "Metro desk"},
+    "source_url": "https://social.example/p/123", "notes": "Sent by a reader.", "tags": ["flood", "reader"],
+    "created_by": "alice", "created_at": "2026-11-25T09:30:00Z", "image_count": 1,
+    "analyses": {"queued": 0, "running": 0, "done": 1, "failed": 0}, "status": "done", "verdict": "ai_generated",
+}
+MODEL_EXAMPLE = {
+    "id": 3, "name": "resnet50-2026-11", "architecture": "resnet50", "input_size": 224, "is_demo": False,
+    "is_active": True, "checkpoint_sha256": "ab12" + "0" * 60,
+    "metrics": {"threshold": 0.5, "temperature": 1.3, "test": {"accuracy": 0.94, "auc": 0.98}},
+    "created_at": "2026-11-20T12:00:00Z",
+}
+
+
+def _page(example: dict[str, Any]) -> dict[str, Any]:
+    return {"count": 1, "next": None, "previous": None, "results": [example]}
+
+
+# --- Cases ------------------------------------------------------------------------------------------
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List cases", tags=["cases"], parameters=[CaseFilterSerializer],
+        description="Your teams' cases, newest first. Filter by status, verdict, creation time, team, tag "
+                    "and words in the title, source URL or notes. Scope: read.",
+        examples=[OpenApiExample("A page of cases", value=_page(CASE_EXAMPLE), response_only=True)]),
+    retrieve=extend_schema(
+        summary="Get a case with its images and their latest analyses", tags=["cases"],
+        description="Scope: read.",
+        examples=[OpenApiExample("A case", value={**CASE_EXAMPLE, "images": [IMAGE_EXAMPLE]},
+                                 response_only=True)]),
+)
+class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    permission_classes = [HasTokenScope]
+    parser_classes = [MultiPartParser, FormParser]
+
+    def get_queryset(self) -> Any:
+        if self.action in ("retrieve", "create", "partial_update"):
+            return queries.case_details(self.request.user)
+        return queries.cases(self.request.user)
+
+    def get_serializer_class(self) -> type:
+        return CaseDetailSerializer if self.action == "retrieve" else CaseSerializer
+
+    def get_parsers(self) -> list[Any]:
+        # PATCH takes JSON; creation takes multipart (files). Anything else is a 415.
+        if getattr(self.request, "method", "") == "PATCH":
+            return [JSONParser()]
+        return super().get_parsers()
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        params = _query_params(CaseFilterSerializer, request)
+        page = self.paginate_queryset(queries.filter_cases(self.get_queryset(), params))
+        return self.get_paginated_response(CaseSerializer(page, many=True, context={"request": request}).data)
+
+    @extend_schema(
+        summary="Submit a case with one or more images (or a zip of images)", tags=["cases"],
+        description=(
+            "multipart/form-data with one or more `images` parts. A zip archive counts as the images in it. "
+            "Files that are not acceptable images are listed in `rejected` and do not stop the others; if "
+            "none is acceptable nothing is created (400, or 413/415 when every file is too large or not an "
+            "image at all). Send an `Idempotency-Key` header to make retries safe: the same key with the "
+            "same request returns the same case (200, `Idempotent-Replayed: true`); the same key with a "
+            "different request is a 409. Scope: submit."),
+        request={"multipart/form-data": CaseCreateSerializer},
+        parameters=[OpenApiParameter(
+            "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+            description="A unique value per submission (e.g. a UUID), at most 255 printable characters.")],
+        responses={201: CaseCreatedSerializer,
+                   200: OpenApiResponse(CaseCreatedSerializer, description="A replay of an earlier request "
+                                        "with the same Idempotency-Key: the case it created."),
+                   **errors(409, 413, 415)},
+        examples=[OpenApiExample("Created", value={**CASE_EXAMPLE, "status": "pending", "verdict": None,
+                                                   "analyses": {"queued": 1, "running": 0, "done": 0, "failed": 0},
+                                                   "images": [{**IMAGE_EXAMPLE, "latest_analysis": None}],
+                                                   "rejected": [{"file": "notes.pdf", "reason":
+                                                                 "The file is not a readable image."}]},
+                                  response_only=True, status_codes=["201"]),
+                  OpenApiExample("Replayed (same Idempotency-Key and request)",
+                                 value={**CASE_EXAMPLE, "images": [IMAGE_EXAMPLE], "rejected": []},
+                                 response_only=True, status_codes=["200"])],
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        raw_key = request.headers.get("Idempotency-Key")
+        key = idempotency.check_key(raw_key) if raw_key is not None else None
+        form = CaseCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        team = self._team(data.get("team"))
+        uploads = list(data["images"])
+        self._refuse_unusable(uploads)
+        request_sha256 = ""
+        if key is not None:
+            fields = {k: data[k] for k in ("title", "source_url", "notes")} | {"team": team.pk}
+            request_sha256 = idempotency.fingerprint(fields, uploads)
+        files = archives.expand(uploads)
+
+        def create() -> tuple[Case, list[dict[str, str]]]:
+            result = services.case_submit(user=request.user, team=team, title=data["title"], files=files,
+                                          source_url=data["source_url"], notes=data["notes"])
+            return result.case, [{"file": r.name, "reason": r.reason} for r in result.rejected]
+
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        outcome = idempotency.submit(user=request.user, token=token, key=key, request_sha256=request_sha256,
+                                     create=create)
+        case = queries.case_details(request.user).get(pk=outcome.case.pk)
+        body = CaseCreatedSerializer(case, context={"request": request, "rejected": outcome.rejected}).data
+        headers = {"Location": request.build_absolute_uri(reverse("api:case-detail", args=[case.pk]))}
+        if outcome.replayed:
+            headers["Idempotent-Replayed"] = "true"
+            return Response(body, status=status.HTTP_200_OK, headers=headers)
+        return Response(body, status=status.HTTP_201_CREATED, headers=headers)
+
+    def _team(self, team_id: int | None) -> Any:
+        teams = selectors.user_teams(self.request.user)
+        if team_id is not None:
+            team = teams.filter(pk=team_id).first()
+            if team is None:
+                raise exceptions.ValidationError({"team": ["You are not a member of a team with this id."]})
+            return team
+        found = list(teams[:2])
+        if not found:
+            raise VerityError("You are not in any team yet; ask an admin to add you to one.")
+        if len(found) > 1:
+            raise exceptions.ValidationError({"team": ["You are in several teams: say which one."]})
+        return found[0]
+
+    def _refuse_unusable(self, uploads: list[Any]) -> None:
+        """413 when every plain file is over the size limit, 415 when none is an image or a zip.
+
+        Mixed requests go on: the service accepts the good files and reports the others.
+        """
+        limit = settings.VERITY_MAX_UPLOAD_BYTES
+        plain = [u for u in uploads if not archives.is_zip(u)]
+        if plain and len(plain) == len(uploads) and all(u.size > limit for u in plain):
+            raise _TooLarge(f"Every file is larger than the {limit / 1e6:.0f} MB limit.",
+                            details=[{"file": u.name, "size": u.size} for u in plain])
+        if not any(_looks_supported(u) for u in uploads):
+            raise _Unsupported("None of the files is a JPEG, PNG, WebP, TIFF, BMP or GIF image or a zip of them.",
+                               details=[{"file": u.name} for u in uploads])
+
+    @extend_schema(
+        summary="Change a case's notes and tags", tags=["cases"],
+        description="JSON body. `tags` replaces all tags; `add_tags` and `remove_tags` edit them. Tags are "
+                    "lower-cased. The change is written to the case's audit history. Scope: submit.",
+        request=CaseUpdateSerializer, responses={200: CaseDetailSerializer, **errors(415)},
+        examples=[OpenApiExample("Add a tag", value={"add_tags": ["election"], "notes": "Checked with the agency."},
+                                 request_only=True),
+                  OpenApiExample("Updated", value={**CASE_EXAMPLE, "tags": ["election", "flood", "reader"],
+                                                   "images": [IMAGE_EXAMPLE]}, response_only=True)],
+    )
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        case = self.get_object()
+        form = CaseUpdateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        case_update(user=request.user, case=case, notes=data.get("notes"), tags=data.get("tags"),
+                    add_tags=data.get("add_tags", ()), remove_tags=data.get("remove_tags", ()))
+        fresh = queries.case_details(request.user).get(pk=case.pk)
+        return Response(CaseDetailSerializer(fresh, context={"request": request}).data)
+
+    @extend_schema(
+        summary="The audit history of a case", tags=["cases"], responses=AuditEventSerializer(many=True),
+        description="Every recorded action on the case, newest first. Scope: read.",
+        examples=[OpenApiExample("Events", value=_page({
+            "id": 90, "created_at": "2026-11-25T09:30:00Z", "action": "case.submitted", "actor": "alice",
+            "object_type": "case", "object_id": "7", "details": {"images": [{"id": 12, "name": "flood.jpg"}]}}),
+            response_only=True)],
+    )
+    @action(detail=True, methods=["get"], url_path="events")
+    def events(self, request: Request, pk: str | None = None) -> Response:
+        case = self.get_object()
+        page = self.paginate_queryset(selectors.case_audit(case))
+        return self.get_paginated_response(AuditEventSerializer(page, many=True).data)
+
+
+class _TooLarge(VerityError):
+    code = "payload_too_large"
+    status = 413
+
+
+class _Unsupported(VerityError):
+    code = "unsupported_media_type"
+    status = 415
+
+
+# --- Images ------------------------------------------------------------------------------------------
+
+@extend_schema_view(
+    list=extend_schema(summary="List images", tags=["images"], parameters=[ImageFilterSerializer],
+                       description="Images of your teams' cases, each with its latest analysis. Scope: read.",
+                       examples=[OpenApiExample("Images", value=_page(IMAGE_EXAMPLE), response_only=True)]),
+    retrieve=extend_schema(summary="Get an image", tags=["images"], description="Scope: read.",
+                           examples=[OpenApiExample("An image", value=IMAGE_EXAMPLE, response_only=True)]),
+)
+class ImageViewSet(FileActionsMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = ImageSerializer
+    file_actions = ("file",)
+
+    def get_queryset(self) -> Any:
+        params = _query_params(ImageFilterSerializer, self.request) if self.action == "list" else {}
+        return queries.images(self.request.user, params)
+
+    @extend_schema(
+        summary="Download the original image", tags=["images"],
+        description="The bytes as uploaded, with their image content type. Scope: read.",
+        responses={(200, media): OpenApiResponse(OpenApiTypes.BINARY, description="The image.")
+                   for media in sorted(set(IMAGE_MEDIA_TYPES.values()))},
+    )
+    @action(detail=True, methods=["get"], url_path="file")
+    def file(self, request: Request, pk: str | None = None) -> HttpResponse:
+        image: CaseImage = self.get_object()
+        return _file(_read_or_404(image.file), IMAGE_MEDIA_TYPES.get(image.format, "application/octet-stream"),
+                     image.original_name)
+
+
+# --- Analyses --------------------------------------------------------------------------------------------
+
+@extend_schema_view(
+    list=extend_schema(summary="List analyses", tags=["analyses"], parameters=[AnalysisFilterSerializer],
+                       description="Analyses of your teams' images. Scope: read.",
+                       examples=[OpenApiExample("Analyses", value=_page(ANALYSIS_EXAMPLE), response_only=True)]),
+    retrieve=extend_schema(
+        summary="Get an analysis result", tags=["analyses"],
+        description="Label, calibrated probability of AI generation, the uncertain band around the threshold, "
+                    "the model version and timings. Poll until `status` is done or failed (or use a webhook). "
+                    "Scope: read.",
+        examples=[OpenApiExample("Done", value=ANALYSIS_EXAMPLE, response_only=True)]),
+)
+class AnalysisViewSet(FileActionsMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = AnalysisSerializer
+    file_actions = ("heatmap", "overlay")
+
+    def get_queryset(self) -> Any:
+        params = _query_params(AnalysisFilterSerializer, self.request) if self.action == "list" else {}
+        return queries.analyses(self.request.user, params)
+
+    def _artefact(self, name_attr: str) -> HttpResponse:
+        analysis: Analysis = self.get_object()
+        name = getattr(analysis, name_attr)
+        if not name:
+            raise ResultNotReady(f"The analysis is {analysis.status}; the {name_attr} exists once it is done.",
+                                 details={"status": analysis.status})
+        return _file(_read_or_404(name), "image/png")
+
+    @extend_schema(summary="Download the Grad-CAM heatmap (PNG)", tags=["analyses"],
+                   description="Where the model looked. 409 until the analysis is done. Scope: read.",
+                   responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY), **errors(409)})
+    @action(detail=True, methods=["get"], url_path="heatmap")
+    def heatmap(self, request: Request, pk: str | None = None) -> HttpResponse:
+        return self._artefact("heatmap")
+
+    @extend_schema(summary="Download the heatmap drawn over the image (PNG)", tags=["analyses"],
+                   description="409 until the analysis is done. Scope: read.",
+                   responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY), **errors(409)})
+    @action(detail=True, methods=["get"], url_path="overlay")
+    def overlay(self, request: Request, pk: str | None = None) -> HttpResponse:
+        return self._artefact("overlay")
+
+
+# --- Model versions ---------------------------------------------------------------------------------------
+
+@extend_schema_view(
+    list=extend_schema(summary="List model versions", tags=["models"], description="Scope: read.",
+                       examples=[OpenApiExample("Versions", value=_page(MODEL_EXAMPLE), response_only=True)]),
+    retrieve=extend_schema(summary="Get a model version", tags=["models"], description="Scope: read.",
+                           examples=[OpenApiExample("A version", value=MODEL_EXAMPLE, response_only=True)]),
+)
+class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = ModelVersionSerializer
+
+    def get_queryset(self) -> Any:
+        # Model versions are not team data: every signed-in user may see which model judged.
+        return ModelVersion.objects.order_by("-created_at", "-id")
+
+    @extend_schema(summary="The active model version", tags=["models"],
+                   description="The model that analyses new images; 404 (no_active_model) when none is. "
+                               "Scope: read.",
+                   examples=[OpenApiExample("Active", value=MODEL_EXAMPLE, response_only=True)])
+    @action(detail=False, methods=["get"], url_path="active", pagination_class=None)
+    def active(self, request: Request) -> Response:
+        version = selectors.active_model()
+        if version is None:
+            raise _NoActiveModel("No model version is active.")
+        return Response(ModelVersionSerializer(version).data)
+
+
+class _NoActiveModel(VerityError):
+    code = "no_active_model"
+    status = 404
+
+
+# --- Dashboard metrics ------------------------------------------------------------------------------------
+
+class MetricsView(APIView):
+    @extend_schema(
+        summary="Dashboard metrics", tags=["metrics"], responses=MetricsSerializer,
+        description="Counts over your teams' cases and the active model with its evaluation metrics. Scope: read.",
+        examples=[OpenApiExample("Metrics", value={
+            "cases": 12, "images": 30, "analyses": {"queued": 1, "running": 1, "done": 27, "failed": 1},
+            "verdicts": {"real": 17, "ai_generated": 10}, "uncertain": 3, "active_model": MODEL_EXAMPLE},
+            response_only=True)],
+    )
+    def get(self, request: Request) -> Response:
+        analyses = selectors.analyses_for(request.user)
+        by_status = dict(analyses.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+        done = analyses.filter(status=AnalysisStatus.DONE)
+        by_label = dict(done.values_list("label").annotate(n=Count("id")).values_list("label", "n"))
+        margin = settings.VERITY_UNCERTAIN_MARGIN
+        uncertain = done.filter(probability_ai__gte=F("threshold") - margin,
+                                probability_ai__lte=F("threshold") + margin).count()
+        body = {
+            "cases": selectors.cases_for(request.user).count(),
+            "images": selectors.images_for(request.user).count(),
+            "analyses": {s: by_status.get(s, 0) for s in AnalysisStatus.values},
+            "verdicts": {v: by_label.get(v, 0) for v in Verdict.values},
+            "uncertain": uncertain,
+            "active_model": selectors.active_model(),
+        }
+        return Response(MetricsSerializer(body).data)
+
+
+
+# --- Who am I ----------------------------------------------------------------------------------------
+
+class MeView(APIView):
+    @extend_schema(
+        summary="The caller: user, teams and the token's scopes", tags=["account"], responses=MeSerializer,
+        description="Handy to check a token before using it. Scope: read.",
+        examples=[OpenApiExample("Me", value={
+            "username": "alice", "is_staff": False, "teams": [{"id": 1, "name": "Metro desk"}],
+            "token": {"name": "CMS bot", "prefix": "1a2b3c4d", "scopes": ["read", "submit"], "webhook_url": "",
+                      "created_at": "2026-11-20T12:00:00Z", "last_used_at": "2026-11-25T09:30:00Z"}},
+            response_only=True)],
+    )
+    def get(self, request: Request) -> Response:
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        return Response(MeSerializer({
+            "username": request.user.get_username(), "is_staff": request.user.is_staff,
+            "teams": selectors.user_teams(request.user).order_by("name"), "token": token}).data)
