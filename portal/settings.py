@@ -163,6 +163,8 @@ VERITY_MODEL_DIR = Path(env_str("VERITY_MODEL_DIR", str(DATA_DIR / "models")) or
 # A trained checkpoint to register at start-up when no model is active (optional).
 VERITY_MODEL_CHECKPOINT = env_str("VERITY_MODEL_CHECKPOINT", "") or ""
 VERITY_DEVICE = env_str("VERITY_DEVICE", "auto")
+# Model versions kept loaded per worker process (the active one and recently used re-run versions).
+VERITY_MODEL_CACHE_SIZE = env_int("VERITY_MODEL_CACHE_SIZE", 2)
 # A calibrated probability this close to the threshold is shown as "Uncertain", not as a verdict.
 VERITY_UNCERTAIN_MARGIN = float(env_str("VERITY_UNCERTAIN_MARGIN", "0.1") or "0.1")
 if not 0 <= VERITY_UNCERTAIN_MARGIN < 0.5:

@@ -1,13 +1,16 @@
-"""One Predictor per worker process, for the active model version.
+"""Predictors per worker process, for the active model version and recently used ones.
 
-Loading ResNet50 costs seconds, so it is done once per process; every task checks (one indexed
-query) which version is active, and a promotion is picked up by the next task without a restart.
+Loading ResNet50 costs seconds, so each version is loaded once per process and kept; every task
+checks (one indexed query) which version is active, so a promotion is picked up by the next task
+without a restart. The last ``VERITY_MODEL_CACHE_SIZE`` versions stay loaded (default 2): a
+re-run with an older version, or a rollback, does not evict and reload the active one.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 
 from django.conf import settings
 
@@ -19,7 +22,7 @@ from verification.selectors import active_model
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_cached: tuple[int, str, Predictor] | None = None
+_cache: OrderedDict[tuple[int, str], Predictor] = OrderedDict()
 
 
 def active_predictor() -> tuple[ModelVersion, Predictor]:
@@ -31,24 +34,32 @@ def active_predictor() -> tuple[ModelVersion, Predictor]:
 
 def predictor_for(version: ModelVersion) -> tuple[ModelVersion, Predictor]:
     """The predictor of ``version`` (a re-run may ask for a version that is not the active one)."""
-    global _cached
+    key = (version.pk, version.checkpoint_sha256)
     with _lock:
-        if _cached is None or _cached[0] != version.pk or _cached[1] != version.checkpoint_sha256:
-            if _cached is not None:
-                _cached[2].close()
+        predictor = _cache.get(key)
+        if predictor is None:
             logger.info("loading model version %s from %s", version.name, version.checkpoint)
             predictor = Predictor(version.checkpoint, device=settings.VERITY_DEVICE or "auto")
             if predictor.checkpoint_sha256 != version.checkpoint_sha256:
+                predictor.close()
                 raise NoActiveModel(
                     f"The checkpoint file of model {version.name} has changed since it was registered "
                     "(SHA-256 mismatch). Register the new file as a new version.")
-            _cached = (version.pk, version.checkpoint_sha256, predictor)
-        return version, _cached[2]
+            _cache[key] = predictor
+            while len(_cache) > max(1, settings.VERITY_MODEL_CACHE_SIZE):
+                _, old = _cache.popitem(last=False)
+                old.close()
+        _cache.move_to_end(key)
+        return version, predictor
+
+
+def loaded_versions() -> list[int]:
+    with _lock:
+        return [pk for pk, _ in _cache]
 
 
 def clear() -> None:
-    global _cached
     with _lock:
-        if _cached is not None:
-            _cached[2].close()
-        _cached = None
+        for predictor in _cache.values():
+            predictor.close()
+        _cache.clear()

@@ -153,3 +153,19 @@ def test_a_rerun_uses_the_model_version_it_names_not_the_active_one(queued, acti
     rerun.refresh_from_db()
     assert rerun.status == AnalysisStatus.DONE and rerun.model_version == older
     assert Analysis.objects.get(pk=first.pk).model_version == active_version
+
+
+def test_the_worker_keeps_recent_model_versions_loaded(active_version, tiny_checkpoint, tmp_path, settings):
+    import shutil
+
+    settings.VERITY_MODEL_CACHE_SIZE = 2
+    copies = []
+    for name in ("b", "c"):
+        shutil.copy(tiny_checkpoint, tmp_path / f"{name}.pt")
+        copies.append(services.model_version_register(checkpoint=tmp_path / f"{name}.pt", name=name))
+    model_cache.predictor_for(active_version)
+    _, first = model_cache.predictor_for(copies[0])
+    assert model_cache.loaded_versions() == [active_version.pk, copies[0].pk]
+    model_cache.predictor_for(copies[1])  # evicts the least recently used
+    assert model_cache.loaded_versions() == [copies[0].pk, copies[1].pk]
+    assert model_cache.predictor_for(copies[0])[1] is first  # still loaded, not reloaded
