@@ -68,6 +68,13 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
     max_steps: int = 0  # 0: no limit; a cap for smoke tests
+    # Augmentation (see preprocess.Augment): flips, and the JPEG re-compression and Gaussian blur
+    # of Wang et al. 2020, applied with these probabilities before the random crop.
+    hflip: bool = True
+    jpeg_prob: float = 0.0
+    jpeg_quality: tuple[int, int] = (30, 100)
+    blur_prob: float = 0.0
+    blur_sigma: tuple[float, float] = (0.0, 3.0)
     model: ModelConfig = field(default_factory=ModelConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
 
@@ -84,9 +91,18 @@ class TrainConfig:
             raise MLError("label_smoothing must be in [0, 1)")
         if self.device not in ("auto", "cpu", "cuda"):
             raise MLError(f"device must be auto, cpu or cuda, not {self.device!r}")
+        for name in ("jpeg_prob", "blur_prob"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise MLError(f"{name} must be a probability in [0, 1]")
+        lo, hi = self.jpeg_quality
+        if not 1 <= lo <= hi <= 100:
+            raise MLError("jpeg_quality must be a range within 1..100, low first, e.g. 30,100")
+        if not 0 <= self.blur_sigma[0] <= self.blur_sigma[1]:
+            raise MLError("blur_sigma must be a non-negative range, low first, e.g. 0,3")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["model"] = self.model.to_dict()
         d["preprocess"] = self.preprocess.to_dict()
+        d["jpeg_quality"], d["blur_sigma"] = list(self.jpeg_quality), list(self.blur_sigma)
         return d
