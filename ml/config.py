@@ -100,6 +100,27 @@ class TrainConfig:
         if not 0 <= self.blur_sigma[0] <= self.blur_sigma[1]:
             raise MLError("blur_sigma must be a non-negative range, low first, e.g. 0,3")
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Rebuild a config from :meth:`to_dict` output (a run's ``config.json``). Unknown keys
+        are refused so a typo in a hand-written config file is not silently ignored."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise MLError(f"Unknown training config key(s): {', '.join(unknown)}.")
+        kw = dict(d)
+        if "model" in kw:
+            m = dict(kw["model"])
+            if "classes" in m:
+                m["classes"] = tuple(m["classes"])
+            kw["model"] = ModelConfig(**m)
+        if "preprocess" in kw:
+            kw["preprocess"] = PreprocessConfig.from_dict(kw["preprocess"])
+        for key in ("jpeg_quality", "blur_sigma"):
+            if key in kw:
+                kw[key] = tuple(kw[key])
+        return cls(**kw)
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["model"] = self.model.to_dict()
