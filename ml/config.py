@@ -19,6 +19,10 @@ class ModelConfig:
     classes: tuple[str, ...] = CLASSES
     # Local torchvision ImageNet weights file to start from; never downloaded.
     pretrained_weights: str | None = None
+    # Start each residual block's last BatchNorm at zero, so every block begins as the identity
+    # (Goyal et al. 2017; "Bag of Tricks", He et al. 2019). It steadies training from scratch;
+    # pretrained weights, when loaded, replace it.
+    zero_init_residual: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -60,7 +64,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     optimizer: str = "adamw"  # adamw | sgd
-    warmup_epochs: float = 0.0
+    warmup_epochs: float = 1.0
     label_smoothing: float = 0.0
     early_stopping_patience: int = 0  # 0: off
     seed: int = 0
@@ -68,6 +72,11 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
     max_steps: int = 0  # 0: no limit; a cap for smoke tests
+    # After training, re-estimate BatchNorm statistics on this many batches of training images
+    # seen exactly as at inference (input_size centre crops). Training on train_crop patches
+    # leaves BN statistics of a different resolution than inference uses (Touvron et al. 2019,
+    # "Fixing the train-test resolution discrepancy"); 0 turns it off.
+    bn_recalibration_batches: int = 4
     # Augmentation (see preprocess.Augment): flips, and the JPEG re-compression and Gaussian blur
     # of Wang et al. 2020, applied with these probabilities before the random crop.
     hflip: bool = True

@@ -79,6 +79,27 @@ def predict_logits(model: nn.Module, loader: DataLoader, device: torch.device) -
     return torch.cat(outs), torch.cat(targets)
 
 
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, loader: DataLoader, device: torch.device, batches: int) -> None:
+    """Replace every BatchNorm's running mean and variance by their plain average over
+    ``batches`` batches of ``loader`` (weights untouched)."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average: each batch weighs the same
+    model.train()
+    for i, (x, _) in enumerate(loader):
+        if i >= batches:
+            break
+        model(x.to(device, memory_format=torch.channels_last))
+    for m, momentum in zip(norms, saved):
+        m.momentum = momentum
+    model.eval()
+
+
 def _lr_at(step: int, total: int, warmup: int, base: float) -> float:
     """Linear warm-up over ``warmup`` steps, then cosine decay from ``base`` towards 0."""
     if warmup and step < warmup:
@@ -308,6 +329,9 @@ def train(config: TrainConfig, *, progress: ProgressFn | None = None, show_bar: 
         bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
+    if config.bn_recalibration_batches:
+        recalibrate_batchnorm(model, _loader(by_split["train"], config, train=False), device,
+                              config.bn_recalibration_batches)
     # Calibrate and choose the threshold on validation, never on test.
     val_logits, val_y = predict_logits(model, val_loader, device)
     temperature = fit_temperature(val_logits, val_y) if len(val_y) else 1.0

@@ -119,3 +119,30 @@ def test_augmentation_settings_are_validated_and_saved_with_the_run(reference_ru
     assert (config["jpeg_prob"], config["blur_prob"], config["jpeg_quality"]) == (0.5, 0.5, [30, 100])
     with pytest.raises(MLError, match="jpeg_prob"):
         TrainConfig(data="x", jpeg_prob=1.5).validate()
+
+
+def test_batchnorm_recalibration_sets_the_plain_average_of_the_batches_statistics():
+    from torch import nn
+
+    from ml.train import recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.BatchNorm2d(3))
+    model[0].momentum = 0.25
+    batches = [(torch.randn(4, 3, 5, 5) * (i + 1) + i, torch.zeros(4)) for i in range(3)]
+    recalibrate_batchnorm(model, batches, torch.device("cpu"), batches=2)
+    used = [x for x, _ in batches[:2]]
+    expected_mean = torch.stack([x.mean(dim=(0, 2, 3)) for x in used]).mean(0)
+    expected_var = torch.stack([x.var(dim=(0, 2, 3), unbiased=True) for x in used]).mean(0)
+    assert torch.allclose(model[0].running_mean, expected_mean, atol=1e-5)
+    assert torch.allclose(model[0].running_var, expected_var, atol=1e-4)
+    assert model[0].momentum == 0.25 and not model.training
+
+
+def test_residual_blocks_start_as_the_identity_when_training_from_scratch():
+    from ml.config import ModelConfig
+    from ml.model import build_model
+
+    model = build_model(ModelConfig())
+    assert all(float(block.bn3.weight.detach().abs().sum()) == 0.0 for layer in (model.layer1, model.layer4) for block in layer)
+    assert float(build_model(ModelConfig(zero_init_residual=False)).layer1[0].bn3.weight.detach().abs().sum()) > 0
