@@ -77,6 +77,9 @@ class TrainConfig:
     # than input_size (Touvron et al. 2019). Off by default: on the demo set (train_crop 64,
     # input_size 128) 4 batches lowered test accuracy from 0.979 to 0.851 (benchmarks/ml.md).
     bn_recalibration_batches: int = 0
+    # last.pt (model + optimizer + best state: about 4x model.pt) exists to resume an interrupted
+    # run; a finished run deletes it unless asked to keep it.
+    keep_last_state: bool = False
     # Augmentation (see preprocess.Augment): flips, and the JPEG re-compression and Gaussian blur
     # of Wang et al. 2020, applied with these probabilities before the random crop.
     hflip: bool = True

@@ -3,7 +3,8 @@
 ``train(config)`` reads the dataset, trains ResNet50, keeps the best epoch by validation loss,
 fits temperature scaling and the decision threshold on validation, evaluates on test, and writes
 ``<out_dir>/model.pt`` (a self-describing checkpoint), ``config.json``, ``metrics.jsonl`` and
-``last.pt`` (the training state after the last finished epoch, for ``resume=True``).
+``last.pt`` (the training state after the last finished epoch, for ``resume=True``; deleted when
+the run finishes unless ``keep_last_state``).
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ class EarlyStopping:
 STATE_FILE = "last.pt"
 STATE_KIND = "verity-training-state"
 # Config fields that may differ between a run and its resumption without changing the result.
-_RESUME_FREE = {"out_dir", "num_workers", "device"}
+_RESUME_FREE = {"out_dir", "num_workers", "device", "keep_last_state"}
 
 
 def _rng_state(loader_gen: torch.Generator) -> dict[str, Any]:
@@ -352,4 +353,6 @@ def train(config: TrainConfig, *, progress: ProgressFn | None = None, show_bar: 
                           train_config=config.to_dict(), metrics=metrics,
                           name=name or out_dir.name)
     ckpt = save_checkpoint(out_dir / "model.pt", model.cpu(), meta)
+    if not config.keep_last_state:
+        state_path.unlink(missing_ok=True)
     return TrainResult(checkpoint=ckpt, metrics=metrics)

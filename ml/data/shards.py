@@ -34,7 +34,6 @@ class ShardReader:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._fd: int | None = None
-        self._pid = -1
         self.index: dict[str, tuple[int, int]] = self._scan()
         self.opens = 0  # how many times the file was opened for reading members (for tests)
 
@@ -51,11 +50,10 @@ class ShardReader:
             ) from exc
 
     def _file(self) -> int:
-        # A forked worker may keep using the inherited descriptor (pread is position-free), but a
-        # closed one must be reopened; tracking the pid also makes the open count per process.
+        # Opened on first read, not at scan time, so listing a dataset holds no descriptors; a
+        # forked worker may keep using the inherited one, because pread is position-free.
         if self._fd is None:
             self._fd = os.open(self.path, os.O_RDONLY)
-            self._pid = os.getpid()
             self.opens += 1
         return self._fd
 

@@ -37,11 +37,12 @@ def _same_weights(a, b) -> bool:
 @pytest.fixture(scope="module")
 def reference_run(tiny_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("reference")
-    return train(_config(tiny_data, out), show_bar=False)
+    return train(_config(tiny_data, out, keep_last_state=True), show_bar=False)
 
 
 def test_two_runs_with_the_same_seed_give_identical_weights_and_metrics(tiny_data, reference_run, tmp_path):
     again = train(_config(tiny_data, tmp_path), show_bar=False)
+    assert not (tmp_path / STATE_FILE).exists(), "a finished run removes its resume state"
     assert _same_weights(_weights(reference_run.checkpoint), _weights(again.checkpoint))
     assert again.metrics == reference_run.metrics
 
@@ -53,7 +54,7 @@ def test_a_run_cancelled_in_epoch_two_and_resumed_equals_an_uninterrupted_run(ti
         calls.append(1)
         return len(calls) > 1  # epoch 1 is one step; the first step of epoch 2 is refused
 
-    config = _config(tiny_data, tmp_path)
+    config = _config(tiny_data, tmp_path, keep_last_state=True)
     with pytest.raises(TrainingCancelled, match="Resume from"):
         train(config, show_bar=False, should_stop=stop_in_second_epoch)
     state = load_training_state(tmp_path / STATE_FILE)
