@@ -86,6 +86,9 @@ def test_evaluate_breaks_down_by_source_and_generator_and_writes_plots(tiny_chec
     result = evaluate(tiny_checkpoint, data, device="cpu", faithfulness=True, out_dir=tmp_path)
 
     assert result["n"] == len(rows)
+    # The decision threshold is the one training chose on validation, not re-tuned on test.
+    from ml.checkpoint import load_checkpoint
+    assert result["threshold"] == load_checkpoint(tiny_checkpoint)[1].threshold
     gens = result["by_generator"]
     assert gens["(none)"]["n"] == sum(r["label"] == "real" for r in rows)
     assert gens["demo-transposed-conv"]["n"] == sum(r["label"] == "ai_generated" for r in rows)

@@ -147,3 +147,22 @@ def test_residual_blocks_start_as_the_identity_when_training_from_scratch():
     model = build_model(ModelConfig())
     assert all(float(block.bn3.weight.detach().abs().sum()) == 0.0 for layer in (model.layer1, model.layer4) for block in layer)
     assert float(build_model(ModelConfig(zero_init_residual=False)).layer1[0].bn3.weight.detach().abs().sum()) > 0
+
+
+def test_augmentation_options_reach_the_training_images(tiny_data):
+    from ml.train import _loader
+
+    def first_batch(**kw):
+        config = _config(tiny_data, "unused", hflip=False, **kw)
+        from ml.data import load_samples
+
+        train_samples = [s for s in load_samples(tiny_data) if s.split == "train"][:4]
+        loader = _loader(train_samples, config, train=True, generator=torch.Generator().manual_seed(0))
+        return loader.dataset[0][0]
+
+    plain = first_batch(jpeg_prob=0.0, blur_prob=0.0)
+    assert torch.equal(plain, first_batch(jpeg_prob=0.0, blur_prob=0.0))
+    assert not torch.equal(plain, first_batch(jpeg_prob=1.0, jpeg_quality=(30, 30), blur_prob=0.0))
+    blurred = first_batch(jpeg_prob=0.0, blur_prob=1.0, blur_sigma=(2.0, 2.0))
+    # Blur removes high frequencies: neighbouring pixels differ less.
+    assert blurred.diff(dim=-1).abs().mean() < plain.diff(dim=-1).abs().mean()
