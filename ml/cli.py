@@ -168,6 +168,7 @@ def _cmd_explain(args: argparse.Namespace) -> None:
 
     if bool(args.images) == bool(args.data):
         raise MLError("Give either image files or --data DATASET (with --split), not both or neither.")
+    predictor = Predictor(args.checkpoint, device=args.device, max_tiles=args.tiles)
     if args.data:
         from .data import load_samples
         from .splits import assign_splits
@@ -182,7 +183,6 @@ def _cmd_explain(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    predictor = Predictor(args.checkpoint, device=args.device, max_tiles=args.tiles)
     rows = []
     try:
         for start in range(0, len(items), args.batch_size):

@@ -51,6 +51,9 @@ class Predictor:
         if max_tiles < 1:
             raise MLError("max_tiles must be at least 1 (1: one centre crop per image).")
         self.checkpoint_path = Path(checkpoint)
+        if not self.checkpoint_path.is_file():
+            raise MLError(f"Checkpoint not found: {self.checkpoint_path}. Train one with "
+                          "`python -m ml train` or pass the path of an existing model.pt.")
         self.checkpoint_sha256 = file_sha256(self.checkpoint_path)
         model, meta = load_checkpoint(self.checkpoint_path)
         self.meta: CheckpointMeta = meta

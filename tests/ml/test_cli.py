@@ -90,3 +90,10 @@ def test_evaluate_and_explain_write_their_files(tiny_checkpoint, tmp_path, capsy
     for row in index:
         assert (tmp_path / "cams" / row["overlay"]).is_file() and (tmp_path / "cams" / row["heatmap"]).is_file()
         assert row["true_label"] in ("real", "ai_generated")
+
+
+@pytest.mark.parametrize("command", [["evaluate", "--data", "."], ["predict", "x.png"], ["explain", "--out", "o", "x.png"]])
+def test_a_missing_checkpoint_is_an_error_message_not_a_traceback(command, tmp_path, capsys):
+    argv = [command[0], "--checkpoint", str(tmp_path / "missing.pt"), *command[1:]]
+    assert main(argv) == 2
+    assert "Checkpoint not found" in capsys.readouterr().err
