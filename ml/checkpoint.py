@@ -57,6 +57,13 @@ def save_checkpoint(path: str | Path, model: nn.Module, meta: CheckpointMeta,
     }
     if extra:
         payload.update(extra)
+    return atomic_save(payload, path)
+
+
+def atomic_save(payload: dict[str, Any], path: str | Path) -> Path:
+    """``torch.save`` to a temporary file beside ``path``, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:

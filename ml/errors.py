@@ -7,3 +7,8 @@ class MLError(Exception):
 
 class ImageRejected(MLError):
     """An input that is not an image we accept (wrong type, truncated, too large, a bomb)."""
+
+
+class TrainingCancelled(MLError):
+    """Training stopped because the caller's ``should_stop`` hook asked it to. The run folder
+    keeps ``last.pt`` from the last finished epoch, so ``resume=True`` continues from there."""

@@ -1,33 +1,113 @@
-"""Evaluation of a checkpoint on a labelled split."""
+"""Evaluation of a checkpoint on a labelled split.
+
+The decision threshold and temperature come from the checkpoint, where training chose them on
+the validation split; nothing here is tuned on the split being evaluated.
+
+The result (JSON-ready) has the overall metrics of :func:`ml.metrics.binary_metrics` at the top
+level (``n, threshold, accuracy, precision, recall, f1, roc_auc, average_precision, ece,
+confusion_matrix``) plus:
+
+* ``split``, ``checkpoint_sha256``, ``max_tiles``, ``temperature``;
+* ``reliability``: the reliability-diagram bins (``lo, hi, count, confidence, accuracy``);
+* ``by_source`` and ``by_generator``: the same metrics per source and per generator value
+  (``"(none)"`` for an empty value, so real images usually form their own group; a group with a
+  single class has ``roc_auc`` and ``average_precision`` null);
+* ``faithfulness``: see :mod:`ml.faithfulness` (only when asked for; it costs a Grad-CAM pass
+  and four more forward passes per image);
+* ``plots``: file names written into ``out_dir`` (``confusion_matrix.png``, ``roc_curve.png``,
+  ``reliability.png``) when one is given.
+"""
 
 from __future__ import annotations
 
+import json
+from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
-from .data.sources import load_samples
+from .data.sources import Sample, load_samples
 from .errors import MLError
 from .imageio import decode_image
-from .metrics import binary_metrics
+from .metrics import binary_metrics, reliability_bins
 from .predict import Predictor
 from .splits import assign_splits
 
+EVALUATION_JSON = "evaluation.json"
+CONFUSION_PNG = "confusion_matrix.png"
+ROC_PNG = "roc_curve.png"
+RELIABILITY_PNG = "reliability.png"
+
+
+def _decode(sample: Sample) -> Image.Image:
+    try:
+        return decode_image(sample.read_bytes())
+    except MLError as exc:
+        raise MLError(f"{sample.ref}: {exc} Remove it from the dataset or run `python -m ml analyse` "
+                      "to list every unreadable file.") from exc
+
+
+def _grouped(samples: list[Sample], y: np.ndarray, p: np.ndarray, threshold: float,
+             key: str) -> dict[str, dict[str, Any]]:
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, s in enumerate(samples):
+        groups[getattr(s, key) or "(none)"].append(i)
+    return {name: binary_metrics(y[idx], p[idx], threshold) for name, idx in sorted(groups.items())}
+
 
 def evaluate(checkpoint: str | Path, data: str | Path, *, split: str = "test",
-             batch_size: int = 32, device: str = "auto", seed: int = 0) -> dict[str, Any]:
-    predictor = Predictor(checkpoint, device=device)
-    samples = [s for s in assign_splits(load_samples(data), seed=seed) if s.split == split]
-    if not samples:
-        raise MLError(f"No images in split {split!r} of {data}.")
-    probs: list[float] = []
-    for i in range(0, len(samples), batch_size):
-        chunk = samples[i:i + batch_size]
-        preds = predictor.predict([decode_image(s.read_bytes()) for s in chunk])
-        probs.extend(p.probability_ai for p in preds)
-    y = np.array([s.target for s in samples])
-    result = binary_metrics(y, np.array(probs), predictor.meta.threshold)
-    result["split"] = split
-    result["checkpoint_sha256"] = predictor.checkpoint_sha256
-    return result
+             batch_size: int = 32, device: str = "auto", seed: int = 0, max_tiles: int = 1,
+             faithfulness: bool = False, out_dir: str | Path | None = None,
+             progress: bool = False) -> dict[str, Any]:
+    """Metrics of ``checkpoint`` on ``split`` of ``data``; plots and JSON into ``out_dir`` if given."""
+    predictor = Predictor(checkpoint, device=device, max_tiles=max_tiles)
+    try:
+        samples = [s for s in assign_splits(load_samples(data), seed=seed) if s.split == split]
+        if not samples:
+            raise MLError(f"No images in split {split!r} of {data}.")
+        probs: list[float] = []
+        chunks = range(0, len(samples), batch_size)
+        if progress:
+            from tqdm import tqdm
+
+            chunks = tqdm(chunks, desc=f"Evaluating {split}", unit="batch")
+        for i in chunks:
+            preds = predictor.predict([_decode(s) for s in samples[i:i + batch_size]])
+            probs.extend(p.probability_ai for p in preds)
+        y = np.array([s.target for s in samples])
+        p = np.array(probs)
+        threshold = predictor.meta.threshold
+        result = binary_metrics(y, p, threshold)
+        result.update({
+            "split": split, "checkpoint_sha256": predictor.checkpoint_sha256, "max_tiles": max_tiles,
+            "temperature": predictor.meta.temperature, "reliability": reliability_bins(y, p),
+            "by_source": _grouped(samples, y, p, threshold, "source"),
+            "by_generator": _grouped(samples, y, p, threshold, "generator"),
+        })
+        if faithfulness:
+            from .faithfulness import faithfulness as measure
+
+            def images() -> Iterator[Image.Image]:
+                for s in samples:
+                    yield _decode(s)
+
+            result["faithfulness"] = measure(predictor, images(), seed=seed)
+        if out_dir is not None:
+            result["plots"] = write_plots(result, y, p, out_dir)
+            (Path(out_dir) / EVALUATION_JSON).write_text(json.dumps(result, indent=2))
+        return result
+    finally:
+        predictor.close()
+
+
+def write_plots(result: dict[str, Any], y: np.ndarray, p: np.ndarray, out_dir: str | Path) -> dict[str, str]:
+    from .plots import confusion_matrix_plot, reliability_plot, roc_curve_plot
+
+    out = Path(out_dir)
+    confusion_matrix_plot(result["confusion_matrix"], out / CONFUSION_PNG)
+    roc_curve_plot(y, p, out / ROC_PNG, auc=result["roc_auc"])
+    reliability_plot(result["reliability"], out / RELIABILITY_PNG, ece=result["ece"])
+    return {"confusion_matrix": CONFUSION_PNG, "roc_curve": ROC_PNG, "reliability": RELIABILITY_PNG}

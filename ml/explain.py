@@ -35,6 +35,16 @@ class DecisionTarget:
         return output[..., index]
 
 
+class ClassTarget:
+    """Grad-CAM target: the logit of a fixed class index (the image-level verdict when tiled)."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:
+        return output[..., self.index]
+
+
 class GradCamExplainer:
     """A Grad-CAM engine bound to one model; use as a context manager so hooks are removed."""
 

@@ -15,18 +15,30 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray) -> list[list[int]]:
     return m.tolist()
 
 
-def expected_calibration_error(y_true: np.ndarray, p_pos: np.ndarray, bins: int = 10) -> float:
-    """ECE over equal-width bins of the predicted class's confidence."""
+def reliability_bins(y_true: np.ndarray, p_pos: np.ndarray, bins: int = 10) -> list[dict[str, Any]]:
+    """Equal-width bins over the predicted class's confidence (0.5 to 1): count, mean confidence
+    and accuracy per bin. The input of the reliability diagram and of the ECE."""
+    y_true = np.asarray(y_true).astype(int)
+    p_pos = np.asarray(p_pos, dtype=float)
     pred = (p_pos >= 0.5).astype(int)
     conf = np.where(pred == 1, p_pos, 1 - p_pos)
     correct = (pred == y_true).astype(float)
     edges = np.linspace(0.5, 1.0, bins + 1)
-    ece = 0.0
+    out = []
     for lo, hi in zip(edges[:-1], edges[1:]):
         mask = (conf >= lo) & ((conf < hi) if hi < 1.0 else (conf <= hi))
-        if mask.any():
-            ece += mask.mean() * abs(correct[mask].mean() - conf[mask].mean())
-    return float(ece)
+        n = int(mask.sum())
+        out.append({"lo": float(lo), "hi": float(hi), "count": n,
+                    "confidence": float(conf[mask].mean()) if n else None,
+                    "accuracy": float(correct[mask].mean()) if n else None})
+    return out
+
+
+def expected_calibration_error(y_true: np.ndarray, p_pos: np.ndarray, bins: int = 10) -> float:
+    """ECE over equal-width bins of the predicted class's confidence."""
+    total = len(np.asarray(y_true))
+    return float(sum(b["count"] / total * abs(b["accuracy"] - b["confidence"])
+                     for b in reliability_bins(y_true, p_pos, bins) if b["count"]))
 
 
 def binary_metrics(y_true: np.ndarray, p_pos: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:

@@ -24,7 +24,7 @@ def build_model(config: ModelConfig) -> nn.Module:
         raise MLError(
             f"Unknown architecture {config.architecture!r}; choose one of {', '.join(ARCHITECTURES)}."
         )
-    model = resnet50(weights=None)
+    model = resnet50(weights=None, zero_init_residual=config.zero_init_residual)
     if config.pretrained_weights:
         path = Path(config.pretrained_weights)
         if not path.is_file():

@@ -1,6 +1,16 @@
 """Inference: a Predictor loads a checkpoint once and classifies batches of images.
 
 The worker, the CLI and the benchmarks all use this class, so what is measured is what is served.
+
+By default the model sees one ``input_size`` crop from the centre of each image (no resampling,
+so generator traces survive). With ``max_tiles > 1`` a large image is instead covered by a grid
+of ``input_size`` tiles at native resolution (at most ``max_tiles`` of them, spread evenly over
+the image, see :func:`ml.preprocess.tile_grid`); each tile is classified and the image's
+p(ai_generated) is the mean of the tiles' calibrated probabilities. The decision threshold is
+then applied to that mean. The Prediction's ``crop``, ``crop_image`` and Grad-CAM ``heatmap``
+belong to the tile that speaks most for the verdict (highest p(ai_generated) for an AI verdict,
+lowest for a real one), and ``tiles`` lists every tile's box and probability. Images no larger
+than ``input_size`` are unaffected.
 """
 
 from __future__ import annotations
@@ -16,9 +26,10 @@ from PIL import Image
 
 from .checkpoint import CheckpointMeta, file_sha256, load_checkpoint
 from .device import select_device
-from .explain import DecisionTarget, GradCamExplainer
+from .errors import MLError
+from .explain import ClassTarget, DecisionTarget, GradCamExplainer
 from .imageio import DEFAULT_MAX_PIXELS, decode_image
-from .preprocess import CropBox, eval_transform
+from .preprocess import CropBox, tile_crops, to_tensor
 
 
 @dataclass
@@ -31,16 +42,24 @@ class Prediction:
     timings_ms: dict[str, float] = field(default_factory=dict)
     heatmap: np.ndarray | None = None  # Grad-CAM over the crop, in [0, 1]
     crop_image: Image.Image | None = None  # the pixels the model saw
+    # Tiled inference only: one {"box": [left, top, width, height], "probability_ai": p} per tile.
+    tiles: list[dict[str, object]] = field(default_factory=list)
 
 
 class Predictor:
-    def __init__(self, checkpoint: str | Path, *, device: str = "auto") -> None:
+    def __init__(self, checkpoint: str | Path, *, device: str = "auto", max_tiles: int = 1) -> None:
+        if max_tiles < 1:
+            raise MLError("max_tiles must be at least 1 (1: one centre crop per image).")
         self.checkpoint_path = Path(checkpoint)
+        if not self.checkpoint_path.is_file():
+            raise MLError(f"Checkpoint not found: {self.checkpoint_path}. Train one with "
+                          "`python -m ml train` or pass the path of an existing model.pt.")
         self.checkpoint_sha256 = file_sha256(self.checkpoint_path)
         model, meta = load_checkpoint(self.checkpoint_path)
         self.meta: CheckpointMeta = meta
         self.device = select_device(device)
         self.model = model.to(self.device, memory_format=torch.channels_last).eval()
+        self.max_tiles = max_tiles
         self._explainer: GradCamExplainer | None = None
 
     @property
@@ -52,56 +71,83 @@ class Predictor:
             self._explainer.close()
             self._explainer = None
 
-    def _prepare(self, images: Sequence[Image.Image]) -> tuple[torch.Tensor, list[Image.Image], list[CropBox]]:
-        tensors, crops, boxes = [], [], []
-        for im in images:
-            t, crop, box = eval_transform(im.convert("RGB"), self.meta.preprocess)
-            tensors.append(t)
-            crops.append(crop)
-            boxes.append(box)
+    def _prepare(self, images: Sequence[Image.Image]) -> tuple[torch.Tensor, list[list[tuple[Image.Image, CropBox]]]]:
+        """All tiles of all images as one batch, and each image's (crop, box) list."""
+        size = self.meta.preprocess.input_size
+        per_image = [tile_crops(im.convert("RGB"), size, self.max_tiles) for im in images]
+        tensors = [to_tensor(crop, self.meta.preprocess) for tiles in per_image for crop, _ in tiles]
         batch = torch.stack(tensors).to(self.device, memory_format=torch.channels_last)
-        return batch, crops, boxes
+        return batch, per_image
 
-    def _decide(self, logits: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        p_ai = torch.softmax(logits / self.meta.temperature, dim=1)[:, 1].numpy()
-        labels = (p_ai >= self.meta.threshold).astype(int)
-        return p_ai, labels
+    def _p_ai(self, logits: torch.Tensor) -> np.ndarray:
+        return torch.softmax(logits / self.meta.temperature, dim=1)[:, 1].numpy()
 
-    def _predictions(self, logits: torch.Tensor, crops: list[Image.Image], boxes: list[CropBox],
-                     timings: dict[str, float], maps: np.ndarray | None) -> list[Prediction]:
-        p_ai, labels = self._decide(logits)
-        per_image = {k: v / len(crops) for k, v in timings.items()}
-        out = []
-        for i, (p, lab) in enumerate(zip(p_ai, labels)):
+    def _decide(self, tile_p: np.ndarray, per_image: list[list[tuple[Image.Image, CropBox]]]
+                ) -> list[tuple[float, int, int]]:
+        """Per image: (mean p_ai over its tiles, label index, index of its representative tile)."""
+        out, start = [], 0
+        for tiles in per_image:
+            ps = tile_p[start:start + len(tiles)]
+            p = float(ps.mean())
+            label = int(p >= self.meta.threshold)
+            rep = int(ps.argmax() if label == 1 else ps.argmin())
+            out.append((p, label, start + rep))
+            start += len(tiles)
+        return out
+
+    def _predictions(self, decisions: list[tuple[float, int, int]], tile_p: np.ndarray,
+                     per_image: list[list[tuple[Image.Image, CropBox]]], timings: dict[str, float],
+                     maps: np.ndarray | None) -> list[Prediction]:
+        flat = [t for tiles in per_image for t in tiles]
+        per = {k: v / len(per_image) for k, v in timings.items()}
+        out, start = [], 0
+        for i, ((p, lab, rep), tiles) in enumerate(zip(decisions, per_image)):
+            crop, box = flat[rep]
+            listed = [] if len(tiles) == 1 else [
+                {"box": [b.left, b.top, b.width, b.height], "probability_ai": float(tile_p[start + j])}
+                for j, (_, b) in enumerate(tiles)]
             out.append(Prediction(
-                label=self.classes[lab], probability_ai=float(p),
-                confidence=float(p if lab == 1 else 1 - p), threshold=self.meta.threshold,
-                crop=boxes[i], timings_ms=dict(per_image),
-                heatmap=None if maps is None else maps[i], crop_image=crops[i]))
+                label=self.classes[lab], probability_ai=p, confidence=float(p if lab == 1 else 1 - p),
+                threshold=self.meta.threshold, crop=box, timings_ms=dict(per),
+                heatmap=None if maps is None else maps[i], crop_image=crop, tiles=listed))
+            start += len(tiles)
         return out
 
     def predict(self, images: Sequence[Image.Image]) -> list[Prediction]:
         """Classify a batch of decoded images (no explanation)."""
         t0 = time.perf_counter()
-        batch, crops, boxes = self._prepare(images)
+        batch, per_image = self._prepare(images)
         t1 = time.perf_counter()
         with torch.inference_mode():
             logits = self.model(batch).float().cpu()
         t2 = time.perf_counter()
-        return self._predictions(logits, crops, boxes,
+        tile_p = self._p_ai(logits)
+        return self._predictions(self._decide(tile_p, per_image), tile_p, per_image,
                                  {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3}, None)
 
     def explain(self, images: Sequence[Image.Image]) -> list[Prediction]:
-        """Classify and compute Grad-CAM in one forward and backward pass per batch."""
+        """Classify and compute Grad-CAM. With one crop per image this is one forward and backward
+        pass per batch; tiled, the tiles are classified first and Grad-CAM then explains each
+        image's representative tile, for the class of the image's verdict."""
         t0 = time.perf_counter()
-        batch, crops, boxes = self._prepare(images)
+        batch, per_image = self._prepare(images)
         t1 = time.perf_counter()
         if self._explainer is None:
             self._explainer = GradCamExplainer(self.model)
-        target = DecisionTarget(self.meta.temperature, self.meta.threshold)
-        maps, logits = self._explainer(batch, [target] * len(images))
+        if all(len(t) == 1 for t in per_image):
+            target = DecisionTarget(self.meta.temperature, self.meta.threshold)
+            maps, logits = self._explainer(batch, [target] * len(images))
+            tile_p = self._p_ai(logits)
+            decisions = self._decide(tile_p, per_image)
+        else:
+            with torch.inference_mode():
+                logits = self.model(batch).float().cpu()
+            tile_p = self._p_ai(logits)
+            decisions = self._decide(tile_p, per_image)
+            reps = batch[[rep for _, _, rep in decisions]]
+            maps, _ = self._explainer(reps, [ClassTarget(lab) for _, lab, _ in decisions])
         t2 = time.perf_counter()
-        return self._predictions(logits, crops, boxes,
+        return self._predictions(decisions, tile_p, per_image,
                                  {"preprocess": (t1 - t0) * 1e3, "inference_gradcam": (t2 - t1) * 1e3},
                                  maps)
 

@@ -8,6 +8,7 @@ integer factor with nearest-neighbour, which copies pixels rather than inventing
 from __future__ import annotations
 
 import io
+import math
 import random
 from dataclasses import dataclass
 
@@ -50,6 +51,41 @@ def center_crop(im: Image.Image, size: int) -> tuple[Image.Image, CropBox]:
     crop = im.crop((left, top, left + size, top + size))
     box = CropBox(left // scale, top // scale, max(1, size // scale), max(1, size // scale))
     return crop, box
+
+
+def _spread(length: int, size: int, count: int) -> list[int]:
+    """``count`` offsets of a ``size`` window spread evenly from 0 to ``length - size``."""
+    if count <= 1:
+        return [(length - size) // 2]
+    return [round(i * (length - size) / (count - 1)) for i in range(count)]
+
+
+def tile_grid(width: int, height: int, size: int, max_tiles: int) -> list[CropBox]:
+    """Boxes of ``size`` squares that tile a ``width`` x ``height`` image for tiled inference.
+
+    The grid has ``ceil(width / size)`` x ``ceil(height / size)`` tiles, evenly spread so that they
+    cover the whole image (neighbours overlap when the size does not divide evenly). Past
+    ``max_tiles`` the grid is thinned to the largest one within the bound whose shape is closest
+    to the image's aspect, still spread evenly from edge to edge, so the cost per image is bounded. Images smaller than ``size`` on a side get
+    one box: the centre crop after integer upscaling (see :func:`center_crop`).
+    """
+    if min(width, height) < size or max_tiles <= 1:
+        return [CropBox((width - size) // 2, (height - size) // 2, size, size)]
+    nx, ny = -(-width // size), -(-height // size)
+    if nx * ny > max_tiles:
+        # The largest grid within the bound, keeping the image's aspect as well as it can.
+        aspect = nx / ny
+        nx, ny = max(((min(nx, max_tiles // r), r) for r in range(1, min(ny, max_tiles) + 1)),
+                     key=lambda g: (g[0] * g[1], -abs(math.log(g[0] / g[1] / aspect))))
+    return [CropBox(x, y, size, size) for y in _spread(height, size, ny) for x in _spread(width, size, nx)]
+
+
+def tile_crops(im: Image.Image, size: int, max_tiles: int) -> list[tuple[Image.Image, CropBox]]:
+    """The tiles of :func:`tile_grid` cut from ``im`` at native resolution (no resampling)."""
+    if min(im.size) < size or max_tiles <= 1:
+        return [center_crop(im, size)]
+    return [(im.crop((b.left, b.top, b.left + size, b.top + size)), b)
+            for b in tile_grid(im.width, im.height, size, max_tiles)]
 
 
 def to_tensor(im: Image.Image, config: PreprocessConfig) -> torch.Tensor:

@@ -2,7 +2,9 @@
 
 ``train(config)`` reads the dataset, trains ResNet50, keeps the best epoch by validation loss,
 fits temperature scaling and the decision threshold on validation, evaluates on test, and writes
-``<out_dir>/model.pt`` (a self-describing checkpoint), ``config.json`` and ``metrics.jsonl``.
+``<out_dir>/model.pt`` (a self-describing checkpoint), ``config.json``, ``metrics.jsonl`` and
+``last.pt`` (the training state after the last finished epoch, for ``resume=True``; deleted when
+the run finishes unless ``keep_last_state``).
 """
 
 from __future__ import annotations
@@ -24,14 +26,15 @@ from torch.utils.data import DataLoader
 
 from . import CLASSES
 from .calibration import choose_threshold, fit_temperature
-from .checkpoint import CheckpointMeta, save_checkpoint
+from .checkpoint import CheckpointMeta, atomic_save, save_checkpoint
 from .config import TrainConfig
 from .data.dataset import ImageDataset
 from .data.sources import Sample, fingerprint, load_samples
 from .device import select_device
-from .errors import MLError
+from .errors import MLError, TrainingCancelled
 from .metrics import binary_metrics
 from .model import build_model
+from .preprocess import Augment
 from .splits import assign_splits
 
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -49,11 +52,19 @@ class TrainResult:
     metrics: dict[str, Any]
 
 
-def _loader(samples: list[Sample], config: TrainConfig, *, train: bool) -> DataLoader:
-    ds = ImageDataset(samples, config.preprocess, train=train, seed=config.seed)
-    g = torch.Generator()
-    g.manual_seed(config.seed)
-    return DataLoader(ds, batch_size=config.batch_size, shuffle=train, generator=g,
+def _augment(config: TrainConfig) -> Augment:
+    return Augment(hflip=config.hflip, jpeg_prob=config.jpeg_prob,
+                   jpeg_quality=tuple(config.jpeg_quality),  # type: ignore[arg-type]
+                   blur_prob=config.blur_prob, blur_sigma=tuple(config.blur_sigma))  # type: ignore[arg-type]
+
+
+def _loader(samples: list[Sample], config: TrainConfig, *, train: bool,
+            generator: torch.Generator | None = None) -> DataLoader:
+    """A loader; the training one shuffles with ``generator``, whose state is saved for resuming."""
+    ds = ImageDataset(samples, config.preprocess, train=train,
+                      augment=_augment(config) if train else None, seed=config.seed)
+    return DataLoader(ds, batch_size=config.batch_size, shuffle=train,
+                      generator=generator if train else None,
                       num_workers=config.num_workers, drop_last=False)
 
 
@@ -69,36 +80,165 @@ def predict_logits(model: nn.Module, loader: DataLoader, device: torch.device) -
     return torch.cat(outs), torch.cat(targets)
 
 
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, loader: DataLoader, device: torch.device, batches: int) -> None:
+    """Replace every BatchNorm's running mean and variance by their plain average over
+    ``batches`` batches of ``loader`` (weights untouched)."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average: each batch weighs the same
+    model.train()
+    for i, (x, _) in enumerate(loader):
+        if i >= batches:
+            break
+        model(x.to(device, memory_format=torch.channels_last))
+    for m, momentum in zip(norms, saved):
+        m.momentum = momentum
+    model.eval()
+
+
 def _lr_at(step: int, total: int, warmup: int, base: float) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay from ``base`` towards 0."""
     if warmup and step < warmup:
         return base * (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     return base * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
+@dataclass
+class EarlyStopping:
+    """Keeps the best validation loss and says when ``patience`` epochs have not improved it."""
+
+    patience: int = 0  # 0: never stop early
+    min_delta: float = 1e-6
+    best: float = float("inf")
+    bad_epochs: int = 0
+
+    def update(self, val_loss: float) -> tuple[bool, bool]:
+        """Record one epoch; returns (improved, stop)."""
+        if val_loss < self.best - self.min_delta:
+            self.best, self.bad_epochs = val_loss, 0
+            return True, False
+        self.bad_epochs += 1
+        return False, bool(self.patience) and self.bad_epochs >= self.patience
+
+
+STATE_FILE = "last.pt"
+STATE_KIND = "verity-training-state"
+# Config fields that may differ between a run and its resumption without changing the result.
+_RESUME_FREE = {"out_dir", "num_workers", "device", "keep_last_state"}
+
+
+def _rng_state(loader_gen: torch.Generator) -> dict[str, Any]:
+    py = random.getstate()
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": [py[0], list(py[1]), py[2]],
+        "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
+        "torch": torch.get_rng_state(),
+        "loader": loader_gen.get_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], loader_gen: torch.Generator) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, np.array(keys, dtype=np.uint32), *rest))
+    torch.set_rng_state(state["torch"])
+    loader_gen.set_state(state["loader"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _save_state(path: Path, *, config: TrainConfig, epoch: int, step: int, model: nn.Module,
+                opt: torch.optim.Optimizer, stopper: EarlyStopping,
+                best_state: dict[str, torch.Tensor] | None, loader_gen: torch.Generator) -> None:
+    """Everything needed to continue after ``epoch`` finished epochs, as a plain dict of tensors,
+    numbers and lists that ``torch.load(weights_only=True)`` accepts."""
+    atomic_save({
+        "kind": STATE_KIND,
+        "schema_version": 1,
+        "config": config.to_dict(),
+        "epoch": epoch,
+        "step": step,
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": opt.state_dict(),
+        "best_state": None if best_state is None else {k: v.cpu() for k, v in best_state.items()},
+        "best_val": stopper.best,
+        "bad_epochs": stopper.bad_epochs,
+        "rng": _rng_state(loader_gen),
+    }, path)
+
+
+def load_training_state(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise MLError(f"Cannot resume: {path} does not exist. Start the run without --resume.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise MLError(f"Cannot resume from {path}: {exc}") from exc
+    if not isinstance(state, dict) or state.get("kind") != STATE_KIND:
+        raise MLError(f"{path} is not a Verity training state (last.pt).")
+    return state
+
+
+def _check_resumable(saved: dict[str, Any], config: TrainConfig) -> None:
+    current = config.to_dict()
+    changed = sorted(k for k in current if k not in _RESUME_FREE and saved.get(k) != current[k])
+    if changed:
+        raise MLError(
+            f"Cannot resume: the config differs from the interrupted run in {', '.join(changed)}. "
+            "Resume with the same settings, or start a new run in another --out folder."
+        )
+
+
 def train(config: TrainConfig, *, progress: ProgressFn | None = None, show_bar: bool = True,
-          is_demo: bool = False, name: str = "") -> TrainResult:
+          is_demo: bool = False, name: str = "", resume: bool = False,
+          should_stop: Callable[[], bool] | None = None) -> TrainResult:
+    """Train, calibrate on validation, evaluate on test and write the run folder.
+
+    ``resume``: continue from ``<out_dir>/last.pt`` (written after every epoch) with the model,
+    optimizer, step, early-stopping state and every RNG as they were, so the result equals an
+    uninterrupted run. ``should_stop``: called before every step; when it returns True training
+    raises :class:`TrainingCancelled` (``last.pt`` of the last finished epoch stays for resuming).
+    """
     config.validate()
     seed_everything(config.seed)
     device = select_device(config.device)
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    state_path = out_dir / STATE_FILE
+    saved = load_training_state(state_path) if resume else None
+    if saved is not None:
+        _check_resumable(saved["config"], config)
     (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
     log_path = out_dir / "metrics.jsonl"
-    log_path.write_text("")
+    if saved is None:
+        log_path.write_text("")
 
     samples = assign_splits(load_samples(config.data), seed=config.seed)
     by_split = {s: [x for x in samples if x.split == s] for s in ("train", "val", "test")}
     if not by_split["train"]:
         raise MLError("The dataset has no training images.")
-    train_loader = _loader(by_split["train"], config, train=True)
+    loader_gen = torch.Generator()
+    loader_gen.manual_seed(config.seed)
+    train_loader = _loader(by_split["train"], config, train=True, generator=loader_gen)
     val_loader = _loader(by_split["val"], config, train=False)
     test_loader = _loader(by_split["test"], config, train=False)
 
     model = build_model(config.model).to(device, memory_format=torch.channels_last)
     if config.optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9,
-                              weight_decay=config.weight_decay, nesterov=True)
+        opt: torch.optim.Optimizer = torch.optim.SGD(
+            model.parameters(), lr=config.lr, momentum=0.9, weight_decay=config.weight_decay, nesterov=True)
     else:
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = len(train_loader)
@@ -114,20 +254,44 @@ def train(config: TrainConfig, *, progress: ProgressFn | None = None, show_bar: 
         if progress:
             progress(event)
 
+    stopper = EarlyStopping(config.early_stopping_patience)
+    best_state: dict[str, torch.Tensor] | None = None
+    start_epoch, step, stopped_early = 0, 0, False
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        best_state = saved["best_state"]
+        stopper.best, stopper.bad_epochs = float(saved["best_val"]), int(saved["bad_epochs"])
+        start_epoch, step = int(saved["epoch"]), int(saved["step"])
+        stopped_early = bool(config.early_stopping_patience) and stopper.bad_epochs >= config.early_stopping_patience
+        _set_rng_state(saved["rng"], loader_gen)
+        emit({"event": "resumed", "epoch": start_epoch, "step": step})
+
     bar = None
     if show_bar:
         from tqdm import tqdm
 
-        bar = tqdm(total=total_steps, desc="Training", unit="step")
-    best_state, best_val, bad_epochs, step = None, float("inf"), 0, 0
+        bar = tqdm(total=total_steps, initial=step, desc="Training", unit="step")
     started = time.monotonic()
-    for epoch in range(config.epochs):
+    start_step = step
+    for epoch in range(start_epoch, config.epochs):
+        if stopped_early or (config.max_steps and step >= config.max_steps):
+            break
         model.train()
         train_loader.dataset.epoch = epoch  # type: ignore[attr-defined]
         seen, correct, loss_sum = 0, 0, 0.0
         for x, y in train_loader:
             if config.max_steps and step >= config.max_steps:
                 break
+            if should_stop is not None and should_stop():
+                if bar:
+                    bar.close()
+                emit({"event": "cancelled", "epoch": epoch + 1, "step": step})
+                raise TrainingCancelled(
+                    f"Training was cancelled at step {step} (epoch {epoch + 1} of {config.epochs}). "
+                    + (f"Resume from {state_path} with resume=True (--resume)." if epoch else
+                       "No epoch had finished, so there is nothing to resume from.")
+                )
             for group in opt.param_groups:
                 group["lr"] = _lr_at(step, total_steps, warmup, config.lr)
             x = x.to(device, memory_format=torch.channels_last)
@@ -149,25 +313,26 @@ def train(config: TrainConfig, *, progress: ProgressFn | None = None, show_bar: 
         val_loss = float(F.cross_entropy(val_logits, val_y)) if len(val_y) else loss_sum / max(1, seen)
         val_acc = float((val_logits.argmax(1) == val_y).float().mean()) if len(val_y) else None
         elapsed = time.monotonic() - started
-        done_frac = step / max(1, total_steps)
+        done_frac = (step - start_step) / max(1, total_steps - start_step)
         emit({"event": "epoch", "epoch": epoch + 1, "epochs": config.epochs, "step": step,
-              "total_steps": total_steps, "train_loss": loss_sum / max(1, seen),
+              "total_steps": total_steps, "lr": opt.param_groups[0]["lr"],
+              "train_loss": loss_sum / max(1, seen),
               "train_accuracy": correct / max(1, seen), "val_loss": val_loss, "val_accuracy": val_acc,
               "elapsed_s": elapsed, "eta_s": elapsed / done_frac - elapsed if done_frac else None})
-        if val_loss < best_val - 1e-6:
-            best_val, bad_epochs = val_loss, 0
+        improved, stopped_early = stopper.update(val_loss)
+        if improved:
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            bad_epochs += 1
-            if config.early_stopping_patience and bad_epochs >= config.early_stopping_patience:
-                break
-        if config.max_steps and step >= config.max_steps:
-            break
+        if stopped_early:
+            emit({"event": "early_stop", "epoch": epoch + 1, "best_val_loss": stopper.best})
+        _save_state(state_path, config=config, epoch=epoch + 1, step=step, model=model, opt=opt,
+                     stopper=stopper, best_state=best_state, loader_gen=loader_gen)
     if bar:
         bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
-
+    if config.bn_recalibration_batches:
+        recalibrate_batchnorm(model, _loader(by_split["train"], config, train=False), device,
+                              config.bn_recalibration_batches)
     # Calibrate and choose the threshold on validation, never on test.
     val_logits, val_y = predict_logits(model, val_loader, device)
     temperature = fit_temperature(val_logits, val_y) if len(val_y) else 1.0
@@ -188,4 +353,6 @@ def train(config: TrainConfig, *, progress: ProgressFn | None = None, show_bar: 
                           train_config=config.to_dict(), metrics=metrics,
                           name=name or out_dir.name)
     ckpt = save_checkpoint(out_dir / "model.pt", model.cpu(), meta)
+    if not config.keep_last_state:
+        state_path.unlink(missing_ok=True)
     return TrainResult(checkpoint=ckpt, metrics=metrics)

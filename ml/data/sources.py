@@ -1,10 +1,14 @@
 """Where labelled images come from.
 
-Two layouts are read:
+Three layouts are read:
 
 * a folder, either ``<root>/<split>/<CLASS>/*`` (CIFAKE's ``train/REAL``) or ``<root>/<CLASS>/*``;
-* a CSV manifest with a header of at least ``path,label`` (optionally ``split``, ``source``,
-  ``generator``), paths relative to the manifest's folder.
+* a CSV manifest with a header of at least ``path`` (or ``relpath``) and ``label`` (optionally
+  ``split``, ``source``, ``generator``, ``sha256``, ``shard``), paths relative to the manifest's
+  folder. A row with a ``shard`` names a member of that tar file;
+* a source as laid out in ``shared/data``: ``<source>/MANIFEST.csv`` with ``relpath,label,...``
+  and the image bytes in ``<source>/images-000.tar ...`` shards (see :mod:`ml.data.shards`). A
+  folder whose subfolders are such sources (``shared/data`` itself) reads all of them.
 
 Class folder names are matched case-insensitively: REAL/real -> real; FAKE/fake/ai/generated ->
 ai_generated.
@@ -19,6 +23,7 @@ from pathlib import Path
 
 from .. import CLASSES
 from ..errors import MLError
+from .shards import find_shards, member_key, shard_reader
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 SPLITS = ("train", "val", "test")
@@ -38,18 +43,32 @@ def normalise_label(name: str) -> str | None:
 
 @dataclass(frozen=True)
 class Sample:
+    """One labelled image. ``path`` is the image file, or the tar shard when ``member`` is set."""
+
     path: Path
     label: str
     split: str = ""
     source: str = ""
     generator: str = ""
+    member: str = ""  # name inside the tar shard at ``path``; empty for a plain file
+    sha256: str = ""  # as declared by a manifest; empty when unknown
 
     @property
     def target(self) -> int:
         return CLASSES.index(self.label)
 
+    @property
+    def ref(self) -> str:
+        """A stable, human-readable identity: the file path, or ``shard.tar::member``."""
+        return f"{self.path}::{self.member}" if self.member else str(self.path)
+
     def read_bytes(self) -> bytes:
-        return self.path.read_bytes()
+        if self.member:
+            return shard_reader(self.path).read(self.member)
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError as exc:
+            raise MLError(f"Image file not found: {self.path}") from exc
 
 
 def load_samples(root: str | Path) -> list[Sample]:
@@ -59,7 +78,12 @@ def load_samples(root: str | Path) -> list[Sample]:
         samples = _from_manifest(root)
     elif root.is_dir():
         manifest = root / "MANIFEST.csv"
-        samples = _from_manifest(manifest) if manifest.is_file() else _from_folders(root)
+        if manifest.is_file():
+            samples = _from_manifest(manifest)
+        elif sources := sorted(p for p in root.iterdir() if (p / "MANIFEST.csv").is_file()):
+            samples = [s for src in sources for s in _from_manifest(src / "MANIFEST.csv")]
+        else:
+            samples = _from_folders(root)
     else:
         raise MLError(f"No dataset at {root}: expected a folder or a .csv manifest.")
     if not samples:
@@ -67,7 +91,11 @@ def load_samples(root: str | Path) -> list[Sample]:
             f"No labelled images found under {root}. Expected <split>/<CLASS>/image files or "
             "<CLASS>/image files with CLASS one of REAL or FAKE, or a CSV manifest."
         )
-    return sorted(samples, key=lambda s: str(s.path))
+    return sorted(samples, key=sort_key)
+
+
+def sort_key(s: Sample) -> tuple[str, str]:
+    return (str(s.path), s.member)
 
 
 def _from_folders(root: Path) -> list[Sample]:
@@ -92,7 +120,14 @@ def _images_in(class_dir: Path, split: str) -> list[Sample]:
 
 def _from_manifest(manifest: Path) -> list[Sample]:
     base = manifest.parent
+    # Shards beside the manifest hold the images of rows that name no shard themselves.
+    shards = [shard_reader(p) for p in find_shards(base)]
+    located: dict[str, Path] = {}
+    for reader in shards:
+        for name in reader.index:
+            located.setdefault(name, reader.path)
     samples = []
+    missing: list[str] = []
     with manifest.open(newline="") as f:
         reader = csv.DictReader(f)
         fields = set(reader.fieldnames or [])
@@ -104,15 +139,32 @@ def _from_manifest(manifest: Path) -> list[Sample]:
             if label is None:
                 raise MLError(f"{manifest}:{lineno}: unknown label {row['label']!r}.")
             split = _SPLIT_ALIASES.get((row.get("split") or "").lower(), "")
-            samples.append(Sample(path=base / row[path_key], label=label, split=split,
-                                  source=row.get("source") or "", generator=row.get("generator") or ""))
+            rel = row[path_key] or ""
+            member = ""
+            if row.get("shard"):
+                path, member = base / row["shard"], member_key(rel)
+            elif (base / rel).is_file() or not shards:
+                path = base / rel
+            elif member_key(rel) in located:
+                path, member = located[member_key(rel)], member_key(rel)
+            else:
+                missing.append(rel)
+                continue
+            samples.append(Sample(path=path, label=label, split=split,
+                                  source=row.get("source") or "", generator=row.get("generator") or "",
+                                  member=member, sha256=(row.get("sha256") or "").lower()))
+    if missing:
+        raise MLError(
+            f"{manifest}: {len(missing)} listed image(s) are neither files nor members of the "
+            f"{len(shards)} tar shard(s) beside it, for example {missing[0]!r}."
+        )
     return samples
 
 
 def fingerprint(samples: list[Sample]) -> str:
     """A content fingerprint of a dataset: SHA-256 over each file's hash, label and split."""
     h = hashlib.sha256()
-    for s in sorted(samples, key=lambda s: str(s.path)):
+    for s in sorted(samples, key=sort_key):
         digest = hashlib.sha256(s.read_bytes()).hexdigest()
         h.update(f"{digest},{s.label},{s.split}\n".encode())
     return h.hexdigest()

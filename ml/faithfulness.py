@@ -1,0 +1,119 @@
+"""A measured faithfulness score for Grad-CAM: does blurring what it highlights hurt the verdict
+more than blurring somewhere else?
+
+For each image the predictor classifies and explains the crop it sees. Then:
+
+1. the ``fraction`` (20%) of crop pixels with the highest Grad-CAM values is replaced by a heavily
+   Gaussian-blurred copy of the crop (blur removes the high-frequency traces a detector reads);
+2. the same number of pixels in a *random* region is blurred the same way, ``random_draws``
+   times. The random region is made like a Grad-CAM map (noise on the grid of ResNet50's last
+   feature map, input_size / 32 cells a side, bilinearly upsampled, top ``fraction`` taken), so
+   both regions are blobs of the same size and shape statistics, not scattered pixels;
+3. the drop in the calibrated probability of the predicted class is recorded for both.
+
+A faithful map gives a larger drop for its own region than for random ones. The report has the
+mean drops and the fraction of images where the Grad-CAM drop exceeds the mean random drop, for
+all images and for the images predicted AI-generated (the "highlighted artifacts in N% of fake
+detections" claim).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageFilter
+
+from .predict import Predictor
+from .preprocess import to_tensor
+
+FEATURE_STRIDE = 32  # ResNet50's layer4 sees the input at 1/32 resolution
+
+
+def top_mask(values: np.ndarray, fraction: float) -> np.ndarray:
+    """Boolean mask of the ``fraction`` of positions with the largest ``values`` (exact count)."""
+    k = max(1, round(fraction * values.size))
+    order = np.argsort(values.ravel(), kind="stable")
+    mask = np.zeros(values.size, dtype=bool)
+    mask[order[-k:]] = True
+    return mask.reshape(values.shape)
+
+
+def random_blob_mask(size: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """A random region of ``fraction`` of a ``size`` square, with Grad-CAM-like blob structure."""
+    cells = max(2, size // FEATURE_STRIDE)
+    noise = torch.from_numpy(rng.random((1, 1, cells, cells))).float()
+    smooth = F.interpolate(noise, size=(size, size), mode="bilinear", align_corners=False)[0, 0].numpy()
+    return top_mask(smooth, fraction)
+
+
+def blur_region(crop: Image.Image, mask: np.ndarray, sigma: float) -> Image.Image:
+    blurred = np.asarray(crop.filter(ImageFilter.GaussianBlur(radius=sigma)))
+    return Image.fromarray(np.where(mask[..., None], blurred, np.asarray(crop)))
+
+
+def _p_class(predictor: Predictor, crops: Sequence[Image.Image], indices: Sequence[int]) -> np.ndarray:
+    batch = torch.stack([to_tensor(c, predictor.meta.preprocess) for c in crops])
+    with torch.inference_mode():
+        logits = predictor.model(batch.to(predictor.device, memory_format=torch.channels_last)).float().cpu()
+    p = torch.softmax(logits / predictor.meta.temperature, dim=1).numpy()
+    return p[np.arange(len(crops)), list(indices)]
+
+
+def _summary(gc: np.ndarray, rnd: np.ndarray) -> dict[str, Any]:
+    if len(gc) == 0:
+        return {"n": 0, "mean_drop_gradcam": None, "mean_drop_random": None,
+                "fraction_gradcam_exceeds_random": None}
+    return {"n": int(len(gc)), "mean_drop_gradcam": float(gc.mean()), "mean_drop_random": float(rnd.mean()),
+            "fraction_gradcam_exceeds_random": float((gc > rnd).mean())}
+
+
+def faithfulness(predictor: Predictor, images: Iterable[Image.Image], *, fraction: float = 0.2,
+                 random_draws: int = 3, sigma: float | None = None, seed: int = 0,
+                 batch_size: int = 16) -> dict[str, Any]:
+    """Measure Grad-CAM faithfulness on ``images`` (see the module docstring).
+
+    ``sigma`` is the blur's standard deviation in pixels, by default ``input_size / 16`` (8 px at
+    128): heavy enough to erase pixel-level traces and most texture.
+    """
+    size = predictor.meta.preprocess.input_size
+    sigma = float(sigma if sigma is not None else max(2.0, size / 16))
+    rng = np.random.default_rng(seed)
+    drops_gc: list[float] = []
+    drops_rnd: list[float] = []
+    is_ai: list[bool] = []
+    flat = 0
+    pending: list[Image.Image] = []
+
+    def run(chunk: list[Image.Image]) -> None:
+        nonlocal flat
+        preds = predictor.explain(chunk)
+        for pred in preds:
+            assert pred.heatmap is not None and pred.crop_image is not None
+            crop, index = pred.crop_image.convert("RGB"), predictor.classes.index(pred.label)
+            heat = np.asarray(Image.fromarray(pred.heatmap).resize(crop.size, Image.Resampling.BILINEAR)) \
+                if pred.heatmap.shape != (crop.height, crop.width) else pred.heatmap
+            if float(heat.max()) == float(heat.min()):
+                flat += 1  # an all-equal map ranks nothing; its "top" region is arbitrary
+            variants = [blur_region(crop, top_mask(heat, fraction), sigma)]
+            variants += [blur_region(crop, random_blob_mask(crop.width, fraction, rng), sigma)
+                         for _ in range(random_draws)]
+            p = _p_class(predictor, [crop, *variants], [index] * (len(variants) + 1))
+            drops_gc.append(float(p[0] - p[1]))
+            drops_rnd.append(float(np.mean(p[0] - p[2:])))
+            is_ai.append(pred.label == "ai_generated")
+
+    for im in images:
+        pending.append(im)
+        if len(pending) == batch_size:
+            run(pending)
+            pending = []
+    if pending:
+        run(pending)
+
+    gc, rnd, ai = np.array(drops_gc), np.array(drops_rnd), np.array(is_ai, dtype=bool)
+    return {**_summary(gc, rnd), "fraction": fraction, "blur_sigma": sigma, "random_draws": random_draws,
+            "flat_heatmaps": flat, "ai_predicted": _summary(gc[ai], rnd[ai]) if len(ai) else _summary(gc, rnd)}
