@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.routers import DefaultRouter
 
 from . import views
+from .reviews import ReviewViewSet
 from .errors import api_not_found
 
 app_name = "api"
@@ -15,6 +16,7 @@ router.register("cases", views.CaseViewSet, basename="case")
 router.register("images", views.ImageViewSet, basename="image")
 router.register("analyses", views.AnalysisViewSet, basename="analysis")
 router.register("model-versions", views.ModelVersionViewSet, basename="model-version")
+router.register("reviews", ReviewViewSet, basename="review")
 
 urlpatterns = [
     *router.urls,
