@@ -166,7 +166,11 @@ VERITY_DEVICE = env_str("VERITY_DEVICE", "auto")
 # Model versions kept loaded per worker process (the active one and recently used re-run versions).
 VERITY_MODEL_CACHE_SIZE = env_int("VERITY_MODEL_CACHE_SIZE", 2)
 # A calibrated probability this close to the threshold is shown as "Uncertain", not as a verdict.
-VERITY_UNCERTAIN_MARGIN = float(env_str("VERITY_UNCERTAIN_MARGIN", "0.1") or "0.1")
+# (One setting for the portal and the API, so both call the same verdicts uncertain.)
+try:
+    VERITY_UNCERTAIN_MARGIN = float(env_str("VERITY_UNCERTAIN_MARGIN", "0.1") or "0.1")
+except ValueError:
+    raise ImproperlyConfigured("VERITY_UNCERTAIN_MARGIN must be a number such as 0.1.") from None
 if not 0 <= VERITY_UNCERTAIN_MARGIN < 0.5:
     raise ImproperlyConfigured("VERITY_UNCERTAIN_MARGIN must be at least 0 and below 0.5.")
 
@@ -260,13 +264,6 @@ VERITY_API_RATE_READ = env_str("VERITY_API_RATE_READ", "600/min")
 VERITY_API_RATE_SUBMIT = env_str("VERITY_API_RATE_SUBMIT", "60/min")
 # Submitting a zip: at most this many bytes once unpacked (member count is VERITY_MAX_FILES_PER_CASE).
 VERITY_MAX_ARCHIVE_BYTES = env_int("VERITY_MAX_ARCHIVE_BYTES", 200 * 1024 * 1024)
-# A verdict whose probability lies within this distance of the threshold is reported as uncertain.
-try:
-    VERITY_UNCERTAIN_MARGIN = float(env_str("VERITY_UNCERTAIN_MARGIN", "0.15") or "0.15")
-except ValueError:
-    raise ImproperlyConfigured("VERITY_UNCERTAIN_MARGIN must be a number such as 0.15.") from None
-if not 0 <= VERITY_UNCERTAIN_MARGIN < 0.5:
-    raise ImproperlyConfigured("VERITY_UNCERTAIN_MARGIN must be at least 0 and below 0.5.")
 
 # Webhooks: https only, and never to private, loopback, link-local or reserved addresses unless an
 # admin allows private ones (a deployment whose receivers live on an internal network).
