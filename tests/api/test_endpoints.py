@@ -51,7 +51,8 @@ def test_lists_hold_only_the_callers_teams_objects(api, done_case, who, count):
         assert len(body["results"]) == count, url
 
 
-def test_the_case_detail_carries_images_latest_analysis_and_result_fields(api, done_case, active_version):
+def test_the_case_detail_carries_images_latest_analysis_and_result_fields(api, done_case, active_version, settings):
+    settings.VERITY_UNCERTAIN_MARGIN = 0.15
     case, image, analysis = done_case
     body = api("teammate", scopes=("read",)).get(f"/api/v1/cases/{case.pk}/").json()
     assert body["status"] == "done" and body["verdict"] == "ai_generated"
