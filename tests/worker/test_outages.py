@@ -49,7 +49,14 @@ def test_submissions_during_a_redis_outage_are_all_analysed_once_it_is_back(
 
 
 def test_a_task_over_its_time_limit_fails_with_a_reason_and_the_next_one_runs(
-        people, upload, tiny_checkpoint, tmp_path):
+        people, upload, tiny_checkpoint, tmp_path, monkeypatch):
+    from worker.tasks import analyse_image
+
+    # Celery puts the publisher's time limits into each task message, and the worker obeys the
+    # message: this (publishing) process must use the short limits too, as web and worker share
+    # one configuration in production.
+    monkeypatch.setattr(analyse_image, "_exec_options",
+                        {**analyse_image._get_exec_options(), "soft_time_limit": 4, "time_limit": 90})
     model, meta = load_checkpoint(tiny_checkpoint)
     meta.preprocess = dataclasses.replace(meta.preprocess, input_size=768)
     fast = services.model_version_register(checkpoint=tiny_checkpoint, name="fast", activate=True)
