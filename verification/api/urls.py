@@ -15,6 +15,8 @@ router.register("cases", views.CaseViewSet, basename="case")
 router.register("images", views.ImageViewSet, basename="image")
 router.register("analyses", views.AnalysisViewSet, basename="analysis")
 router.register("model-versions", views.ModelVersionViewSet, basename="model-version")
+router.register("datasets", views.DatasetViewSet, basename="dataset")
+router.register("training-runs", views.TrainingRunViewSet, basename="training-run")
 
 urlpatterns = [
     *router.urls,
