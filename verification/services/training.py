@@ -56,7 +56,7 @@ def training_hyperparameters(raw: dict[str, Any] | None) -> dict[str, Any]:
             errors[key] = [f"Must be between {low} and {high}."]
             continue
         resolved[key] = number
-    if not errors and resolved["train_crop"] > resolved["input_size"]:
+    if "train_crop" in resolved and "input_size" in resolved and resolved["train_crop"] > resolved["input_size"]:
         errors["train_crop"] = ["Must not be larger than input_size."]
     if errors:
         raise VerityError("Some hyperparameters are invalid.", details=errors)
