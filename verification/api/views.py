@@ -399,7 +399,10 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(summary="Promote a model version (or roll back to an older one)", tags=["models"],
                    request=PromoteSerializer, responses={200: ModelVersionSerializer, **errors(403, 404)},
                    description="Makes this version the active one; new analyses use it. The note is "
-                               "required and kept in the audit history. Admins only. Scope: submit.")
+                               "required and kept in the audit history. Admins only. Scope: submit.",
+                   examples=[OpenApiExample("Promote", value={"note": "Better test accuracy on the 2026-11 set."},
+                                            request_only=True),
+                             OpenApiExample("Promoted", value={**MODEL_EXAMPLE, "is_active": True}, response_only=True)])
     @action(detail=True, methods=["post"], url_path="promote", permission_classes=[IsVerityAdmin],
             parser_classes=[JSONParser, FormParser, MultiPartParser])
     def promote(self, request: Request, pk: str | None = None) -> Response:
@@ -468,10 +471,28 @@ class MeView(APIView):
 
 # --- Model lifecycle: datasets and training runs (admins only) ------------------------------------------
 
+DATASET_EXAMPLE = {
+    "id": 3, "name": "demo-2026-11", "path": "/data/demo", "fingerprint": "9f2c" + "0" * 60,
+    "analysis": {"total": 600, "by_class": {"real": 300, "ai_generated": 300},
+                 "by_split": {"train": 420, "val": 90, "test": 90}, "by_source": {"(none)": 600},
+                 "by_generator": {"(none)": 600}, "sizes": [{"label": "<256 px", "count": 600}],
+                 "decoded": 600, "undecodable": 0, "duplicate_groups": 0, "cross_split_duplicate_groups": 0,
+                 "label_conflict_groups": 0},
+    "created_at": "2026-11-25T10:00:00Z"}
+RUN_EXAMPLE = {
+    "id": 7, "dataset": 3, "dataset_name": "demo-2026-11", "base_model": 1,
+    "hyperparameters": {"epochs": 3, "batch_size": 32, "lr": 0.001, "input_size": 224, "train_crop": 224, "seed": 0},
+    "status": "running", "cancel_requested": False, "epoch": 1, "epochs": 3, "step": 14, "total_steps": 42,
+    "train_loss": 0.61, "val_accuracy": 0.74, "eta_s": 95.0, "error": "", "model_version": None,
+    "created_at": "2026-11-25T10:01:00Z", "started_at": "2026-11-25T10:01:02Z", "finished_at": None,
+    "updated_at": "2026-11-25T10:02:10Z"}
+
 @extend_schema_view(
-    list=extend_schema(summary="List registered datasets", tags=["training"], description="Admins only. Scope: read."),
+    list=extend_schema(summary="List registered datasets", tags=["training"], description="Admins only. Scope: read.",
+                       examples=[OpenApiExample("Datasets", value=DATASET_EXAMPLE, response_only=True)]),
     retrieve=extend_schema(summary="Get a dataset with its counts", tags=["training"],
-                           description="Admins only. Scope: read."),
+                           description="Admins only. Scope: read.",
+                           examples=[OpenApiExample("A dataset", value=DATASET_EXAMPLE, response_only=True)]),
 )
 class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     permission_classes = [IsVerityAdmin]
@@ -485,7 +506,10 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                    request=DatasetCreateSerializer, responses={201: DatasetSerializer, **errors(400, 403)},
                    description="Reads and analyses every image (this can take a while on a big dataset) and "
                                "stores the counts and a content fingerprint. Datasets are immutable: a new "
-                               "version is a new name. Admins only. Scope: submit.")
+                               "version is a new name. Admins only. Scope: submit.",
+                   examples=[OpenApiExample("Register", value={"name": "demo-2026-11", "path": "/data/demo"},
+                                            request_only=True),
+                             OpenApiExample("Registered", value=DATASET_EXAMPLE, response_only=True)])
     def create(self, request: Request) -> Response:
         data = DatasetCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -494,9 +518,11 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List training runs", tags=["training"], description="Admins only. Scope: read."),
+    list=extend_schema(summary="List training runs", tags=["training"], description="Admins only. Scope: read.",
+                       examples=[OpenApiExample("Runs", value=RUN_EXAMPLE, response_only=True)]),
     retrieve=extend_schema(summary="Get a training run with its progress", tags=["training"],
-                           description="Poll this while it runs. Admins only. Scope: read."),
+                           description="Poll this while it runs. Admins only. Scope: read.",
+                           examples=[OpenApiExample("A run", value=RUN_EXAMPLE, response_only=True)]),
 )
 class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     permission_classes = [IsVerityAdmin]
@@ -510,7 +536,11 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
                    responses={201: TrainingRunSerializer, **errors(400, 403)},
                    description="Queues training on the training queue. Missing hyperparameters take their "
                                "defaults. The resulting model version is registered, not activated. "
-                               "Admins only. Scope: submit.")
+                               "Admins only. Scope: submit.",
+                   examples=[OpenApiExample("Start", value={"dataset": 3, "hyperparameters": {"epochs": 3}},
+                                            request_only=True),
+                             OpenApiExample("Queued", value={**RUN_EXAMPLE, "status": "queued", "epoch": 0,
+                                                             "step": 0, "started_at": None}, response_only=True)])
     def create(self, request: Request) -> Response:
         data = TrainingRunCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -530,7 +560,9 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     @extend_schema(summary="Cancel a training run", tags=["training"], request=None,
                    responses={200: TrainingRunSerializer, **errors(403, 404, 409)},
                    description="A queued run is cancelled at once; a running one stops within seconds. "
-                               "409 when the run has already finished. Admins only. Scope: submit.")
+                               "409 when the run has already finished. Admins only. Scope: submit.",
+                   examples=[OpenApiExample("Cancelling", value={**RUN_EXAMPLE, "cancel_requested": True},
+                                            response_only=True)])
     @action(detail=True, methods=["post"], url_path="cancel")
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         run = services.training_run_cancel(actor=request.user, run=self.get_object())
