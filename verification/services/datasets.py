@@ -60,9 +60,13 @@ def dataset_register(*, actor: Any, name: str, path: str) -> Dataset:
         raise VerityError(f"A dataset named {name!r} is already registered; datasets are immutable, "
                           "so register the new version under a new name.", details={"name": ["Already taken."]})
     root = Path((path or "").strip())
-    if not root.is_absolute():
+    if "\x00" in str(root) or not root.is_absolute():
         raise VerityError("Give the dataset's absolute path on the server.", details={"path": ["Not absolute."]})
-    if not root.exists():
+    try:
+        exists = root.exists()
+    except OSError:  # e.g. a name too long for the file system
+        exists = False
+    if not exists:
         raise VerityError(f"{root} does not exist on the server.", details={"path": ["Not found."]})
     # Reading every file takes a while on a big dataset; it happens before the transaction so no
     # lock is held meanwhile.
