@@ -379,7 +379,7 @@ class DatasetCreateSerializer(serializers.Serializer):
 
 class HyperparametersSerializer(serializers.Serializer):
     epochs = serializers.IntegerField(required=False, min_value=1, max_value=200, help_text="Default 3.")
-    batch_size = serializers.IntegerField(required=False, min_value=1, max_value=1024, help_text="Default 32.")
+    batch_size = serializers.IntegerField(required=False, min_value=2, max_value=1024, help_text="Default 32.")
     lr = serializers.FloatField(required=False, min_value=1e-7, max_value=1.0, help_text="Default 0.001.")
     input_size = serializers.IntegerField(required=False, min_value=32, max_value=1024, help_text="Default 224.")
     train_crop = serializers.IntegerField(required=False, min_value=16, max_value=1024, help_text="Default 224.")

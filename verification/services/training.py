@@ -19,7 +19,7 @@ from .modelversions import model_version_register
 # Hyperparameters an admin may set, with defaults and inclusive bounds.
 HYPERPARAMETERS: dict[str, tuple[type, int | float, int | float, int | float]] = {
     "epochs": (int, 3, 1, 200),
-    "batch_size": (int, 32, 1, 1024),
+    "batch_size": (int, 32, 2, 1024),  # BatchNorm needs at least two images per batch
     "lr": (float, 1e-3, 1e-7, 1.0),
     "input_size": (int, 224, 32, 1024),
     "train_crop": (int, 224, 16, 1024),
