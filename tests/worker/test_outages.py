@@ -58,6 +58,10 @@ def test_a_task_over_its_time_limit_fails_with_a_reason_and_the_next_one_runs(
     log = tmp_path / "worker.log"
     env = {"CELERY_TASK_SOFT_TIME_LIMIT": "2", "CELERY_TASK_TIME_LIMIT": "60", "VERITY_BATCH_SIZE": "8"}
     with celery_worker(log, extra_env=env) as worker:  # preloads the fast model, which stays cached
+        # Activate the slow model only once the worker process has picked the fast one to preload:
+        # on a busy machine the process starts late and would otherwise preload the slow one.
+        wait_for(lambda: log.exists() and "loading model version fast" in log.read_text(), timeout=120,
+                 proc=worker, log_path=log)
         services.model_version_activate(version=slow, note="a slow model")
         # Eight 512-pixel images in one batch take several seconds of CPU: over a 2 s soft limit.
         burst = services.case_submit(user=people["owner"], team=people["team"], title="slow",

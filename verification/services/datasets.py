@@ -11,9 +11,6 @@ from typing import Any
 
 from django.db import transaction
 
-from ml.data.analysis import analyse_samples
-from ml.data.sources import load_samples
-from ml.data.sources import fingerprint as data_fingerprint
 from ml.errors import MLError
 
 from ..audit import record_event
@@ -52,6 +49,12 @@ def dashboard_analysis(report: dict[str, Any]) -> dict[str, Any]:
 def dataset_register(*, actor: Any, name: str, path: str) -> Dataset:
     """Analyse the dataset at ``path`` (a folder layout or a CSV manifest, as ``ml`` reads them)
     and register it with its counts and content fingerprint. Admins only."""
+    # Imported here: the readers are only needed when registering, not in every process that
+    # imports the services (the web workers and every Celery worker).
+    from ml.data.analysis import analyse_samples
+    from ml.data.sources import fingerprint as data_fingerprint
+    from ml.data.sources import load_samples
+
     require_admin(actor)
     name = (name or "").strip()
     if not name:
