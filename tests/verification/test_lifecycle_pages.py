@@ -115,3 +115,13 @@ def test_admins_see_the_lifecycle_links(client, crew):
     client.force_login(crew["admin"])
     page = client.get(reverse("verification:models")).content.decode()
     assert reverse("verification:datasets") in page and reverse("verification:training_runs") in page
+
+
+def test_the_django_admin_action_starts_training_on_a_dataset(client, crew, sent_runs, django_user_model):
+    root = django_user_model.objects.create_superuser("root", password="pw-root-12345!")
+    dataset = Dataset.objects.create(name="rows-only", path="/data/x", analysis={"total": 8})
+    client.force_login(root)
+    client.post(reverse("admin:verification_dataset_changelist"),
+                {"action": "start_training", "_selected_action": [dataset.pk]})
+    run = TrainingRun.objects.get()
+    assert run.dataset == dataset and run.created_by == root and run.hyperparameters["epochs"] == 3
