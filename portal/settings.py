@@ -225,6 +225,11 @@ VERITY_BATCH_WAIT_MS = env_int("VERITY_BATCH_WAIT_MS", 0)
 # the hard time limit plus a margin (dead worker, no redelivery).
 VERITY_SWEEP_QUEUED_AFTER_S = env_int("VERITY_SWEEP_QUEUED_AFTER_S", 120)
 VERITY_SWEEP_INTERVAL_S = env_int("VERITY_SWEEP_INTERVAL_S", 60)
+# Training runs (worker.tasks.train_model, training queue) get their own, long, time limits.
+VERITY_TRAINING_SOFT_TIME_LIMIT = env_int("VERITY_TRAINING_SOFT_TIME_LIMIT", 6 * 3600)
+VERITY_TRAINING_TIME_LIMIT = env_int("VERITY_TRAINING_TIME_LIMIT", VERITY_TRAINING_SOFT_TIME_LIMIT + 600)
+# How often (seconds at most) a running training task reads its cancel flag from the database.
+VERITY_TRAINING_CANCEL_POLL_S = float(env_str("VERITY_TRAINING_CANCEL_POLL_S", "2") or "2")
 CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-analyses": {"task": "worker.tasks.requeue_stuck", "schedule": float(VERITY_SWEEP_INTERVAL_S),
                                "options": {"queue": "inference", "expires": VERITY_SWEEP_INTERVAL_S}},

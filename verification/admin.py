@@ -1,7 +1,9 @@
 from django.contrib import admin, messages
 
 from . import services
-from .models import Analysis, AuditEvent, Case, CaseImage, Comment, Dataset, Membership, ModelVersion, Review, Team
+from .errors import VerityError
+from .models import (Analysis, AuditEvent, Case, CaseImage, Comment, Dataset, Membership, ModelVersion, Review, Team,
+                     TrainingRun)
 
 
 class MembershipInline(admin.TabularInline):
@@ -34,8 +36,44 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
-    list_display = ["name", "path", "created_at"]
-    readonly_fields = ["analysis", "created_at"]
+    """Read-only: datasets are registered (analysed and fingerprinted) on the Datasets page or the
+    API, and never change afterwards."""
+
+    list_display = ["name", "path", "fingerprint", "created_at"]
+    readonly_fields = ["name", "path", "fingerprint", "analysis", "created_by", "created_at"]
+    actions = ["start_training"]
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    @admin.action(description="Start training on the selected dataset (default hyperparameters)")
+    def start_training(self, request, queryset):  # type: ignore[no-untyped-def]
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one dataset to train on.", messages.ERROR)
+            return
+        try:
+            run = services.training_run_start(actor=request.user, dataset=queryset.get())
+        except VerityError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        self.message_user(request, f"Training run {run.pk} is queued.", messages.SUCCESS)
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    """Read-only: runs start and stop through services (Training runs page, API, dataset action)."""
+
+    list_display = ["id", "dataset", "status", "epoch", "epochs", "model_version", "created_at"]
+    list_filter = ["status"]
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
 
 
 @admin.register(Review)

@@ -140,3 +140,28 @@ class UserCreateForm(forms.Form):
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
+
+
+class DatasetRegisterForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    path = forms.CharField(max_length=500, help_text="Absolute path on the server: a folder or a CSV manifest.")
+
+
+class TrainingStartForm(forms.Form):
+    """The hyperparameters' bounds and defaults are services.training's; the service checks them again."""
+
+    dataset = forms.ModelChoiceField(queryset=None)  # type: ignore[arg-type]
+    base_model = forms.ModelChoiceField(queryset=ModelVersion.objects.order_by("-created_at"), required=False,
+                                        help_text="The version this run should be compared with (optional).")
+    epochs = forms.IntegerField(min_value=1, max_value=200, initial=3)
+    batch_size = forms.IntegerField(min_value=2, max_value=1024, initial=32)
+    lr = forms.FloatField(min_value=1e-7, max_value=1.0, initial=1e-3, label="Learning rate")
+    input_size = forms.IntegerField(min_value=32, max_value=1024, initial=224)
+    train_crop = forms.IntegerField(min_value=16, max_value=1024, initial=224)
+    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from .models import Dataset
+
+        self.fields["dataset"].queryset = Dataset.objects.order_by("-created_at")  # type: ignore[attr-defined]

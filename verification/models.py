@@ -253,7 +253,7 @@ class Comment(models.Model):
 
 
 class Dataset(models.Model):
-    """A registered training or evaluation dataset (registration itself is another issue's work).
+    """A registered training or evaluation dataset (services.dataset_register; immutable once registered).
 
     ``analysis`` holds counts computed when the dataset is registered::
 
@@ -268,12 +268,76 @@ class Dataset(models.Model):
     path = models.CharField(max_length=500)
     created_at = models.DateTimeField(auto_now_add=True)
     analysis = models.JSONField(default=dict, blank=True)
+    # Immutable once registered (services.dataset_register is the only writer): files that change
+    # on disk make a new registration, told apart by this content fingerprint (ml.data.sources).
+    fingerprint = models.CharField(max_length=64, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
 
     class Meta:
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return self.name
+
+
+class TrainingStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+# Allowed status changes; services.training refuses any other (InvalidTransition).
+TRAINING_TRANSITIONS: dict[str, set[str]] = {
+    TrainingStatus.QUEUED: {TrainingStatus.RUNNING, TrainingStatus.FAILED, TrainingStatus.CANCELLED},
+    TrainingStatus.RUNNING: {TrainingStatus.SUCCEEDED, TrainingStatus.FAILED, TrainingStatus.CANCELLED},
+    TrainingStatus.SUCCEEDED: set(),
+    TrainingStatus.FAILED: set(),
+    TrainingStatus.CANCELLED: set(),
+}
+
+
+class TrainingRun(models.Model):
+    """One training of a classifier on a registered dataset, run by worker.tasks.train_model on
+    the training queue. Transitions: queued -> running -> succeeded | failed | cancelled (and
+    queued -> failed | cancelled). A succeeded run names the ModelVersion it registered (not active)."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="training_runs")
+    base_model = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    hyperparameters = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=TrainingStatus.choices, default=TrainingStatus.QUEUED,
+                              db_index=True)
+    cancel_requested = models.BooleanField(default=False)
+    epoch = models.PositiveIntegerField(default=0)
+    epochs = models.PositiveIntegerField(default=0)
+    step = models.PositiveIntegerField(default=0)
+    total_steps = models.PositiveIntegerField(default=0)
+    train_loss = models.FloatField(null=True, blank=True)
+    val_accuracy = models.FloatField(null=True, blank=True)
+    eta_s = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    out_dir = models.CharField(max_length=500, blank=True)
+    model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="training_runs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Training run {self.pk} on {self.dataset_id} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (TrainingStatus.SUCCEEDED, TrainingStatus.FAILED, TrainingStatus.CANCELLED)
 
 
 class AuditEventQuerySet(models.QuerySet):

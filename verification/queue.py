@@ -22,3 +22,18 @@ def enqueue_analysis(analysis_id: int) -> bool:
         return False
     logger.info("enqueued analysis %s", analysis_id)
     return True
+
+
+TRAIN_TASK = "worker.tasks.train_model"
+
+
+def enqueue_training(run_id: int) -> bool:
+    """Send the training task to the training queue. Never raises: on a broker outage the run
+    stays queued and an admin can cancel it and start another."""
+    try:
+        current_app.send_task(TRAIN_TASK, args=[run_id], queue="training")
+    except Exception:  # noqa: BLE001 - kombu raises several types for an unreachable broker
+        logger.warning("could not enqueue training run %s", run_id, exc_info=True)
+        return False
+    logger.info("enqueued training run %s", run_id)
+    return True

@@ -11,7 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, F, Prefetch, Q, QuerySet
 
 from .models import (Analysis, AnalysisStatus, AuditEvent, Case, CaseImage, Comment, Dataset, HumanVerdict,
-                     Membership, ModelVersion, Review, Role, Team)
+                     Membership, ModelVersion, Review, Role, Team, TrainingRun)
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -201,6 +201,11 @@ def audit_actions(user: User) -> list[str]:
 
 def model_versions() -> QuerySet[ModelVersion]:
     return ModelVersion.objects.order_by("-created_at")
+
+
+def training_runs() -> QuerySet[TrainingRun]:
+    return TrainingRun.objects.select_related("dataset", "model_version", "base_model", "created_by").order_by(
+        "-created_at", "-id")
 
 
 def datasets() -> QuerySet[Dataset]:

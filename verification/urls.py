@@ -28,5 +28,11 @@ urlpatterns = [
     path("dashboards/operations/", views.dashboard_operations, name="dashboard_operations"),
     path("people/", views.people, name="people"),
     path("models/", views.models, name="models"),
+    path("models/compare/", views.models_compare, name="models_compare"),
+    path("models/datasets/", views.datasets, name="datasets"),
+    path("models/training/", views.training_runs, name="training_runs"),
+    path("models/training/<int:run_id>/", views.training_run, name="training_run"),
+    path("models/training/<int:run_id>/status.json", views.training_run_status, name="training_run_status"),
+    path("models/training/<int:run_id>/cancel/", views.training_run_cancel, name="training_run_cancel"),
     path("people/<int:membership_id>/role/", views.membership_role, name="membership_role"),
 ]

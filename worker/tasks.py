@@ -164,3 +164,62 @@ def deliver_webhook(self, delivery_id: int) -> str:  # type: ignore[no-untyped-d
     if attempt.retry:
         raise self.retry(countdown=webhooks.backoff_seconds(attempt.attempts))
     return attempt.status
+
+
+@shared_task(bind=True, name="worker.tasks.train_model", acks_late=True,
+             soft_time_limit=settings.VERITY_TRAINING_SOFT_TIME_LIMIT, time_limit=settings.VERITY_TRAINING_TIME_LIMIT)
+def train_model(self, run_id: int) -> str:  # type: ignore[no-untyped-def]
+    """Train on the run's dataset, then register the checkpoint (not activated) or record why not.
+
+    Safe to deliver twice: only a queued run is claimed. Checkpoints go to
+    ``VERITY_MODEL_DIR/runs/<run id>/``."""
+    from pathlib import Path
+
+    from ml.config import PreprocessConfig, TrainConfig
+    from ml.errors import TrainingCancelled
+    from ml.train import train
+
+    out_dir = Path(settings.VERITY_MODEL_DIR) / "runs" / str(run_id)
+    run = services.training_run_begin(run_id=run_id, out_dir=out_dir)
+    if run is None:
+        return "not queued"
+    hp = run.hyperparameters
+    poll_s = settings.VERITY_TRAINING_CANCEL_POLL_S
+    last_check = [0.0, False]
+
+    def should_stop() -> bool:
+        # Called before every step: read the flag from the database at most every poll_s seconds.
+        now = time.monotonic()
+        if now - last_check[0] >= poll_s:
+            last_check[0] = now
+            last_check[1] = services.training_cancel_requested(run_id=run_id)
+        return bool(last_check[1])
+
+    def progress(event: dict) -> None:  # type: ignore[type-arg]
+        if event.get("event") == "epoch":
+            services.training_run_progress(run_id=run_id, event=event)
+
+    try:
+        config = TrainConfig(
+            data=run.dataset.path, out_dir=str(out_dir), epochs=hp["epochs"], batch_size=hp["batch_size"],
+            lr=hp["lr"], seed=hp["seed"], device=settings.VERITY_DEVICE or "auto",
+            preprocess=PreprocessConfig(input_size=hp["input_size"], train_crop=hp["train_crop"]))
+        result = train(config, progress=progress, should_stop=should_stop, show_bar=False,
+                       name=f"{run.dataset.name[:90]}-run{run_id}")
+        services.training_run_finish(run_id=run_id, checkpoint=result.checkpoint)
+    except TrainingCancelled as exc:
+        services.training_run_fail(run_id=run_id, reason=str(exc), cancelled=True)
+        return "cancelled"
+    except SoftTimeLimitExceeded:
+        services.training_run_fail(run_id=run_id, reason=(
+            f"Training took longer than {settings.VERITY_TRAINING_SOFT_TIME_LIMIT} s and was stopped. "
+            "Use fewer epochs or a smaller dataset, or raise VERITY_TRAINING_SOFT_TIME_LIMIT."))
+        return "failed"
+    except (MLError, VerityError) as exc:
+        services.training_run_fail(run_id=run_id, reason=str(exc))
+        return "failed"
+    except Exception as exc:  # noqa: BLE001 - anything else must still leave a readable failure
+        logger.exception("training run %s failed", run_id)
+        services.training_run_fail(run_id=run_id, reason=f"Internal error while training: {type(exc).__name__}: {exc}")
+        return "failed"
+    return "succeeded"

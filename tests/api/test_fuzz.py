@@ -79,3 +79,40 @@ def test_the_api_never_fails_and_always_matches_its_schema(wsgi_schema: Any, fuz
         case.call_and_validate(headers={"Authorization": f"Bearer {fuzz_token}"}, checks=CHECKS)
 
     check()
+
+
+LIFECYCLE = ("/api/v1/datasets/", "/api/v1/training-runs/")
+
+
+@pytest.fixture
+def admin_fuzz_token(admin_user, token_for, settings, tmp_path):  # type: ignore[no-untyped-def]
+    settings.VERITY_API_RATE_READ = "100000/min"
+    settings.VERITY_API_RATE_SUBMIT = "100000/min"
+    return token_for("admin")
+
+
+@pytest.mark.parametrize("method,path", [(m, p) for m, p in _operations()
+                                         if p.startswith(LIFECYCLE) or p.endswith("/promote/")])
+def test_the_admin_lifecycle_api_never_fails_and_matches_its_schema(wsgi_schema: Any, admin_fuzz_token: str,
+                                                                    active_version: Any, monkeypatch: Any,
+                                                                    method: str, path: str) -> None:
+    """As an admin (the owner above only ever gets 403 here), with a real dataset, run and version."""
+    from verification.models import Dataset, TrainingRun
+
+    monkeypatch.setattr("verification.queue.enqueue_training", lambda run_id: None)
+    dataset = Dataset.objects.create(name="fuzz", path="/nonexistent/fuzz", analysis={"total": 0})
+    run = TrainingRun.objects.create(dataset=dataset, hyperparameters={"epochs": 1})
+    known = (dataset.pk if path.startswith("/api/v1/datasets/") else run.pk if path.startswith("/api/v1/training")
+             else active_version.pk)
+    operation = wsgi_schema[path][method]
+    strategies = [operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE)]
+    if "{id}" in path:
+        strategies.append(operation.as_strategy(GenerationMode.POSITIVE, path_parameters={"id": known}))
+
+    @given(case=st.one_of(*strategies))
+    @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    def check(case: Any) -> None:
+        case.call_and_validate(headers={"Authorization": f"Bearer {admin_fuzz_token}"}, checks=CHECKS)
+
+    check()

@@ -30,3 +30,17 @@ class HasTokenScope(permissions.IsAuthenticated):
                 return False
         return True
 
+
+
+class IsVerityAdmin(HasTokenScope):
+    """Token scope as above, and the user is an admin (of some team, or a superuser)."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if not super().has_permission(request, view):
+            return False
+        from .. import selectors
+
+        if not selectors.is_admin(request.user):
+            self.message = "Only an admin can manage datasets, training runs and model promotion."
+            return False
+        return True

@@ -11,7 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..models import Analysis, AnalysisStatus, AuditEvent, Case, CaseImage, ModelVersion, Verdict
+from ..models import Analysis, AnalysisStatus, AuditEvent, Case, CaseImage, Dataset, ModelVersion, TrainingRun, Verdict
 
 TAG_RE = re.compile(r"^[\w][\w .:-]{0,49}$")
 MAX_TAGS = 20
@@ -356,3 +356,55 @@ class MeSerializer(serializers.Serializer):
     is_staff = serializers.BooleanField()
     teams = TeamRefSerializer(many=True)
     token = TokenInfoSerializer(allow_null=True, help_text="The token of this request; null for a portal session.")
+
+
+# --- Model lifecycle: datasets, training runs, promotion (admins) -------------------------------
+
+class DatasetSerializer(serializers.ModelSerializer):
+    analysis = serializers.JSONField(read_only=True, help_text=(
+        "Counts computed at registration: total, by_class, by_split, by_source, by_generator, sizes "
+        "(binned shorter side), decoded, undecodable and duplicate groups."))
+
+    class Meta:
+        model = Dataset
+        fields = ["id", "name", "path", "fingerprint", "analysis", "created_at"]
+        read_only_fields = fields
+
+
+class DatasetCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    path = serializers.CharField(max_length=500, help_text="Absolute path on the server: a folder "
+                                 "(<split>/<REAL|FAKE>/… or with a MANIFEST.csv) or a CSV manifest.")
+
+
+class HyperparametersSerializer(serializers.Serializer):
+    epochs = serializers.IntegerField(required=False, min_value=1, max_value=200, help_text="Default 3.")
+    batch_size = serializers.IntegerField(required=False, min_value=2, max_value=1024, help_text="Default 32.")
+    lr = serializers.FloatField(required=False, min_value=1e-7, max_value=1.0, help_text="Default 0.001.")
+    input_size = serializers.IntegerField(required=False, min_value=32, max_value=1024, help_text="Default 224.")
+    train_crop = serializers.IntegerField(required=False, min_value=16, max_value=1024, help_text="Default 224.")
+    seed = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1, help_text="Default 0.")
+
+
+class TrainingRunCreateSerializer(serializers.Serializer):
+    dataset = serializers.IntegerField(min_value=1, max_value=2**31 - 1, help_text="Id of a registered dataset.")
+    base_model = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**31 - 1,
+                                          help_text="Id of the model version this run is meant to replace "
+                                                    "(recorded for comparison).")
+    hyperparameters = HyperparametersSerializer(required=False)
+
+
+class TrainingRunSerializer(serializers.ModelSerializer):
+    hyperparameters = serializers.JSONField(read_only=True)
+    dataset_name = serializers.CharField(source="dataset.name", read_only=True)
+
+    class Meta:
+        model = TrainingRun
+        fields = ["id", "dataset", "dataset_name", "base_model", "hyperparameters", "status", "cancel_requested",
+                  "epoch", "epochs", "step", "total_steps", "train_loss", "val_accuracy", "eta_s", "error",
+                  "model_version", "created_at", "started_at", "finished_at", "updated_at"]
+        read_only_fields = fields
+
+
+class PromoteSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=500, help_text="Why this version is promoted (or rolled back to).")

@@ -17,6 +17,8 @@ router.register("images", views.ImageViewSet, basename="image")
 router.register("analyses", views.AnalysisViewSet, basename="analysis")
 router.register("model-versions", views.ModelVersionViewSet, basename="model-version")
 router.register("reviews", ReviewViewSet, basename="review")
+router.register("datasets", views.DatasetViewSet, basename="dataset")
+router.register("training-runs", views.TrainingRunViewSet, basename="training-run")
 
 urlpatterns = [
     *router.urls,

@@ -24,14 +24,16 @@ from .. import archives, idempotency, selectors, services, storage
 from ..api_models import ApiToken
 from ..case_metadata import case_update
 from ..errors import VerityError
-from ..models import Analysis, AnalysisStatus, Case, CaseImage, ModelVersion, Verdict
+from ..models import Analysis, AnalysisStatus, Case, CaseImage, Dataset, ModelVersion, TrainingRun, Verdict
 from . import queries
-from .permissions import HasTokenScope
+from .permissions import HasTokenScope, IsVerityAdmin
 from .schema import errors
 from .serializers import (AnalysisFilterSerializer, AnalysisSerializer, AuditEventSerializer,
                           CaseCreatedSerializer, CaseCreateSerializer, CaseDetailSerializer, CaseFilterSerializer,
                           CaseSerializer, CaseUpdateSerializer, ImageFilterSerializer, ImageSerializer,
                           MeSerializer, MetricsSerializer, ModelVersionSerializer)
+from .serializers import (DatasetCreateSerializer, DatasetSerializer, PromoteSerializer, TrainingRunCreateSerializer,
+                          TrainingRunSerializer)
 
 IMAGE_MEDIA_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp",
                      "TIFF": "image/tiff", "BMP": "image/bmp", "GIF": "image/gif"}
@@ -394,6 +396,24 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(ModelVersionSerializer(version).data)
 
 
+    @extend_schema(summary="Promote a model version (or roll back to an older one)", tags=["models"],
+                   request=PromoteSerializer, responses={200: ModelVersionSerializer, **errors(403, 404)},
+                   description="Makes this version the active one; new analyses use it. The note is "
+                               "required and kept in the audit history. Admins only. Scope: submit.",
+                   examples=[OpenApiExample("Promote", value={"note": "Better test accuracy on the 2026-11 set."},
+                                            request_only=True),
+                             OpenApiExample("Promoted", value={**MODEL_EXAMPLE, "is_active": True}, response_only=True)])
+    @action(detail=True, methods=["post"], url_path="promote", permission_classes=[IsVerityAdmin],
+            parser_classes=[JSONParser, FormParser, MultiPartParser])
+    def promote(self, request: Request, pk: str | None = None) -> Response:
+        version = self.get_object()
+        data = PromoteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.model_version_promote(actor=request.user, version=version, note=data.validated_data["note"])
+        version.refresh_from_db()
+        return Response(ModelVersionSerializer(version).data)
+
+
 class _NoActiveModel(VerityError):
     code = "no_active_model"
     status = 404
@@ -447,3 +467,103 @@ class MeView(APIView):
         return Response(MeSerializer({
             "username": request.user.get_username(), "is_staff": request.user.is_staff,
             "teams": selectors.user_teams(request.user).order_by("name"), "token": token}).data)
+
+
+# --- Model lifecycle: datasets and training runs (admins only) ------------------------------------------
+
+DATASET_EXAMPLE = {
+    "id": 3, "name": "demo-2026-11", "path": "/data/demo", "fingerprint": "9f2c" + "0" * 60,
+    "analysis": {"total": 600, "by_class": {"real": 300, "ai_generated": 300},
+                 "by_split": {"train": 420, "val": 90, "test": 90}, "by_source": {"(none)": 600},
+                 "by_generator": {"(none)": 600}, "sizes": [{"label": "<256 px", "count": 600}],
+                 "decoded": 600, "undecodable": 0, "duplicate_groups": 0, "cross_split_duplicate_groups": 0,
+                 "label_conflict_groups": 0},
+    "created_at": "2026-11-25T10:00:00Z"}
+RUN_EXAMPLE = {
+    "id": 7, "dataset": 3, "dataset_name": "demo-2026-11", "base_model": 1,
+    "hyperparameters": {"epochs": 3, "batch_size": 32, "lr": 0.001, "input_size": 224, "train_crop": 224, "seed": 0},
+    "status": "running", "cancel_requested": False, "epoch": 1, "epochs": 3, "step": 14, "total_steps": 42,
+    "train_loss": 0.61, "val_accuracy": 0.74, "eta_s": 95.0, "error": "", "model_version": None,
+    "created_at": "2026-11-25T10:01:00Z", "started_at": "2026-11-25T10:01:02Z", "finished_at": None,
+    "updated_at": "2026-11-25T10:02:10Z"}
+
+@extend_schema_view(
+    list=extend_schema(summary="List registered datasets", tags=["training"], description="Admins only. Scope: read.",
+                       examples=[OpenApiExample("Datasets", value=DATASET_EXAMPLE, response_only=True)]),
+    retrieve=extend_schema(summary="Get a dataset with its counts", tags=["training"],
+                           description="Admins only. Scope: read.",
+                           examples=[OpenApiExample("A dataset", value=DATASET_EXAMPLE, response_only=True)]),
+)
+class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    permission_classes = [IsVerityAdmin]
+    serializer_class = DatasetSerializer
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    def get_queryset(self) -> Any:
+        return Dataset.objects.order_by("-created_at", "-id")
+
+    @extend_schema(summary="Register a dataset by its path on the server", tags=["training"],
+                   request=DatasetCreateSerializer, responses={201: DatasetSerializer, **errors(400, 403)},
+                   description="Reads and analyses every image (this can take a while on a big dataset) and "
+                               "stores the counts and a content fingerprint. Datasets are immutable: a new "
+                               "version is a new name. Admins only. Scope: submit.",
+                   examples=[OpenApiExample("Register", value={"name": "demo-2026-11", "path": "/data/demo"},
+                                            request_only=True),
+                             OpenApiExample("Registered", value=DATASET_EXAMPLE, response_only=True)])
+    def create(self, request: Request) -> Response:
+        data = DatasetCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        dataset = services.dataset_register(actor=request.user, **data.validated_data)
+        return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List training runs", tags=["training"], description="Admins only. Scope: read.",
+                       examples=[OpenApiExample("Runs", value=RUN_EXAMPLE, response_only=True)]),
+    retrieve=extend_schema(summary="Get a training run with its progress", tags=["training"],
+                           description="Poll this while it runs. Admins only. Scope: read.",
+                           examples=[OpenApiExample("A run", value=RUN_EXAMPLE, response_only=True)]),
+)
+class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    permission_classes = [IsVerityAdmin]
+    serializer_class = TrainingRunSerializer
+    parser_classes = [JSONParser]
+
+    def get_queryset(self) -> Any:
+        return TrainingRun.objects.select_related("dataset").order_by("-created_at", "-id")
+
+    @extend_schema(summary="Start a training run", tags=["training"], request=TrainingRunCreateSerializer,
+                   responses={201: TrainingRunSerializer, **errors(400, 403)},
+                   description="Queues training on the training queue. Missing hyperparameters take their "
+                               "defaults. The resulting model version is registered, not activated. "
+                               "Admins only. Scope: submit.",
+                   examples=[OpenApiExample("Start", value={"dataset": 3, "hyperparameters": {"epochs": 3}},
+                                            request_only=True),
+                             OpenApiExample("Queued", value={**RUN_EXAMPLE, "status": "queued", "epoch": 0,
+                                                             "step": 0, "started_at": None}, response_only=True)])
+    def create(self, request: Request) -> Response:
+        data = TrainingRunCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        dataset = Dataset.objects.filter(pk=values["dataset"]).first()
+        if dataset is None:
+            raise VerityError("No such dataset.", details={"dataset": ["No such dataset."]})
+        base = None
+        if values.get("base_model"):
+            base = ModelVersion.objects.filter(pk=values["base_model"]).first()
+            if base is None:
+                raise VerityError("No such model version.", details={"base_model": ["No such model version."]})
+        run = services.training_run_start(actor=request.user, dataset=dataset, base_model=base,
+                                          hyperparameters=dict(values.get("hyperparameters") or {}))
+        return Response(TrainingRunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Cancel a training run", tags=["training"], request=None,
+                   responses={200: TrainingRunSerializer, **errors(403, 404, 409)},
+                   description="A queued run is cancelled at once; a running one stops within seconds. "
+                               "409 when the run has already finished. Admins only. Scope: submit.",
+                   examples=[OpenApiExample("Cancelling", value={**RUN_EXAMPLE, "cancel_requested": True},
+                                            response_only=True)])
+    @action(detail=True, methods=["post"], url_path="cancel")
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        run = services.training_run_cancel(actor=request.user, run=self.get_object())
+        return Response(TrainingRunSerializer(self.get_queryset().get(pk=run.pk)).data)

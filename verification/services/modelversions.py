@@ -13,6 +13,7 @@ from ml.errors import MLError
 from ..audit import record_event
 from ..errors import VerityError
 from ..models import ModelVersion
+from ._common import require_admin
 
 
 def model_version_register(*, checkpoint: str | Path, name: str = "", actor: Any = None,
@@ -49,3 +50,13 @@ def model_version_activate(*, version: ModelVersion, actor: Any = None, note: st
     return version
 
 
+
+
+def model_version_promote(*, actor: Any, version: ModelVersion, note: str) -> ModelVersion:
+    """An admin makes ``version`` active, saying why (promotion, or rollback to an older version)."""
+    require_admin(actor)
+    note = (note or "").strip()
+    if not note:
+        raise VerityError("Say why this version is promoted: a note is required.",
+                          details={"note": ["This field is required."]})
+    return model_version_activate(version=version, actor=actor, note=note[:500])

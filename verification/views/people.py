@@ -66,7 +66,11 @@ def models(request: HttpRequest) -> HttpResponse:
         version = selectors.model_versions().filter(pk=request.POST.get("version") or 0).first()
         if version is None:
             raise Http404("No such model version.")
-        services.model_version_activate(version=version, actor=request.user, note=request.POST.get("note", "")[:200])
-        messages.success(request, f"{version} is now the active model; new analyses use it.")
+        try:
+            services.model_version_promote(actor=request.user, version=version, note=request.POST.get("note", ""))
+        except VerityError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"{version} is now the active model; new analyses use it.")
         return redirect("verification:models")
     return render(request, "verification/models.html", {"versions": selectors.model_versions()})

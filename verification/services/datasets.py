@@ -1,0 +1,90 @@
+"""Datasets: registration of a folder or CSV manifest on the server, analysed by ``ml``.
+
+A registered dataset is immutable: there is no update service. Files that change on disk are
+registered again under a new name and get a new fingerprint."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+
+from ml.errors import MLError
+
+from ..audit import record_event
+from ..errors import VerityError
+from ..models import Dataset
+from ._common import require_admin
+
+# Bins of the shorter image side shown on the Datasets dashboard.
+SIZE_BINS: tuple[tuple[str, int], ...] = (("<256 px", 256), ("256-511 px", 512), ("512-1023 px", 1024),
+                                          ("1024-2047 px", 2048), ("2048+ px", 10**9))
+
+
+def dashboard_analysis(report: dict[str, Any]) -> dict[str, Any]:
+    """The shape documented on ``Dataset.analysis`` from ml's analysis report (schema 1)."""
+    counts = report.get("counts", {})
+    short = report.get("sizes", {}).get("short_side") or []
+    binned: Counter[str] = Counter()
+    for side in short:
+        binned[next(label for label, upper in SIZE_BINS if side < upper)] += 1
+    return {
+        "total": int(report.get("n_samples", 0)),
+        "by_class": {c: int(counts.get("class", {}).get(c, 0)) for c in ("real", "ai_generated")},
+        "by_split": {s: int(counts.get("split", {}).get(s, 0)) for s in ("train", "val", "test")},
+        "by_source": dict(counts.get("source", {})),
+        "by_generator": dict(counts.get("generator", {})),
+        "sizes": [{"label": label, "count": binned[label]} for label, _ in SIZE_BINS if binned[label]],
+        # Beyond the dashboard's shape: what could make a training run misleading.
+        "decoded": int(report.get("n_decoded", 0)),
+        "undecodable": int(report.get("undecodable", {}).get("count", 0)),
+        "duplicate_groups": int(report.get("duplicates", {}).get("groups", 0)),
+        "cross_split_duplicate_groups": int(report.get("cross_split_duplicates", {}).get("groups", 0)),
+        "label_conflict_groups": int(report.get("label_conflicts", {}).get("groups", 0)),
+    }
+
+
+def dataset_register(*, actor: Any, name: str, path: str) -> Dataset:
+    """Analyse the dataset at ``path`` (a folder layout or a CSV manifest, as ``ml`` reads them)
+    and register it with its counts and content fingerprint. Admins only."""
+    # Imported here: the readers are only needed when registering, not in every process that
+    # imports the services (the web workers and every Celery worker).
+    from ml.data.analysis import analyse_samples
+    from ml.data.sources import fingerprint as data_fingerprint
+    from ml.data.sources import load_samples
+
+    require_admin(actor)
+    name = (name or "").strip()
+    if not name:
+        raise VerityError("A dataset needs a name.", details={"name": ["This field is required."]})
+    if Dataset.objects.filter(name=name).exists():
+        raise VerityError(f"A dataset named {name!r} is already registered; datasets are immutable, "
+                          "so register the new version under a new name.", details={"name": ["Already taken."]})
+    root = Path((path or "").strip())
+    if "\x00" in str(root) or not root.is_absolute():
+        raise VerityError("Give the dataset's absolute path on the server.", details={"path": ["Not absolute."]})
+    try:
+        exists = root.exists()
+    except OSError:  # e.g. a name too long for the file system
+        exists = False
+    if not exists:
+        raise VerityError(f"{root} does not exist on the server.", details={"path": ["Not found."]})
+    # Reading every file takes a while on a big dataset; it happens before the transaction so no
+    # lock is held meanwhile.
+    try:
+        samples = load_samples(root)
+        if not samples:
+            raise MLError(f"No images were found in {root}.")
+        report = analyse_samples(samples)
+        digest = data_fingerprint(samples)
+    except (MLError, OSError) as exc:
+        raise VerityError(f"The dataset could not be read: {exc}", details={"path": [str(exc)]}) from exc
+    analysis = dashboard_analysis(report)
+    with transaction.atomic():
+        dataset = Dataset.objects.create(name=name, path=str(root), analysis=analysis, fingerprint=digest,
+                                         created_by=actor if getattr(actor, "is_authenticated", False) else None)
+        record_event(action="dataset.registered", obj=dataset, actor=actor,
+                     details={"path": str(root), "fingerprint": digest, "total": analysis["total"]})
+    return dataset
