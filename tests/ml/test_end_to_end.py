@@ -14,6 +14,8 @@ def test_a_few_training_steps_on_demo_pairs_beat_chance_on_the_test_split(tmp_pa
     run = train(config, show_bar=False)
     result = evaluate(run.checkpoint, data, split="test", device="cpu")
     assert result["n"] >= 16
-    # Chance is 0.5 (the test split holds whole real/synthetic pairs, so it is balanced).
-    assert result["accuracy"] >= 0.75, result
-    assert result["roc_auc"] >= 0.8, result
+    # Chance is 0.5 (the test split holds whole real/synthetic pairs, so it is balanced). Measured
+    # on 2026-11-25 with this seed: 18 test images, accuracy 0.778 (14/18), ROC-AUC 0.802. The
+    # bound 0.7 (13/18) has a chance probability of about 5% for a coin-flipping model.
+    assert result["accuracy"] >= 0.7, result
+    assert result["roc_auc"] >= 0.7, result
