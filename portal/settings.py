@@ -291,9 +291,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several choice sets are called "verdict" or "status"; name each enum explicitly.
     "ENUM_NAME_OVERRIDES": {
         "AnalysisStatusEnum": "verification.models.AnalysisStatus",
         "VerdictEnum": "verification.models.Verdict",
+        "ReviewerVerdictEnum": "verification.models.HumanVerdict",
         "CaseStatusEnum": "verification.api.serializers.CaseStatus.CHOICES",
     },
 }

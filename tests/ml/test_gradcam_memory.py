@@ -21,7 +21,14 @@ def _live_tensors() -> int:
     gc.collect()
     with warnings.catch_warnings():  # isinstance on some lazily deprecated torch objects warns
         warnings.simplefilter("ignore")
-        return sum(1 for o in gc.get_objects() if isinstance(o, torch.Tensor))
+        return sum(1 for o in gc.get_objects() if _is_tensor(o))
+
+
+def _is_tensor(o: object) -> bool:
+    try:
+        return isinstance(o, torch.Tensor)
+    except ReferenceError:  # a weak proxy whose referent is gone
+        return False
 
 
 def _rss_bytes() -> int | None:

@@ -21,6 +21,8 @@ MAX_TAGS = 20
 
 
 
+CASE_VERDICT_FILTER_CHOICES = [*Verdict.choices, ("none", "Not judged yet")]
+
 class BlankAsNullChoiceField(serializers.ChoiceField):
     """The database keeps "no verdict yet" as an empty string; the API says null, as documented."""
 
@@ -285,7 +287,7 @@ class CaseFilterSerializer(serializers.Serializer):
     """Query parameters of the case list."""
 
     status = serializers.ChoiceField(choices=CaseStatus.CHOICES, required=False)
-    verdict = serializers.ChoiceField(choices=[*Verdict.choices, ("none", "Not judged yet")], required=False)
+    verdict = serializers.ChoiceField(choices=CASE_VERDICT_FILTER_CHOICES, required=False)
     created_after = serializers.DateTimeField(required=False, help_text="ISO 8601, inclusive.")
     created_before = serializers.DateTimeField(required=False, help_text="ISO 8601, exclusive.")
     search = serializers.CharField(required=False, max_length=200,
