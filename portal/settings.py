@@ -14,7 +14,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_int, env_list, env_str
+from .env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -187,6 +187,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         # Without this, kombu writes its exchange files to ./control of whatever the cwd is.
         "control_folder": str(_BROKER_DIR / "control"),
         "store_processed": False,
+        # The filesystem transport polls its folder; kombu's default of 1 s made every message
+        # wait up to a second (a batch of claimed analyses leaves one message each behind).
+        "polling_interval": env_float("VERITY_BROKER_POLL_S", 0.05),
     }
 else:
     # Redis: redeliver a task whose worker vanished after this many seconds without an ack.

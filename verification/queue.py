@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import logging
 
+from collections.abc import Sequence
+from typing import Any
+
 from celery import current_app
+from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
 ANALYSE_TASK = "worker.tasks.analyse_image"
 
 
-def _send(task: str, object_id: int, queue: str, what: str) -> bool:
+def _send(task: str, object_id: int, queue: str, what: str, kwargs: dict[str, Any] | None = None) -> bool:
     """Send ``task`` for one row. Never raises: a broker outage is logged and reported as False,
     and the row stays in the database for a retry."""
     try:
-        current_app.send_task(task, args=[object_id], queue=queue)
+        current_app.send_task(task, args=[object_id], kwargs=kwargs or {}, queue=queue)
     except Exception:  # noqa: BLE001 - kombu raises several types for an unreachable broker
         logger.warning("could not enqueue %s %s", what, object_id, exc_info=True)
         return False
@@ -28,6 +32,22 @@ def enqueue_analysis(analysis_id: int) -> bool:
     database, and the periodic sweeper (worker.tasks.requeue_stuck) sends it again once the broker
     is back. The submission that called this has already been committed."""
     return _send(ANALYSE_TASK, analysis_id, "inference", "analysis")
+
+
+def enqueue_analyses(analysis_ids: Sequence[int]) -> int:
+    """Send the analyses of one submission: one message per ``VERITY_BATCH_SIZE`` of them, each
+    naming its batch, so a worker runs a batch per message instead of finding most messages' work
+    already done by an earlier batch. Returns how many analyses were handed over; the others stay
+    queued in the database for the sweeper, as with :func:`enqueue_analysis`."""
+    ids = list(analysis_ids)
+    size = max(1, settings.VERITY_BATCH_SIZE)
+    sent = 0
+    for start in range(0, len(ids), size):
+        chunk = ids[start:start + size]
+        if _send(ANALYSE_TASK, chunk[0], "inference", "analysis",
+                 kwargs={"batch_ids": chunk[1:]} if len(chunk) > 1 else None):
+            sent += len(chunk)
+    return sent
 
 
 TRAIN_TASK = "worker.tasks.train_model"

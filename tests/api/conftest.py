@@ -28,6 +28,8 @@ def _no_broker(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Record what would be sent to the broker instead of sending it."""
     sent: list[Any] = []
     monkeypatch.setattr("verification.queue.enqueue_analysis", lambda aid: sent.append(("analyse", aid)))
+    monkeypatch.setattr("verification.queue.enqueue_analyses",
+                        lambda ids: sent.extend(("analyse", aid) for aid in ids) or len(ids))
     monkeypatch.setattr("verification.webhooks.enqueue_delivery",
                         lambda did, countdown=0: sent.append(("webhook", did)))
     return sent

@@ -19,6 +19,7 @@ def _no_broker(monkeypatch):  # type: ignore[no-untyped-def]
     """Collect enqueued analysis ids instead of talking to a broker."""
     sent: list[int] = []
     monkeypatch.setattr("verification.queue.enqueue_analysis", sent.append)
+    monkeypatch.setattr("verification.queue.enqueue_analyses", lambda ids: sent.extend(ids) or len(ids))
     return sent
 
 

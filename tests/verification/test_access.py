@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from verification import services
 from verification.models import Analysis, AnalysisStatus
+from tests.queueing import each_analysis as _each_analysis
 
 pytestmark = pytest.mark.django_db
 
@@ -12,6 +13,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def done_case(people, upload, monkeypatch, active_version):
     monkeypatch.setattr("verification.queue.enqueue_analysis", lambda aid: None)
+    monkeypatch.setattr("verification.queue.enqueue_analyses", _each_analysis)
     result = services.case_submit(user=people["owner"], team=people["team"], title="Storm", files=[upload()])
     analysis = Analysis.objects.get(image=result.images[0])
     services.analysis_start(analysis_id=analysis.pk)
@@ -72,6 +74,7 @@ def test_the_case_page_shows_verdict_probability_heatmap_and_model(client, peopl
 
 def test_a_pending_case_page_says_so_and_polls(client, people, upload, monkeypatch):
     monkeypatch.setattr("verification.queue.enqueue_analysis", lambda aid: None)
+    monkeypatch.setattr("verification.queue.enqueue_analyses", _each_analysis)
     result = services.case_submit(user=people["owner"], team=people["team"], title="t", files=[upload()])
     client.force_login(people["owner"])
     body = client.get(reverse("verification:case_detail", args=[result.case.pk])).content.decode()

@@ -5,6 +5,7 @@ from tests.images import bomb_png, png_bytes
 from verification import services
 from verification.errors import SubmissionRejected, VerityError
 from verification.models import Analysis, AnalysisStatus, AuditEvent, Case, CaseImage
+from tests.queueing import each_analysis as _each_analysis
 
 pytestmark = pytest.mark.django_db
 
@@ -13,6 +14,7 @@ def test_submitting_a_case_creates_rows_and_enqueues_after_commit(people, upload
                                                                django_capture_on_commit_callbacks):
     sent = []
     monkeypatch.setattr("verification.queue.enqueue_analysis", sent.append)
+    monkeypatch.setattr("verification.queue.enqueue_analyses", _each_analysis)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         result = services.case_submit(user=people["owner"], team=people["team"], title="Flood photo",
                                       files=[upload("a.png"), upload("b.png", png_bytes(seed=2))])
@@ -83,6 +85,7 @@ def test_the_web_form_rejects_a_non_image_with_a_clear_error_and_creates_nothing
 
 def test_the_web_form_creates_a_case_and_redirects_to_it(client, people, upload, monkeypatch):
     monkeypatch.setattr("verification.queue.enqueue_analysis", lambda aid: None)
+    monkeypatch.setattr("verification.queue.enqueue_analyses", _each_analysis)
     client.force_login(people["owner"])
     response = client.post(reverse("verification:case_create"), {
         "title": "Protest", "source_url": "https://example.org/post/1", "notes": "from a reader",

@@ -7,6 +7,7 @@ from verification import services
 from verification.models import Analysis, AnalysisStatus, AuditEvent, CaseImage
 from worker import model_cache
 from worker.tasks import analyse_image
+from tests.queueing import each_analysis as _each_analysis
 
 pytestmark = pytest.mark.django_db
 
@@ -21,6 +22,7 @@ def _fresh_model_cache():
 @pytest.fixture
 def queued(people, upload, monkeypatch):
     monkeypatch.setattr("verification.queue.enqueue_analysis", lambda aid: None)
+    monkeypatch.setattr("verification.queue.enqueue_analyses", _each_analysis)
 
     def make(data=None):
         result = services.case_submit(user=people["owner"], team=people["team"], title="t",
@@ -169,3 +171,24 @@ def test_the_worker_keeps_recent_model_versions_loaded(active_version, tiny_chec
     model_cache.predictor_for(copies[1])  # evicts the least recently used
     assert model_cache.loaded_versions() == [copies[0].pk, copies[1].pk]
     assert model_cache.predictor_for(copies[0])[1] is first  # still loaded, not reloaded
+
+
+def test_a_batch_message_analyses_its_images_even_when_the_first_is_done(queued, active_version, settings):
+    analyses = [queued(png_bytes(seed=20 + i)) for i in range(2)]
+    settings.VERITY_BATCH_SIZE = 1
+    analyse_image.run(analyses[0].pk)  # the first one alone, e.g. by an earlier message
+    settings.VERITY_BATCH_SIZE = 2
+    assert analyse_image.run(analyses[0].pk, batch_ids=[analyses[1].pk]) == "already finished"
+    assert Analysis.objects.get(pk=analyses[1].pk).status == AnalysisStatus.DONE
+
+
+def test_a_batch_larger_than_the_workers_sends_the_rest_on(queued, active_version, settings, monkeypatch):
+    settings.VERITY_BATCH_SIZE = 2
+    analyses = [queued(png_bytes(seed=30 + i)) for i in range(5)]
+    resent: list[list[int]] = []
+    monkeypatch.setattr("verification.queue.enqueue_analyses", lambda ids: resent.append(list(ids)) or len(ids))
+    ids = [a.pk for a in analyses]
+    analyse_image.run(ids[0], batch_ids=ids[1:])
+    statuses = dict(Analysis.objects.values_list("pk", "status"))
+    assert [statuses[pk] for pk in ids] == [AnalysisStatus.DONE] * 2 + [AnalysisStatus.QUEUED] * 3
+    assert resent == [ids[2:]]

@@ -11,6 +11,7 @@ from verification import services
 from verification.models import Analysis, AnalysisStatus
 from worker import model_cache
 from worker.tasks import analyse_image
+from tests.queueing import each_analysis as _each_analysis
 
 pytestmark = pytest.mark.django_db
 
@@ -58,6 +59,7 @@ ACCEPTED = {
 def test_every_file_of_the_corpus_gets_a_clear_error_or_a_correct_analysis(people, upload, monkeypatch,
                                                                           active_version):
     monkeypatch.setattr("verification.queue.enqueue_analysis", lambda aid: None)
+    monkeypatch.setattr("verification.queue.enqueue_analyses", _each_analysis)
     model_cache.clear()
     files = [upload(name, data) for name, (data, _) in REJECTED.items()]
     files += [upload(name, make()) for name, make in ACCEPTED.items()]

@@ -10,6 +10,7 @@ from tests.images import png_bytes
 from verification import queue, services
 from verification.models import Analysis, AnalysisStatus, AuditEvent
 from worker.tasks import requeue_stuck
+from tests.queueing import each_analysis as _each_analysis
 
 pytestmark = pytest.mark.django_db
 
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.django_db
 def sent(monkeypatch):
     calls = []
     monkeypatch.setattr("verification.queue.enqueue_analysis", calls.append)
+    monkeypatch.setattr("verification.queue.enqueue_analyses", _each_analysis)
     return calls
 
 

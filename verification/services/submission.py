@@ -231,6 +231,7 @@ def case_submit(*, user: Any, team: Team, title: str, files: Iterable[Upload], s
         case_tags_set(case=case, tags=tags)
         images: list[CaseImage] = []
         duplicates: list[CaseImage] = []
+        queued: list[int] = []
         for item in accepted:
             name, digest = storage.store_image(item.data, item.info.format)
             # The earliest analysed copy of these bytes in this team, if any (this upload included).
@@ -245,9 +246,10 @@ def case_submit(*, user: Any, team: Team, title: str, files: Iterable[Upload], s
             if original is not None:
                 duplicates.append(image)
                 continue
-            analysis = Analysis.objects.create(image=image)
-            # Enqueue only once the rows are committed, or a fast worker would not find them.
-            transaction.on_commit(lambda aid=analysis.pk: queue.enqueue_analysis(aid))
+            queued.append(Analysis.objects.create(image=image).pk)
+        # Enqueue only once the rows are committed, or a fast worker would not find them.
+        if queued:
+            transaction.on_commit(lambda: queue.enqueue_analyses(queued))
         refresh_model_verdicts([case.pk])
         record_event(action="case.submitted", obj=case, actor=user, team=team, case=case, details={
             "images": [{"id": i.pk, "name": i.original_name, "sha256": i.sha256,
