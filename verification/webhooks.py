@@ -145,24 +145,30 @@ def on_analysis_finished(analysis: Analysis) -> None:
     The delivery row is written in that transaction and the task is enqueued only once it commits,
     so a rolled-back result never produces an event.
     """
-    event = {AnalysisStatus.DONE: "analysis.done", AnalysisStatus.FAILED: "analysis.failed"}.get(
-        AnalysisStatus(analysis.status))
-    if event is None:
-        return
-    submission = ApiSubmission.objects.select_related("token").filter(case_id=analysis.image.case_id).first()
-    if submission is None:
-        return
-    token = submission.token
-    if not token.webhook_url or token.revoked_at is not None:
-        return
-    try:
-        with transaction.atomic():
-            delivery = WebhookDelivery.objects.create(token=token, analysis=analysis, event=event,
-                                                      url=token.webhook_url,
-                                                      payload=analysis_payload(analysis, event))
-    except IntegrityError:
-        return  # this event was already queued for this token
-    transaction.on_commit(lambda: enqueue_delivery(delivery.pk))
+    on_analyses_finished([analysis])
+
+
+def on_analyses_finished(analyses: list[Analysis]) -> None:
+    """:func:`on_analysis_finished` for a batch, with one query for the submitting tokens."""
+    case_ids = {a.image.case_id for a in analyses}
+    submissions = {s.case_id: s for s in ApiSubmission.objects.select_related("token").filter(case_id__in=case_ids)}
+    for analysis in analyses:
+        event = {AnalysisStatus.DONE: "analysis.done", AnalysisStatus.FAILED: "analysis.failed"}.get(
+            AnalysisStatus(analysis.status))
+        submission = submissions.get(analysis.image.case_id)
+        if event is None or submission is None:
+            continue
+        token = submission.token
+        if not token.webhook_url or token.revoked_at is not None:
+            continue
+        try:
+            with transaction.atomic():
+                delivery = WebhookDelivery.objects.create(token=token, analysis=analysis, event=event,
+                                                          url=token.webhook_url,
+                                                          payload=analysis_payload(analysis, event))
+        except IntegrityError:
+            continue  # this event was already queued for this token
+        transaction.on_commit(lambda pk=delivery.pk: enqueue_delivery(pk))
 
 
 def enqueue_delivery(delivery_id: int, *, countdown: float = 0) -> None:

@@ -130,6 +130,7 @@ def analyse_batch(batch: list[Analysis]) -> dict[int, str]:
                     predictions.append(predictor.explain([im])[0])
                 except Exception as exc:  # noqa: BLE001
                     predictions.append(exc)  # type: ignore[arg-type]
+        finished: dict[int, services.AnalysisOutcome] = {}
         for (a, _), p in zip(decoded, predictions):
             if isinstance(p, Exception):
                 _fail(a.pk, f"Internal error while analysing: {type(p).__name__}: {p}", outcomes)
@@ -137,14 +138,15 @@ def analyse_batch(batch: list[Analysis]) -> dict[int, str]:
             assert p.heatmap is not None and p.crop_image is not None
             timings = {k: round(v, 2) for k, v in p.timings_ms.items()}
             timings["batch_size"] = len(decoded)
-            outcome = services.AnalysisOutcome(
+            finished[a.pk] = services.AnalysisOutcome(
                 label=p.label, probability_ai=p.probability_ai, confidence=p.confidence, threshold=p.threshold,
                 crop_box={"left": p.crop.left, "top": p.crop.top, "width": p.crop.width, "height": p.crop.height},
                 timings_ms=timings,
                 heatmap_png=png_bytes(heatmap_image(p.heatmap)),
                 overlay_png=png_bytes(render_overlay(p.crop_image, p.heatmap)))
-            services.analysis_record(analysis_id=a.pk, model_version_id=version.pk, outcome=outcome)
-            outcomes[a.pk] = p.label
+        if finished:  # one transaction for the batch
+            services.analyses_record(model_version_id=version.pk, outcomes=finished)
+            outcomes.update({pk: o.label for pk, o in finished.items()})
     except SoftTimeLimitExceeded:
         for a in batch:
             if a.pk not in outcomes:

@@ -192,3 +192,25 @@ def test_a_batch_larger_than_the_workers_sends_the_rest_on(queued, active_versio
     statuses = dict(Analysis.objects.values_list("pk", "status"))
     assert [statuses[pk] for pk in ids] == [AnalysisStatus.DONE] * 2 + [AnalysisStatus.QUEUED] * 3
     assert resent == [ids[2:]]
+
+
+def test_recording_a_batch_costs_the_same_queries_for_2_or_6_images(queued, active_version):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from verification.services import AnalysisOutcome
+
+    def outcome() -> AnalysisOutcome:
+        return AnalysisOutcome(label="real", probability_ai=0.2, confidence=0.8, threshold=0.5,
+                               crop_box={"left": 0, "top": 0, "width": 8, "height": 8}, timings_ms={},
+                               heatmap_png=b"\x89PNG-h", overlay_png=b"\x89PNG-o")
+
+    counts = []
+    for n, seed in ((2, 40), (6, 50)):
+        ids = [queued(png_bytes(seed=seed + i)).pk for i in range(n)]
+        with CaptureQueriesContext(connection) as ctx:
+            services.analyses_record(model_version_id=active_version.pk, outcomes={pk: outcome() for pk in ids})
+        counts.append(len(ctx))
+        assert set(Analysis.objects.filter(pk__in=ids).values_list("status", flat=True)) == {AnalysisStatus.DONE}
+        assert AuditEvent.objects.filter(action="analysis.done", object_id__in=[str(i) for i in ids]).count() == n
+    assert counts[0] == counts[1]

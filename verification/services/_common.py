@@ -47,9 +47,15 @@ def require_admin(user: Any, team: Team | None = None) -> None:
 
 def refresh_model_verdicts(case_ids: Iterable[int]) -> None:
     """Recompute each case's model verdict from its images: AI-generated if any image is."""
-    for case_id in set(case_ids):
-        labels = set(CaseImage.objects.filter(case_id=case_id).exclude(model_label="")
-                     .values_list("model_label", flat=True))
-        verdict = (Verdict.AI_GENERATED if Verdict.AI_GENERATED in labels
-                   else Verdict.REAL if Verdict.REAL in labels else "")
-        Case.objects.filter(pk=case_id).exclude(model_verdict=verdict).update(model_verdict=verdict)
+    case_ids = set(case_ids)
+    labels: dict[int, set[str]] = {pk: set() for pk in case_ids}
+    for case_id, label in (CaseImage.objects.filter(case_id__in=case_ids).exclude(model_label="")
+                           .values_list("case_id", "model_label").distinct()):
+        labels[case_id].add(label)
+    by_verdict: dict[str, list[int]] = {}
+    for case_id, found in labels.items():
+        verdict = (Verdict.AI_GENERATED if Verdict.AI_GENERATED in found
+                   else Verdict.REAL if Verdict.REAL in found else "")
+        by_verdict.setdefault(verdict, []).append(case_id)
+    for verdict, ids in by_verdict.items():
+        Case.objects.filter(pk__in=ids).exclude(model_verdict=verdict).update(model_verdict=verdict)

@@ -14,7 +14,7 @@ from django.utils import timezone
 from .. import queue, storage, webhooks
 from ..audit import record_event
 from ..errors import VerityError
-from ..models import Analysis, AnalysisStatus, CaseImage, ModelVersion
+from ..models import Analysis, AnalysisStatus, AuditEvent, CaseImage, ModelVersion
 from ._common import refresh_model_verdicts, require_member
 
 
@@ -105,52 +105,70 @@ class AnalysisOutcome:
     overlay_png: bytes
 
 
-def _latest_done_label(image_id: int) -> str:
-    latest = (Analysis.objects.filter(image_id=image_id, status=AnalysisStatus.DONE)
-              .order_by("-created_at", "-id").values_list("label", flat=True).first())
-    return latest or ""
+def _propagate_labels(image_ids: Iterable[int]) -> None:
+    """Keep the denormalised model verdicts of the images, their duplicates and their cases current."""
+    image_ids = set(image_ids)
+    latest: dict[int, str] = {}
+    for image_id, label in (Analysis.objects.filter(image_id__in=image_ids, status=AnalysisStatus.DONE)
+                            .order_by("image_id", "-created_at", "-id").values_list("image_id", "label")):
+        latest.setdefault(image_id, label)
+    by_label: dict[str, list[int]] = {}
+    for image_id in image_ids:
+        by_label.setdefault(latest.get(image_id, ""), []).append(image_id)
+    case_ids = set(CaseImage.objects.filter(pk__in=image_ids).values_list("case_id", flat=True))
+    for label, ids in by_label.items():
+        CaseImage.objects.filter(pk__in=ids).update(model_label=label)
+        # Duplicates that were never analysed on their own share the original's verdict.
+        dupes = CaseImage.objects.filter(duplicate_of_id__in=ids).exclude(analyses__status=AnalysisStatus.DONE)
+        case_ids.update(dupes.values_list("case_id", flat=True))
+        dupes.update(model_label=label)
+    refresh_model_verdicts(case_ids)
 
 
-def _propagate_label(image: CaseImage) -> None:
-    """Keep the denormalised model verdicts of the image, its duplicates and their cases current."""
-    label = _latest_done_label(image.pk)
-    CaseImage.objects.filter(pk=image.pk).update(model_label=label)
-    # Duplicates that were never analysed on their own share the original's verdict.
-    dupes = CaseImage.objects.filter(duplicate_of=image).exclude(analyses__status=AnalysisStatus.DONE)
-    dupe_cases = list(dupes.values_list("case_id", flat=True))
-    dupes.update(model_label=label)
-    refresh_model_verdicts([image.case_id, *dupe_cases])
+_RECORDED_FIELDS = ["status", "model_version", "label", "probability_ai", "confidence", "threshold", "crop_box",
+                    "timings_ms", "heatmap", "overlay", "error", "finished_at"]
+
+
+def analyses_record(*, model_version_id: int, outcomes: dict[int, AnalysisOutcome]) -> list[Analysis]:
+    """Store the finished analyses of one batch in one transaction (one commit, a few bulk
+    queries). Idempotent: an analysis already done is left as it was."""
+    with transaction.atomic():
+        # Row locks: two deliveries of the same batch finishing together must not both record.
+        rows = list(Analysis.objects.select_for_update().select_related("image__case__team")
+                    .filter(pk__in=list(outcomes)).order_by("pk"))
+        todo = [a for a in rows if a.status != AnalysisStatus.DONE]
+        now = timezone.now()
+        for analysis in todo:
+            outcome = outcomes[analysis.pk]
+            analysis.heatmap = storage.store_artefact(f"analyses/{analysis.pk}/heatmap.png", outcome.heatmap_png)
+            analysis.overlay = storage.store_artefact(f"analyses/{analysis.pk}/overlay.png", outcome.overlay_png)
+            analysis.status = AnalysisStatus.DONE
+            analysis.model_version_id = model_version_id
+            analysis.label = outcome.label
+            analysis.probability_ai = outcome.probability_ai
+            analysis.confidence = outcome.confidence
+            analysis.threshold = outcome.threshold
+            analysis.crop_box = outcome.crop_box
+            analysis.timings_ms = outcome.timings_ms
+            analysis.error = ""
+            analysis.finished_at = now
+        if not todo:
+            return rows
+        Analysis.objects.bulk_update(todo, _RECORDED_FIELDS)
+        _propagate_labels(a.image_id for a in todo)
+        AuditEvent.objects.bulk_create([
+            AuditEvent(team=a.image.case.team, case=a.image.case, action="analysis.done",
+                       object_type="analysis", object_id=str(a.pk),
+                       details={"label": a.label, "probability_ai": round(a.probability_ai or 0.0, 6),
+                                "model_version": model_version_id})
+            for a in todo])
+        webhooks.on_analyses_finished(todo)  # queues webhook deliveries on commit, if any
+    return rows
 
 
 def analysis_record(*, analysis_id: int, model_version_id: int, outcome: AnalysisOutcome) -> Analysis:
-    """Store a finished analysis. Idempotent: recording an already done analysis changes nothing."""
-    with transaction.atomic():
-        # Row lock: two deliveries of the same task finishing together must not both record.
-        analysis = Analysis.objects.select_for_update().select_related("image__case").get(pk=analysis_id)
-        if analysis.status == AnalysisStatus.DONE:
-            return analysis
-        heatmap = storage.store_artefact(f"analyses/{analysis.pk}/heatmap.png", outcome.heatmap_png)
-        overlay = storage.store_artefact(f"analyses/{analysis.pk}/overlay.png", outcome.overlay_png)
-        analysis.status = AnalysisStatus.DONE
-        analysis.model_version_id = model_version_id
-        analysis.label = outcome.label
-        analysis.probability_ai = outcome.probability_ai
-        analysis.confidence = outcome.confidence
-        analysis.threshold = outcome.threshold
-        analysis.crop_box = outcome.crop_box
-        analysis.timings_ms = outcome.timings_ms
-        analysis.heatmap = heatmap
-        analysis.overlay = overlay
-        analysis.error = ""
-        analysis.finished_at = timezone.now()
-        analysis.save()
-        _propagate_label(analysis.image)
-        case = analysis.image.case
-        record_event(action="analysis.done", obj=analysis, team=case.team, case=case,
-                     details={"label": outcome.label, "probability_ai": round(outcome.probability_ai, 6),
-                              "model_version": model_version_id})
-        webhooks.on_analysis_finished(analysis)  # queues a webhook delivery on commit, if any
-    return analysis
+    """Store one finished analysis (see :func:`analyses_record`)."""
+    return analyses_record(model_version_id=model_version_id, outcomes={analysis_id: outcome})[0]
 
 
 def analysis_fail(*, analysis_id: int, reason: str) -> Analysis:
