@@ -143,7 +143,7 @@ def test_a_redelivered_task_takes_back_a_run_only_once_its_worker_stopped_report
     _age(run, worker_settings.VERITY_TRAINING_STALE_S + 5)
     again = services.training_run_begin(run_id=run.pk, out_dir="/tmp/first")
     assert again is not None and again.status == TrainingStatus.RUNNING and again.attempts == 2
-    assert [e.action for e in AuditEvent.objects.filter(object_id=str(run.pk)).order_by("id")] == [
+    assert [e.action for e in AuditEvent.objects.filter(action__startswith="training.").order_by("id")] == [
         "training.triggered", "training.started", "training.requeued", "training.started"]
     assert sent == []  # the redelivered message itself carries on; nothing else is sent
 
