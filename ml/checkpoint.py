@@ -117,6 +117,24 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, CheckpointMeta]:
     return model, meta
 
 
+def init_from_checkpoint(model: nn.Module, path: str | Path, config: ModelConfig) -> None:
+    """Give ``model`` (built from ``config``) the weights of the Verity checkpoint at ``path``,
+    to train on from there. A checkpoint of another architecture or class list is refused."""
+    payload = read_checkpoint(path)
+    theirs = (payload.get("architecture"), list(payload.get("classes") or []))
+    ours = (config.architecture, list(config.classes))
+    if theirs != ours:
+        raise MLError(
+            f"Cannot start from {path}: it is a {theirs[0]} model for classes {', '.join(map(str, theirs[1]))}, "
+            f"but this run trains a {ours[0]} model for classes {', '.join(ours[1])}. "
+            "Choose a base checkpoint of the same architecture and classes, or train without one."
+        )
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:  # same names, other shapes: a damaged or hand-made checkpoint
+        raise MLError(f"Cannot start from {path}: its weights do not fit the {ours[0]} model ({exc}).") from exc
+
+
 def file_sha256(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

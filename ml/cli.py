@@ -78,7 +78,7 @@ def _cmd_split(args: argparse.Namespace) -> None:
 # Options of `train` that map one to one onto TrainConfig fields (dest -> field).
 _TRAIN_FIELDS = ("data", "epochs", "batch_size", "lr", "weight_decay", "optimizer", "label_smoothing",
                  "warmup_epochs", "max_steps", "seed", "device", "num_workers", "jpeg_prob",
-                 "jpeg_quality", "blur_prob", "blur_sigma")
+                 "jpeg_quality", "blur_prob", "blur_sigma", "init_checkpoint")
 
 
 def train_config_from_args(args: argparse.Namespace) -> Any:
@@ -260,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--blur-prob", type=float, help="probability of Gaussian blur (Wang et al. 2020)")
     p.add_argument("--blur-sigma", type=_pair(float), help="blur sigma range LOW,HIGH (default 0,3)")
     p.add_argument("--pretrained", default=None, help="local torchvision ResNet50 ImageNet weights file")
+    p.add_argument("--init-checkpoint", default=None,
+                   help="a Verity checkpoint (an earlier run's model.pt) to start from instead of random weights")
     p.add_argument("--seed", type=int)
     p.add_argument("--num-workers", type=int, help="DataLoader worker processes")
     p.add_argument("--device", choices=devices)

@@ -72,6 +72,12 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
     max_steps: int = 0  # 0: no limit; a cap for smoke tests
+    # A Verity checkpoint (model.pt of an earlier run) whose weights the model starts from
+    # (fine-tuning a base model). Read with weights_only; its architecture and classes must match.
+    init_checkpoint: str | None = None
+    # Live "step" progress events go to ``progress`` at most this often (seconds), plus the last
+    # step of every epoch. They are not written to metrics.jsonl (see ml.train).
+    progress_every_s: float = 2.0
     # After training, re-estimate BatchNorm statistics on this many batches of training images
     # seen exactly as at inference (input_size centre crops), for when train_crop is much smaller
     # than input_size (Touvron et al. 2019). Off by default: on the demo set (train_crop 64,
@@ -111,6 +117,11 @@ class TrainConfig:
             raise MLError("jpeg_quality must be a range within 1..100, low first, e.g. 30,100")
         if not 0 <= self.blur_sigma[0] <= self.blur_sigma[1]:
             raise MLError("blur_sigma must be a non-negative range, low first, e.g. 0,3")
+        if not self.progress_every_s >= 0:
+            raise MLError("progress_every_s must be 0 or more seconds")
+        if self.init_checkpoint and self.model.pretrained_weights:
+            raise MLError("Set either init_checkpoint (a Verity checkpoint) or model.pretrained_weights "
+                          "(ImageNet weights), not both: the checkpoint would replace the ImageNet weights.")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:

@@ -5,6 +5,12 @@ fits temperature scaling and the decision threshold on validation, evaluates on 
 ``<out_dir>/model.pt`` (a self-describing checkpoint), ``config.json``, ``metrics.jsonl`` and
 ``last.pt`` (the training state after the last finished epoch, for ``resume=True``; deleted when
 the run finishes unless ``keep_last_state``).
+
+Progress goes to the ``progress`` callback as events: ``epoch``, ``early_stop``, ``cancelled``,
+``resumed`` and ``done`` (also appended to ``metrics.jsonl``), and live ``step`` events within an
+epoch (at most one per ``config.progress_every_s`` plus the last step of each epoch). Step events
+are only for the callback: at one line every two seconds they would fill metrics.jsonl with
+running averages that the epoch lines already summarise.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from torch.utils.data import DataLoader
 
 from . import CLASSES
 from .calibration import choose_threshold, fit_temperature
-from .checkpoint import CheckpointMeta, atomic_save, save_checkpoint
+from .checkpoint import CheckpointMeta, atomic_save, init_from_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data.dataset import ImageDataset
 from .data.sources import Sample, fingerprint, load_samples
@@ -59,13 +65,23 @@ def _augment(config: TrainConfig) -> Augment:
 
 
 def _loader(samples: list[Sample], config: TrainConfig, *, train: bool,
-            generator: torch.Generator | None = None) -> DataLoader:
-    """A loader; the training one shuffles with ``generator``, whose state is saved for resuming."""
+            generator: torch.Generator | None = None, batchnorm_updates: bool | None = None) -> DataLoader:
+    """A loader; the training one shuffles with ``generator``, whose state is saved for resuming.
+
+    ``batchnorm_updates`` (default: ``train``): the model sees these batches in train mode, where
+    BatchNorm cannot normalise a batch of one image (with 1x1 feature maps it raises). When the
+    last batch would hold exactly one image it is dropped: one image, a different one each epoch
+    since the order is shuffled. Dropping every incomplete batch would instead discard up to
+    batch_size - 1 images per epoch, a real share of a small dataset.
+    """
+    if batchnorm_updates is None:
+        batchnorm_updates = train
+    lone_last = len(samples) > 1 and len(samples) % config.batch_size == 1
     ds = ImageDataset(samples, config.preprocess, train=train,
                       augment=_augment(config) if train else None, seed=config.seed)
     return DataLoader(ds, batch_size=config.batch_size, shuffle=train,
                       generator=generator if train else None,
-                      num_workers=config.num_workers, drop_last=False)
+                      num_workers=config.num_workers, drop_last=batchnorm_updates and lone_last)
 
 
 @torch.inference_mode()
@@ -130,7 +146,7 @@ class EarlyStopping:
 STATE_FILE = "last.pt"
 STATE_KIND = "verity-training-state"
 # Config fields that may differ between a run and its resumption without changing the result.
-_RESUME_FREE = {"out_dir", "num_workers", "device", "keep_last_state"}
+_RESUME_FREE = {"out_dir", "num_workers", "device", "keep_last_state", "progress_every_s"}
 
 
 def _rng_state(loader_gen: torch.Generator) -> dict[str, Any]:
@@ -201,15 +217,24 @@ def _check_resumable(saved: dict[str, Any], config: TrainConfig) -> None:
         )
 
 
+def _eta(elapsed: float, done: int, total: int) -> float | None:
+    """Seconds left if the remaining ``total - done`` steps go as fast as the ``done`` ones."""
+    return elapsed * (total - done) / done if done > 0 else None
+
+
 def train(config: TrainConfig, *, progress: ProgressFn | None = None, show_bar: bool = True,
           is_demo: bool = False, name: str = "", resume: bool = False,
-          should_stop: Callable[[], bool] | None = None) -> TrainResult:
+          should_stop: Callable[[], bool] | None = None,
+          clock: Callable[[], float] = time.monotonic) -> TrainResult:
     """Train, calibrate on validation, evaluate on test and write the run folder.
 
     ``resume``: continue from ``<out_dir>/last.pt`` (written after every epoch) with the model,
     optimizer, step, early-stopping state and every RNG as they were, so the result equals an
     uninterrupted run. ``should_stop``: called before every step; when it returns True training
     raises :class:`TrainingCancelled` (``last.pt`` of the last finished epoch stays for resuming).
+    ``config.init_checkpoint``: start from that checkpoint's weights (ignored when resuming: the
+    state in ``last.pt`` already descends from it). ``clock``: seconds, for timing and throttling
+    the step events.
     """
     config.validate()
     seed_everything(config.seed)
@@ -224,18 +249,25 @@ def train(config: TrainConfig, *, progress: ProgressFn | None = None, show_bar: 
     log_path = out_dir / "metrics.jsonl"
     if saved is None:
         log_path.write_text("")
+        # A fresh start: a state left by an earlier run in this folder must never be resumed.
+        state_path.unlink(missing_ok=True)
 
     samples = assign_splits(load_samples(config.data), seed=config.seed)
     by_split = {s: [x for x in samples if x.split == s] for s in ("train", "val", "test")}
-    if not by_split["train"]:
-        raise MLError("The dataset has no training images.")
+    if len(by_split["train"]) < 2:
+        raise MLError(
+            f"The dataset has {len(by_split['train'])} training image(s); training needs at least 2 "
+            "(BatchNorm normalises over a batch). Add images to the train split.")
     loader_gen = torch.Generator()
     loader_gen.manual_seed(config.seed)
     train_loader = _loader(by_split["train"], config, train=True, generator=loader_gen)
     val_loader = _loader(by_split["val"], config, train=False)
     test_loader = _loader(by_split["test"], config, train=False)
 
-    model = build_model(config.model).to(device, memory_format=torch.channels_last)
+    model = build_model(config.model)
+    if config.init_checkpoint and saved is None:
+        init_from_checkpoint(model, config.init_checkpoint, config.model)
+    model = model.to(device, memory_format=torch.channels_last)
     if config.optimizer == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(
             model.parameters(), lr=config.lr, momentum=0.9, weight_decay=config.weight_decay, nesterov=True)
@@ -248,9 +280,10 @@ def train(config: TrainConfig, *, progress: ProgressFn | None = None, show_bar: 
     warmup = int(config.warmup_epochs * steps_per_epoch)
     use_amp = config.amp and device.type == "cuda"
 
-    def emit(event: dict[str, Any]) -> None:
-        with log_path.open("a") as f:
-            f.write(json.dumps(event) + "\n")
+    def emit(event: dict[str, Any], *, log: bool = True) -> None:
+        if log:
+            with log_path.open("a") as f:
+                f.write(json.dumps(event) + "\n")
         if progress:
             progress(event)
 
@@ -272,15 +305,16 @@ def train(config: TrainConfig, *, progress: ProgressFn | None = None, show_bar: 
         from tqdm import tqdm
 
         bar = tqdm(total=total_steps, initial=step, desc="Training", unit="step")
-    started = time.monotonic()
+    started = clock()
     start_step = step
+    last_report = started
     for epoch in range(start_epoch, config.epochs):
         if stopped_early or (config.max_steps and step >= config.max_steps):
             break
         model.train()
         train_loader.dataset.epoch = epoch  # type: ignore[attr-defined]
         seen, correct, loss_sum = 0, 0, 0.0
-        for x, y in train_loader:
+        for batch_index, (x, y) in enumerate(train_loader, start=1):
             if config.max_steps and step >= config.max_steps:
                 break
             if should_stop is not None and should_stop():
@@ -309,16 +343,24 @@ def train(config: TrainConfig, *, progress: ProgressFn | None = None, show_bar: 
             if bar:
                 bar.update(1)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+            now = clock()
+            epoch_ends = batch_index == steps_per_epoch or step == config.max_steps
+            if epoch_ends or now - last_report >= config.progress_every_s:
+                last_report = now
+                emit({"event": "step", "epoch": epoch + 1, "epochs": config.epochs, "step": step,
+                      "total_steps": total_steps, "lr": opt.param_groups[0]["lr"],
+                      "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
+                      "elapsed_s": now - started, "eta_s": _eta(now - started, step - start_step,
+                                                                total_steps - start_step)}, log=False)
         val_logits, val_y = predict_logits(model, val_loader, device)
         val_loss = float(F.cross_entropy(val_logits, val_y)) if len(val_y) else loss_sum / max(1, seen)
         val_acc = float((val_logits.argmax(1) == val_y).float().mean()) if len(val_y) else None
-        elapsed = time.monotonic() - started
-        done_frac = (step - start_step) / max(1, total_steps - start_step)
+        elapsed = clock() - started
         emit({"event": "epoch", "epoch": epoch + 1, "epochs": config.epochs, "step": step,
               "total_steps": total_steps, "lr": opt.param_groups[0]["lr"],
               "train_loss": loss_sum / max(1, seen),
               "train_accuracy": correct / max(1, seen), "val_loss": val_loss, "val_accuracy": val_acc,
-              "elapsed_s": elapsed, "eta_s": elapsed / done_frac - elapsed if done_frac else None})
+              "elapsed_s": elapsed, "eta_s": _eta(elapsed, step - start_step, total_steps - start_step)})
         improved, stopped_early = stopper.update(val_loss)
         if improved:
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -331,8 +373,8 @@ def train(config: TrainConfig, *, progress: ProgressFn | None = None, show_bar: 
     if best_state is not None:
         model.load_state_dict(best_state)
     if config.bn_recalibration_batches:
-        recalibrate_batchnorm(model, _loader(by_split["train"], config, train=False), device,
-                              config.bn_recalibration_batches)
+        recalibrate_batchnorm(model, _loader(by_split["train"], config, train=False, batchnorm_updates=True),
+                              device, config.bn_recalibration_batches)
     # Calibrate and choose the threshold on validation, never on test.
     val_logits, val_y = predict_logits(model, val_loader, device)
     temperature = fit_temperature(val_logits, val_y) if len(val_y) else 1.0

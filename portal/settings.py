@@ -233,6 +233,22 @@ VERITY_TRAINING_SOFT_TIME_LIMIT = env_int("VERITY_TRAINING_SOFT_TIME_LIMIT", 6 *
 VERITY_TRAINING_TIME_LIMIT = env_int("VERITY_TRAINING_TIME_LIMIT", VERITY_TRAINING_SOFT_TIME_LIMIT + 600)
 # How often (seconds at most) a running training task reads its cancel flag from the database.
 VERITY_TRAINING_CANCEL_POLL_S = float(env_str("VERITY_TRAINING_CANCEL_POLL_S", "2") or "2")
+# How often (seconds at most) a running training task stores its step progress (the run page's bar).
+VERITY_TRAINING_PROGRESS_EVERY_S = float(env_str("VERITY_TRAINING_PROGRESS_EVERY_S", "2") or "2")
+# A running training task touches its run at least every VERITY_TRAINING_STALE_S / 5 seconds (a
+# heartbeat thread, so silent phases such as validation count as alive). A run silent for longer
+# than VERITY_TRAINING_STALE_S lost its worker (killed, machine gone): the sweeper queues it again
+# and the next task resumes it from its last finished epoch; after VERITY_TRAINING_MAX_ATTEMPTS
+# claims it is failed instead, with a reason.
+VERITY_TRAINING_STALE_S = env_int("VERITY_TRAINING_STALE_S", 600)
+VERITY_TRAINING_MAX_ATTEMPTS = env_int("VERITY_TRAINING_MAX_ATTEMPTS", 3)
+if VERITY_TRAINING_STALE_S < 10 or VERITY_TRAINING_MAX_ATTEMPTS < 1:
+    raise ImproperlyConfigured("VERITY_TRAINING_STALE_S must be at least 10 (seconds) and "
+                               "VERITY_TRAINING_MAX_ATTEMPTS at least 1.")
+# Local torchvision ResNet50 ImageNet weights (a state_dict file) for runs without a base model
+# to start from; empty: random initialisation. Never downloaded.
+VERITY_PRETRAINED_WEIGHTS = env_str("VERITY_PRETRAINED_WEIGHTS", "") or ""
+# The sweeper (worker.tasks.requeue_stuck) re-sends stuck analyses and training runs.
 CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-analyses": {"task": "worker.tasks.requeue_stuck", "schedule": float(VERITY_SWEEP_INTERVAL_S),
                                "options": {"queue": "inference", "expires": VERITY_SWEEP_INTERVAL_S}},

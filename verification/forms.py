@@ -152,7 +152,8 @@ class TrainingStartForm(forms.Form):
 
     dataset = forms.ModelChoiceField(queryset=None)  # type: ignore[arg-type]
     base_model = forms.ModelChoiceField(queryset=ModelVersion.objects.order_by("-created_at"), required=False,
-                                        help_text="The version this run should be compared with (optional).")
+                                        help_text="Start from this version's weights and compare with it (optional; "
+                                                  "without one: ImageNet weights if configured, else random).")
     epochs = forms.IntegerField(min_value=1, max_value=200, initial=3)
     batch_size = forms.IntegerField(min_value=2, max_value=1024, initial=32)
     lr = forms.FloatField(min_value=1e-7, max_value=1.0, initial=1e-3, label="Learning rate")

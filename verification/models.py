@@ -292,7 +292,9 @@ class TrainingStatus(models.TextChoices):
 # Allowed status changes; services.training refuses any other (InvalidTransition).
 TRAINING_TRANSITIONS: dict[str, set[str]] = {
     TrainingStatus.QUEUED: {TrainingStatus.RUNNING, TrainingStatus.FAILED, TrainingStatus.CANCELLED},
-    TrainingStatus.RUNNING: {TrainingStatus.SUCCEEDED, TrainingStatus.FAILED, TrainingStatus.CANCELLED},
+    # running -> queued: its worker died and the sweeper sends it again (to resume from last.pt).
+    TrainingStatus.RUNNING: {TrainingStatus.SUCCEEDED, TrainingStatus.FAILED, TrainingStatus.CANCELLED,
+                             TrainingStatus.QUEUED},
     TrainingStatus.SUCCEEDED: set(),
     TrainingStatus.FAILED: set(),
     TrainingStatus.CANCELLED: set(),
@@ -302,7 +304,12 @@ TRAINING_TRANSITIONS: dict[str, set[str]] = {
 class TrainingRun(models.Model):
     """One training of a classifier on a registered dataset, run by worker.tasks.train_model on
     the training queue. Transitions: queued -> running -> succeeded | failed | cancelled (and
-    queued -> failed | cancelled). A succeeded run names the ModelVersion it registered (not active)."""
+    queued -> failed | cancelled; running -> queued when its worker died and the sweeper takes it
+    back). A succeeded run names the ModelVersion it registered (not active); a run with a
+    ``base_model`` starts from that version's weights.
+
+    ``updated_at`` is the sweeper's clock: a running task touches it with every progress report
+    and a heartbeat, so a running run whose ``updated_at`` is old has lost its worker."""
 
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="training_runs")
     base_model = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL,
@@ -316,9 +323,12 @@ class TrainingRun(models.Model):
     step = models.PositiveIntegerField(default=0)
     total_steps = models.PositiveIntegerField(default=0)
     train_loss = models.FloatField(null=True, blank=True)
+    train_accuracy = models.FloatField(null=True, blank=True)
     val_accuracy = models.FloatField(null=True, blank=True)
     eta_s = models.FloatField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # How many times a task has claimed the run: 1 normally, more after the sweeper took it back.
+    attempts = models.PositiveIntegerField(default=0)
     out_dir = models.CharField(max_length=500, blank=True)
     model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL,
                                       related_name="training_runs")

@@ -165,14 +165,18 @@ def analyse_batch(batch: list[Analysis]) -> dict[int, str]:
 
 @shared_task(name="worker.tasks.requeue_stuck", ignore_result=True)
 def requeue_stuck() -> int:
-    """Periodic sweeper (celery beat): re-send analyses whose message was lost or whose worker
-    died without a redelivery. Claims make a duplicate message harmless."""
+    """Periodic sweeper (celery beat): re-send analyses and training runs whose message was lost
+    or whose worker died without a redelivery (a training run resumes from its last finished
+    epoch). Claims make a duplicate message harmless."""
     ids = services.analyses_stuck(queued_for_s=settings.VERITY_SWEEP_QUEUED_AFTER_S,
                                   running_for_s=settings.CELERY_TASK_TIME_LIMIT + 60)
     count = sum(services.analysis_requeue(analysis_id=pk, reason="stuck; sent to the queue again") for pk in ids)
-    if count:
-        logger.warning("re-enqueued %d stuck analyses", count)
-    return count
+    runs = services.training_runs_stuck(queued_for_s=settings.VERITY_SWEEP_QUEUED_AFTER_S)
+    trained = sum(services.training_run_requeue(run_id=pk, reason="stuck (message lost or worker gone); "
+                                                "sent to the queue again") for pk in runs)
+    if count or trained:
+        logger.warning("re-enqueued %d stuck analyses and %d training runs", count, trained)
+    return count + trained
 
 
 @shared_task(bind=True, name="worker.tasks.deliver_webhook", acks_late=True, max_retries=None,
@@ -192,41 +196,31 @@ def deliver_webhook(self, delivery_id: int) -> str:  # type: ignore[no-untyped-d
 def train_model(self, run_id: int) -> str:  # type: ignore[no-untyped-def]
     """Train on the run's dataset, then register the checkpoint (not activated) or record why not.
 
-    Safe to deliver twice: only a queued run is claimed. Checkpoints go to
-    ``VERITY_MODEL_DIR/runs/<run id>/``."""
+    Safe to deliver twice: only a queued run (or one whose worker stopped reporting) is claimed.
+    Checkpoints go to ``VERITY_MODEL_DIR/runs/<run id>/``. A run claimed again after its worker
+    died resumes from the ``last.pt`` of its last finished epoch there (or starts over if no
+    epoch had finished)."""
     from pathlib import Path
 
-    from ml.config import PreprocessConfig, TrainConfig
     from ml.errors import TrainingCancelled
-    from ml.train import train
+    from ml.train import STATE_FILE, train
+
+    from .training import cancel_poll, heartbeat, training_config
 
     out_dir = Path(settings.VERITY_MODEL_DIR) / "runs" / str(run_id)
     run = services.training_run_begin(run_id=run_id, out_dir=out_dir)
     if run is None:
         return "not queued"
-    hp = run.hyperparameters
-    poll_s = settings.VERITY_TRAINING_CANCEL_POLL_S
-    last_check = [0.0, False]
-
-    def should_stop() -> bool:
-        # Called before every step: read the flag from the database at most every poll_s seconds.
-        now = time.monotonic()
-        if now - last_check[0] >= poll_s:
-            last_check[0] = now
-            last_check[1] = services.training_cancel_requested(run_id=run_id)
-        return bool(last_check[1])
+    resume = run.attempts > 1 and (out_dir / STATE_FILE).is_file()
 
     def progress(event: dict) -> None:  # type: ignore[type-arg]
-        if event.get("event") == "epoch":
+        if event.get("event") in ("step", "epoch"):
             services.training_run_progress(run_id=run_id, event=event)
 
     try:
-        config = TrainConfig(
-            data=run.dataset.path, out_dir=str(out_dir), epochs=hp["epochs"], batch_size=hp["batch_size"],
-            lr=hp["lr"], seed=hp["seed"], device=settings.VERITY_DEVICE or "auto",
-            preprocess=PreprocessConfig(input_size=hp["input_size"], train_crop=hp["train_crop"]))
-        result = train(config, progress=progress, should_stop=should_stop, show_bar=False,
-                       name=f"{run.dataset.name[:90]}-run{run_id}")
+        with heartbeat(run_id):
+            result = train(training_config(run, out_dir), progress=progress, should_stop=cancel_poll(run_id),
+                           show_bar=False, resume=resume, name=f"{run.dataset.name[:90]}-run{run_id}")
         services.training_run_finish(run_id=run_id, checkpoint=result.checkpoint)
     except TrainingCancelled as exc:
         services.training_run_fail(run_id=run_id, reason=str(exc), cancelled=True)

@@ -47,8 +47,10 @@ def test_train_options_override_a_config_file(tmp_path):
     (tmp_path / "c.json").write_text(json.dumps({"data": "d", "epochs": 9, "lr": 0.5, "jpeg_prob": 0.1,
                                                  "preprocess": {"input_size": 96, "train_crop": 48}}))
     args = build_parser().parse_args(["train", "--config", str(tmp_path / "c.json"), "--lr", "0.01",
-                                      "--blur-prob", "0.3", "--blur-sigma", "0.5,2", "--train-crop", "32"])
+                                      "--blur-prob", "0.3", "--blur-sigma", "0.5,2", "--train-crop", "32",
+                                      "--init-checkpoint", "runs/base/model.pt"])
     config = train_config_from_args(args)
+    assert config.init_checkpoint == "runs/base/model.pt"
     assert (config.data, config.epochs, config.lr, config.jpeg_prob) == ("d", 9, 0.01, 0.1)
     assert (config.blur_prob, config.blur_sigma) == (0.3, (0.5, 2.0))
     assert (config.preprocess.input_size, config.preprocess.train_crop) == (96, 32)

@@ -125,3 +125,19 @@ def test_the_django_admin_action_starts_training_on_a_dataset(client, crew, sent
                 {"action": "start_training", "_selected_action": [dataset.pk]})
     run = TrainingRun.objects.get()
     assert run.dataset == dataset and run.created_by == root and run.hyperparameters["epochs"] == 3
+
+
+def test_the_run_page_shows_step_progress_with_its_eta_and_the_status_poll_carries_it(client, crew, sent_runs):
+    dataset = Dataset.objects.create(name="steps", path="/data/x", analysis={"total": 8})
+    run = services.training_run_start(actor=crew["admin"], dataset=dataset, hyperparameters={"epochs": 2})
+    services.training_run_begin(run_id=run.pk, out_dir="/tmp/run")
+    services.training_run_progress(run_id=run.pk, event={
+        "event": "step", "epoch": 1, "epochs": 2, "step": 3, "total_steps": 8, "train_loss": 0.61,
+        "train_accuracy": 0.75, "eta_s": 95.2})
+    client.force_login(crew["admin"])
+    page = client.get(reverse("verification:training_run", args=[run.pk])).content.decode()
+    assert '<progress id="step-progress" max="8" value="3"' in page
+    assert '"step_percent">38%<' in page and '"eta">1 min 35 s<' in page and '"train_accuracy">75.0%<' in page
+    status = json.loads(client.get(reverse("verification:training_run_status", args=[run.pk])).content)
+    assert (status["step"], status["total_steps"], status["train_accuracy"], status["eta_s"]) == (3, 8, 0.75, 95.2)
+    assert status["attempts"] == 1

@@ -196,3 +196,68 @@ def test_the_task_stops_when_cancel_is_requested(crew, dataset, sent_runs, setti
     run.refresh_from_db()
     assert run.status == TrainingStatus.CANCELLED and "cancelled" in run.error
     assert not ModelVersion.objects.exists()
+
+
+def test_the_task_stores_step_progress_on_the_run_within_an_epoch(crew, dataset, sent_runs, settings, tmp_path,
+                                                                   monkeypatch):
+    from worker.tasks import train_model
+
+    settings.VERITY_MODEL_DIR = tmp_path / "models"
+    settings.VERITY_DEVICE = "cpu"
+    settings.VERITY_TRAINING_PROGRESS_EVERY_S = 0
+    run = services.training_run_start(actor=crew["admin"], dataset=dataset,
+                                      hyperparameters={**TINY, "batch_size": 2})
+    original, rows = services.training_run_progress, []
+
+    def store_and_read_back(*, run_id, event):  # type: ignore[no-untyped-def]
+        original(run_id=run_id, event=event)
+        rows.append((event["event"], TrainingRun.objects.values(
+            "epoch", "step", "total_steps", "train_loss", "train_accuracy", "eta_s").get(pk=run_id)))
+
+    monkeypatch.setattr(services, "training_run_progress", store_and_read_back)
+    assert train_model(run.pk) == "succeeded"
+    steps = [row for kind, row in rows if kind == "step"]
+    total = steps[0]["total_steps"]
+    assert total == 5  # 10 training images at batch 2
+    assert [row["step"] for row in steps] == list(range(1, total + 1))
+    middle = steps[2]
+    assert middle["epoch"] == 1 and middle["train_loss"] > 0 and 0 <= middle["train_accuracy"] <= 1
+    assert middle["eta_s"] > 0
+
+
+def test_a_run_with_a_base_model_trains_from_its_weights(crew, dataset, sent_runs, settings, tmp_path,
+                                                         tiny_checkpoint):
+    import torch
+
+    from worker.tasks import train_model
+
+    settings.VERITY_MODEL_DIR = tmp_path / "models"
+    settings.VERITY_DEVICE = "cpu"
+    base = services.model_version_register(checkpoint=tiny_checkpoint)
+    # The smallest learning rate allowed: the weights stay where the base model left them.
+    run = services.training_run_start(actor=crew["admin"], dataset=dataset, base_model=base,
+                                      hyperparameters={**TINY, "lr": 1e-7})
+    assert train_model(run.pk) == "succeeded"
+    run.refresh_from_db()
+    new = torch.load(run.model_version.checkpoint, weights_only=True)
+    old = torch.load(base.checkpoint, weights_only=True)["state_dict"]
+    weights = [k for k in old if k.endswith((".weight", ".bias"))]  # BatchNorm's running statistics move
+    assert weights and all(torch.allclose(new["state_dict"][k], old[k], rtol=0, atol=1e-5) for k in weights)
+    assert new["train_config"]["init_checkpoint"] == base.checkpoint
+    assert AuditEvent.objects.get(action="training.started").details["base_model"] == base.pk
+
+
+def test_the_run_starts_from_the_base_model_else_from_configured_imagenet_weights(crew, dataset, sent_runs,
+                                                                                   settings, tmp_path, version):
+    from worker.training import training_config
+
+    settings.VERITY_PRETRAINED_WEIGHTS = "/weights/resnet50-imagenet.pth"
+    plain = services.training_run_start(actor=crew["admin"], dataset=dataset)
+    config = training_config(plain, tmp_path)
+    assert config.init_checkpoint is None and config.model.pretrained_weights == "/weights/resnet50-imagenet.pth"
+    based = services.training_run_start(actor=crew["admin"], dataset=dataset, base_model=version)
+    config = training_config(based, tmp_path)
+    assert config.init_checkpoint == version.checkpoint and config.model.pretrained_weights is None
+    config.validate()
+    settings.VERITY_PRETRAINED_WEIGHTS = ""
+    assert training_config(plain, tmp_path).model.pretrained_weights is None

@@ -391,8 +391,8 @@ class HyperparametersSerializer(serializers.Serializer):
 class TrainingRunCreateSerializer(serializers.Serializer):
     dataset = serializers.IntegerField(min_value=1, max_value=2**31 - 1, help_text="Id of a registered dataset.")
     base_model = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**31 - 1,
-                                          help_text="Id of the model version this run is meant to replace "
-                                                    "(recorded for comparison).")
+                                          help_text="Id of the model version to start from: the run "
+                                                    "fine-tunes its weights (and is compared with it).")
     hyperparameters = HyperparametersSerializer(required=False)
 
 
@@ -403,7 +403,8 @@ class TrainingRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = TrainingRun
         fields = ["id", "dataset", "dataset_name", "base_model", "hyperparameters", "status", "cancel_requested",
-                  "epoch", "epochs", "step", "total_steps", "train_loss", "val_accuracy", "eta_s", "error",
+                  "epoch", "epochs", "step", "total_steps", "train_loss", "train_accuracy", "val_accuracy", "eta_s",
+                  "attempts", "error",
                   "model_version", "created_at", "started_at", "finished_at", "updated_at"]
         read_only_fields = fields
 

@@ -14,8 +14,8 @@ from .review import (case_assign, case_export_record, case_finalise, case_reopen
 from .submission import (AcceptedFile, Rejection, SubmissionResult, Upload, case_submit, case_tags_set,
                          expand_zip, normalise_tags, validate_upload)
 from .training import (HYPERPARAMETERS, training_cancel_requested, training_hyperparameters, training_run_begin,
-                       training_run_cancel, training_run_fail, training_run_finish, training_run_progress,
-                       training_run_start)
+                       training_run_cancel, training_run_fail, training_run_finish, training_run_heartbeat,
+                       training_run_progress, training_run_requeue, training_run_start, training_runs_stuck)
 
 __all__ = [
     "AcceptedFile", "AnalysisOutcome", "NotAllowed", "Rejection", "SubmissionResult", "Upload",
@@ -28,5 +28,6 @@ __all__ = [
     "user_create", "user_login_record", "validate_upload",
     "HYPERPARAMETERS", "dataset_register", "model_version_promote", "training_cancel_requested",
     "training_hyperparameters", "training_run_begin", "training_run_cancel", "training_run_fail",
-    "training_run_finish", "training_run_progress", "training_run_start",
+    "training_run_finish", "training_run_heartbeat", "training_run_progress", "training_run_requeue",
+    "training_run_start", "training_runs_stuck",
 ]

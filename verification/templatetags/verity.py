@@ -1,4 +1,4 @@
-"""Formatting for dashboards: percentages, metrics that may be missing, and matrix shading."""
+"""Formatting for dashboards: percentages, metrics that may be missing, durations, and matrix shading."""
 
 from __future__ import annotations
 
@@ -22,6 +22,19 @@ def metric(value: Any, digits: int = 3) -> str:
     if value is None or value == "":
         return "—"
     return f"{float(value):.{int(digits)}f}"
+
+
+@register.filter
+def duration(seconds: Any) -> str:
+    """95 -> "1 min 35 s", 4000 -> "1 h 6 min"; None -> "—". static/training.js writes the same."""
+    if seconds is None or seconds == "":
+        return "—"
+    total = max(0, round(float(seconds)))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
 @register.filter

@@ -85,7 +85,8 @@ def training_run_status(request: HttpRequest, run_id: int) -> HttpResponse:
     return JsonResponse({
         "status": run.status, "finished": run.is_finished, "cancel_requested": run.cancel_requested,
         "epoch": run.epoch, "epochs": run.epochs, "step": run.step, "total_steps": run.total_steps,
-        "train_loss": run.train_loss, "val_accuracy": run.val_accuracy, "eta_s": run.eta_s, "error": run.error,
+        "train_loss": run.train_loss, "train_accuracy": run.train_accuracy, "val_accuracy": run.val_accuracy,
+        "eta_s": run.eta_s, "attempts": run.attempts, "error": run.error,
         "model_version": run.model_version_id, "updated_at": run.updated_at.isoformat()})
 
 
