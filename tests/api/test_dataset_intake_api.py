@@ -29,8 +29,8 @@ def team_admin(people):  # type: ignore[no-untyped-def]
 
 
 def test_an_admin_registers_an_uploaded_zip(api, admin_user):
-    response = api("admin").post("/api/v1/datasets/", {"name": "zipped", "archive": as_upload(zip_bytes(split_layout()))},
-                                 format="multipart")
+    archive = as_upload(zip_bytes(split_layout()))
+    response = api("admin").post("/api/v1/datasets/", {"name": "zipped", "archive": archive}, format="multipart")
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["origin"] == "upload" and body["analysis"]["total"] == 5 and body["analysis"]["skipped_files"] == 1
@@ -60,8 +60,9 @@ def test_a_path_and_an_archive_together_are_refused(api, admin_user, tmp_path):
 @pytest.fixture
 def reviewed(people, admin_user):  # type: ignore[no-untyped-def]
     """Two real and two AI-generated reviewed images in the team; one of each in the other team."""
-    reviewed_case(team=people["team"], reviewer=people["teammate"], finaliser=admin_user, images=[
-        (png_bytes((40, 32), seed=s), v) for s, v in [(1, "real"), (2, "real"), (3, "ai_generated"), (4, "ai_generated")]])
+    verdicts = [(1, "real"), (2, "real"), (3, "ai_generated"), (4, "ai_generated")]
+    reviewed_case(team=people["team"], reviewer=people["teammate"], finaliser=admin_user,
+                  images=[(png_bytes((40, 32), seed=s), v) for s, v in verdicts])
     reviewed_case(team=people["other_team"], reviewer=people["outsider"], finaliser=admin_user, images=[
         (png_bytes((40, 32), seed=5), "real"), (png_bytes((40, 32), seed=6), "ai_generated")])
 
