@@ -39,8 +39,8 @@ class DatasetAdmin(admin.ModelAdmin):
     """Read-only: datasets are registered (analysed and fingerprinted) on the Datasets page or the
     API, and never change afterwards."""
 
-    list_display = ["name", "path", "fingerprint", "created_at"]
-    readonly_fields = ["name", "path", "fingerprint", "analysis", "created_by", "created_at"]
+    list_display = ["name", "origin", "path", "fingerprint", "created_at"]
+    readonly_fields = ["name", "origin", "path", "fingerprint", "analysis", "created_by", "created_at"]
     actions = ["start_training"]
 
     def has_add_permission(self, request):  # type: ignore[no-untyped-def]

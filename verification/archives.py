@@ -1,10 +1,13 @@
-"""Unpacking a zip of images into uploads, with limits that a hostile archive cannot get past."""
+"""Unpacking zip archives, with limits that a hostile archive cannot get past: submitted images
+are read into memory (``expand``), an admin's dataset is unpacked into a folder (``extract_to``)."""
 
 from __future__ import annotations
 
+import shutil
+import stat
 import zipfile
 from collections.abc import Iterable
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from django.conf import settings
@@ -28,6 +31,12 @@ def is_zip(upload: Any) -> bool:
     head = upload.read(4)
     upload.seek(0)
     return head == ZIP_MAGIC
+
+
+def unsafe_member_name(name: str) -> bool:
+    """An absolute name, a drive letter or a ``..`` part: unpacking it could write outside the folder."""
+    path = PurePosixPath(name.replace("\\", "/"))
+    return path.is_absolute() or ".." in path.parts or (len(name) > 1 and name[1] == ":")
 
 
 def _skip(name: str) -> bool:
@@ -73,3 +82,81 @@ def expand(uploads: Iterable[Any]) -> list[Any]:
                     f"The archives unpack to more than {settings.VERITY_MAX_ARCHIVE_BYTES / 1e6:.0f} MB.")
             out.append(SimpleUploadedFile(name, data))
     return out
+
+
+_CHUNK = 1024 * 1024
+
+
+def _refuse_hostile(archive: zipfile.ZipFile, label: str) -> None:
+    """Refuse the whole archive when any entry is unsafe to unpack into a folder."""
+    for member in archive.infolist():
+        if unsafe_member_name(member.filename):
+            raise ArchiveRejected(f"{label} names a file outside its own folder ({member.filename[:200]!r}); "
+                                  "the archive was refused. Zip the dataset folder itself.")
+        if stat.S_ISLNK(member.external_attr >> 16):
+            raise ArchiveRejected(f"{label} holds a symbolic link ({member.filename[:200]!r}); the archive was "
+                                  "refused. Zip the image files themselves.")
+        if member.flag_bits & 0x1:
+            raise ArchiveRejected(f"{label} is encrypted ({member.filename[:200]!r}); zip it without a password.")
+
+
+def _copy_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path, budget: int) -> int:
+    """Write one member to ``target``; returns the bytes written. Counts what is really inflated:
+    a member that grows past its declared size or the remaining budget is a zip bomb."""
+    written = 0
+    with archive.open(member) as src, target.open("xb") as dst:
+        while chunk := src.read(_CHUNK):
+            written += len(chunk)
+            if written > member.file_size or written > budget:
+                raise ArchiveTooLarge("The archive expands beyond its declared sizes or the limit; it was "
+                                      "refused as a possible zip bomb.")
+            dst.write(chunk)
+    return written
+
+
+def extract_to(upload: Any, dest: Path, *, max_members: int, max_bytes: int) -> list[Path]:
+    """Unpack the zip ``upload`` into the new folder ``dest`` and return the files written.
+
+    Checked before anything is written: it is a zip, no entry is absolute, climbs out with ``..``,
+    is a symbolic link or is encrypted (any of these refuses the whole archive), and the member
+    count and declared sizes are within the limits. While writing, the real inflated sizes are
+    counted too (a zip can lie about them). Packaging files (``__MACOSX``, hidden files) are
+    skipped. On any refusal ``dest`` is removed, so nothing half-unpacked is left behind.
+    """
+    label = PurePosixPath((getattr(upload, "name", "") or "archive.zip").replace("\\", "/")).name[:120]
+    try:
+        archive = zipfile.ZipFile(upload)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ArchiveRejected(f"{label} is not a readable zip archive.") from exc
+    with archive:
+        _refuse_hostile(archive, label)
+        members = [m for m in archive.infolist() if not m.is_dir() and not _skip(m.filename)]
+        if not members:
+            raise ArchiveRejected(f"{label} holds no files.")
+        if len(members) > max_members:
+            raise ArchiveRejected(f"{label} holds {len(members)} files; at most {max_members} are accepted.")
+        declared = sum(m.file_size for m in members)
+        if declared > max_bytes:
+            raise ArchiveTooLarge(f"{label} would expand to {declared / 1e6:.0f} MB; the limit is "
+                                  f"{max_bytes / 1e6:.0f} MB. Archives that expand this much are refused "
+                                  "(a possible zip bomb).")
+        dest.mkdir(parents=True)
+        root = dest.resolve()
+        written: list[Path] = []
+        try:
+            budget = max_bytes
+            for member in members:
+                target = root.joinpath(*PurePosixPath(member.filename.replace("\\", "/")).parts)
+                if not target.resolve().is_relative_to(root):  # belt and braces after _refuse_hostile
+                    raise ArchiveRejected(f"{label} names a file outside its own folder; it was refused.")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                budget -= _copy_member(archive, member, target, budget)
+                written.append(target)
+        except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError, EOFError) as exc:
+            # A damaged member (bad CRC), an unknown compression, two entries of one name, a full disk.
+            shutil.rmtree(dest, ignore_errors=True)
+            raise ArchiveRejected(f"{label} could not be unpacked: {exc}") from exc
+        except BaseException:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise
+    return written

@@ -147,6 +147,27 @@ class DatasetRegisterForm(forms.Form):
     path = forms.CharField(max_length=500, help_text="Absolute path on the server: a folder or a CSV manifest.")
 
 
+class DatasetUploadForm(forms.Form):
+    """Content checks (a zip, safe to unpack, within the limits) happen in services.dataset_register_archive."""
+
+    name = forms.CharField(max_length=120)
+    archive = forms.FileField(help_text="A zip of <split>/<REAL|FAKE>/ or <REAL|FAKE>/ folders, or of a CSV "
+                                        "manifest with its images.",
+                              widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}))
+
+
+class DatasetFromReviewsForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    mix_with = forms.ModelChoiceField(queryset=None, required=False,  # type: ignore[arg-type]
+                                      help_text="A registered dataset whose images are added (optional).")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from .models import Dataset
+
+        self.fields["mix_with"].queryset = Dataset.objects.order_by("name")  # type: ignore[attr-defined]
+
+
 class TrainingStartForm(forms.Form):
     """The hyperparameters' bounds and defaults are services.training's; the service checks them again."""
 

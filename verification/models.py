@@ -252,8 +252,15 @@ class Comment(models.Model):
         return f"Comment {self.pk} on case {self.case_id}"
 
 
+class DatasetOrigin(models.TextChoices):
+    PATH = "path", "Server path"
+    UPLOAD = "upload", "Uploaded zip"
+    REVIEWS = "reviews", "Reviewed cases"
+
+
 class Dataset(models.Model):
-    """A registered training or evaluation dataset (services.dataset_register; immutable once registered).
+    """A registered training or evaluation dataset (services.dataset_register, dataset_register_archive
+    and dataset_build_from_reviews; immutable once registered).
 
     ``analysis`` holds counts computed when the dataset is registered::
 
@@ -261,11 +268,18 @@ class Dataset(models.Model):
          "by_class": {"real": int, "ai_generated": int},
          "by_split": {"train": int, "val": int, "test": int},
          "by_source": {name: int}, "by_generator": {name: int},
-         "sizes": [{"label": "<256 px", "count": int}, ...]}   # binned shorter side
+         "sizes": [{"label": "<256 px", "count": int}, ...],   # binned shorter side
+         ...}   # and what could mislead training: undecodable, duplicate and label-conflict groups
+
+    An uploaded zip adds ``skipped_files`` (unpacked files that are not images of a class); a dataset
+    built from reviewed cases adds ``reviewed`` (images taken, duplicates merged, conflicts dropped).
     """
 
     name = models.CharField(max_length=120, unique=True)
     path = models.CharField(max_length=500)
+    # How it came in: a path on the server, or a folder Verity owns (an uploaded zip unpacked, or
+    # images of reviewed cases copied with a manifest) under VERITY_DATASET_DIR.
+    origin = models.CharField(max_length=16, choices=DatasetOrigin.choices, default=DatasetOrigin.PATH)
     created_at = models.DateTimeField(auto_now_add=True)
     analysis = models.JSONField(default=dict, blank=True)
     # Immutable once registered (services.dataset_register is the only writer): files that change

@@ -10,8 +10,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, F, Prefetch, Q, QuerySet
 
-from .models import (Analysis, AnalysisStatus, AuditEvent, Case, CaseImage, Comment, Dataset, HumanVerdict,
-                     Membership, ModelVersion, Review, Role, Team, TrainingRun)
+from .models import (Analysis, AnalysisStatus, AuditEvent, Case, CaseImage, CaseStatus, Comment, Dataset,
+                     HumanVerdict, Membership, ModelVersion, Review, Role, Team, TrainingRun)
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -210,6 +210,14 @@ def training_runs() -> QuerySet[TrainingRun]:
 
 def datasets() -> QuerySet[Dataset]:
     return Dataset.objects.order_by("name")
+
+
+def reviewed_images(user: User) -> QuerySet[CaseImage]:
+    """Images that may train a model: in finalised cases of the teams ``user`` administers (a
+    superuser: every team), whose latest review says real or AI-generated."""
+    return (CaseImage.objects.filter(case__team__in=admin_teams(user), case__status=CaseStatus.FINALISED,
+                                     human_verdict__in=[HumanVerdict.REAL, HumanVerdict.AI_GENERATED])
+            .order_by("id"))
 
 
 def active_model() -> ModelVersion | None:

@@ -41,6 +41,11 @@ def normalise_label(name: str) -> str | None:
     return _LABEL_ALIASES.get(name.strip().lower().replace("-", "_"))
 
 
+def normalise_split(name: str) -> str | None:
+    """Map a folder or manifest split name (``training``, ``valid`` ...) to one of :data:`SPLITS`."""
+    return _SPLIT_ALIASES.get(name.lower())
+
+
 @dataclass(frozen=True)
 class Sample:
     """One labelled image. ``path`` is the image file, or the tar shard when ``member`` is set."""
@@ -101,7 +106,7 @@ def sort_key(s: Sample) -> tuple[str, str]:
 def _from_folders(root: Path) -> list[Sample]:
     samples: list[Sample] = []
     for child in sorted(p for p in root.iterdir() if p.is_dir()):
-        split = _SPLIT_ALIASES.get(child.name.lower())
+        split = normalise_split(child.name)
         if split is not None:
             for class_dir in sorted(p for p in child.iterdir() if p.is_dir()):
                 samples.extend(_images_in(class_dir, split))
@@ -138,7 +143,7 @@ def _from_manifest(manifest: Path) -> list[Sample]:
             label = normalise_label(row["label"] or "")
             if label is None:
                 raise MLError(f"{manifest}:{lineno}: unknown label {row['label']!r}.")
-            split = _SPLIT_ALIASES.get((row.get("split") or "").lower(), "")
+            split = normalise_split(row.get("split") or "") or ""
             rel = row[path_key] or ""
             member = ""
             if row.get("shard"):

@@ -369,14 +369,33 @@ class DatasetSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Dataset
-        fields = ["id", "name", "path", "fingerprint", "analysis", "created_at"]
+        fields = ["id", "name", "origin", "path", "fingerprint", "analysis", "created_at"]
         read_only_fields = fields
+        extra_kwargs = {"origin": {"help_text": "How the dataset came in: a path on the server, an uploaded "
+                                                "zip, or reviewed cases (the last two live in a folder Verity owns)."}}
 
 
 class DatasetCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=120)
     path = serializers.CharField(max_length=500, help_text="Absolute path on the server: a folder "
                                  "(<split>/<REAL|FAKE>/… or with a MANIFEST.csv) or a CSV manifest.")
+
+
+class DatasetUploadSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    archive = serializers.FileField(help_text="A zip of <split>/<REAL|FAKE>/… or <REAL|FAKE>/… folders, or of a "
+                                    "CSV manifest with its images. Send it instead of `path`.")
+
+    def validate(self, attrs: dict) -> dict:  # type: ignore[type-arg]
+        if "path" in self.initial_data:
+            raise serializers.ValidationError({"path": ["Send either a path or an archive, not both."]})
+        return attrs
+
+
+class DatasetFromReviewsSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    mix_with = IdField(required=False, allow_null=True, help_text="Id of a registered dataset whose samples "
+                       "are added with their own source and split (optional).")
 
 
 class HyperparametersSerializer(serializers.Serializer):

@@ -32,8 +32,8 @@ from .serializers import (AnalysisFilterSerializer, AnalysisSerializer, AuditEve
                           CaseCreatedSerializer, CaseCreateSerializer, CaseDetailSerializer, CaseFilterSerializer,
                           CaseSerializer, CaseUpdateSerializer, ImageFilterSerializer, ImageSerializer,
                           MeSerializer, MetricsSerializer, ModelVersionSerializer)
-from .serializers import (DatasetCreateSerializer, DatasetSerializer, PromoteSerializer, TrainingRunCreateSerializer,
-                          TrainingRunSerializer)
+from .serializers import (DatasetCreateSerializer, DatasetFromReviewsSerializer, DatasetSerializer,
+                          DatasetUploadSerializer, PromoteSerializer, TrainingRunCreateSerializer, TrainingRunSerializer)
 
 IMAGE_MEDIA_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp",
                      "TIFF": "image/tiff", "BMP": "image/bmp", "GIF": "image/gif"}
@@ -472,7 +472,7 @@ class MeView(APIView):
 # --- Model lifecycle: datasets and training runs (admins only) ------------------------------------------
 
 DATASET_EXAMPLE = {
-    "id": 3, "name": "demo-2026-11", "path": "/data/demo", "fingerprint": "9f2c" + "0" * 60,
+    "id": 3, "name": "demo-2026-11", "origin": "path", "path": "/data/demo", "fingerprint": "9f2c" + "0" * 60,
     "analysis": {"total": 600, "by_class": {"real": 300, "ai_generated": 300},
                  "by_split": {"train": 420, "val": 90, "test": 90}, "by_source": {"(none)": 600},
                  "by_generator": {"(none)": 600}, "sizes": [{"label": "<256 px", "count": 600}],
@@ -502,18 +502,55 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def get_queryset(self) -> Any:
         return Dataset.objects.order_by("-created_at", "-id")
 
-    @extend_schema(summary="Register a dataset by its path on the server", tags=["training"],
-                   request=DatasetCreateSerializer, responses={201: DatasetSerializer, **errors(400, 403)},
-                   description="Reads and analyses every image (this can take a while on a big dataset) and "
-                               "stores the counts and a content fingerprint. Datasets are immutable: a new "
-                               "version is a new name. Admins only. Scope: submit.",
+    @extend_schema(summary="Register a dataset by its path on the server or by uploading a zip", tags=["training"],
+                   request={"application/json": DatasetCreateSerializer,
+                            "multipart/form-data": DatasetUploadSerializer},
+                   responses={201: DatasetSerializer, **errors(400, 403, 413)},
+                   description="JSON with `name` and `path` registers a folder or manifest on the server; "
+                               "multipart/form-data with `name` and an `archive` zip unpacks it into a folder "
+                               "Verity owns (up to VERITY_MAX_DATASET_ZIP_BYTES; a zip that is hostile, not a "
+                               "zip or holds no labelled images is a 400 and leaves nothing behind). Reads and "
+                               "analyses every image (this can take a while on a big dataset) and stores the "
+                               "counts and a content fingerprint. Datasets are immutable: a new version is a "
+                               "new name. Admins only. Scope: submit.",
                    examples=[OpenApiExample("Register", value={"name": "demo-2026-11", "path": "/data/demo"},
                                             request_only=True),
                              OpenApiExample("Registered", value=DATASET_EXAMPLE, response_only=True)])
     def create(self, request: Request) -> Response:
-        data = DatasetCreateSerializer(data=request.data)
+        if "archive" in request.data:
+            upload = DatasetUploadSerializer(data=request.data)
+            upload.is_valid(raise_exception=True)
+            dataset = services.dataset_register_archive(actor=request.user, **upload.validated_data)
+        else:
+            data = DatasetCreateSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            dataset = services.dataset_register(actor=request.user, **data.validated_data)
+        return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Build a dataset from reviewed cases", tags=["training"],
+                   request=DatasetFromReviewsSerializer, responses={201: DatasetSerializer, **errors(400, 403)},
+                   description="Images in finalised cases of the teams you administer (a superuser: all teams) "
+                               "whose latest review says real or AI-generated, labelled so, copied into a folder "
+                               "Verity owns with a manifest. Copies of one image count once; images whose copies "
+                               "were given different verdicts are left out (`analysis.reviewed` says how many). "
+                               "`mix_with` adds a registered dataset's samples. 400 when the result has fewer "
+                               "than 2 images of either class. Admins only. Scope: submit.",
+                   examples=[OpenApiExample("Build", value={"name": "reviewed-2026-12", "mix_with": 3},
+                                            request_only=True),
+                             OpenApiExample("Built", response_only=True, value={
+                                 **DATASET_EXAMPLE, "name": "reviewed-2026-12", "origin": "reviews",
+                                 "path": "/var/verity/datasets/reviews-reviewed-2026-12-1f0c9a7d2b3e"})])
+    @action(detail=False, methods=["post"], url_path="from-reviews", parser_classes=[JSONParser])
+    def from_reviews(self, request: Request) -> Response:
+        data = DatasetFromReviewsSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        dataset = services.dataset_register(actor=request.user, **data.validated_data)
+        mix_with = None
+        if data.validated_data.get("mix_with"):
+            mix_with = self.get_queryset().filter(pk=data.validated_data["mix_with"]).first()
+            if mix_with is None:
+                raise VerityError("No such dataset.", details={"mix_with": ["No such dataset."]})
+        dataset = services.dataset_build_from_reviews(actor=request.user, name=data.validated_data["name"],
+                                                      mix_with=mix_with)
         return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
 
 

@@ -6,6 +6,8 @@ Split by subject into modules; import from here (``from verification import serv
 from ._common import NotAllowed, refresh_model_verdicts, require_admin, require_lead, require_member, role_in
 from .analyses import (AnalysisOutcome, analyses_record, analyses_stuck, analysis_claim_batch, analysis_fail, analysis_record,
                        analysis_requeue, analysis_rerun, analysis_start)
+from .dataset_archive import dataset_register_archive
+from .dataset_reviews import dataset_build_from_reviews
 from .datasets import dataset_register
 from .modelversions import model_version_activate, model_version_promote, model_version_register
 from .people import member_role_change, membership_set, team_create, user_create, user_login_record
@@ -26,7 +28,8 @@ __all__ = [
     "model_version_activate", "model_version_register", "normalise_tags", "refresh_model_verdicts",
     "require_admin", "require_lead", "require_member", "review_record", "role_in", "team_create",
     "user_create", "user_login_record", "validate_upload",
-    "HYPERPARAMETERS", "dataset_register", "model_version_promote", "training_cancel_requested",
+    "HYPERPARAMETERS", "dataset_build_from_reviews", "dataset_register", "dataset_register_archive",
+    "model_version_promote", "training_cancel_requested",
     "training_hyperparameters", "training_run_begin", "training_run_cancel", "training_run_fail",
     "training_run_finish", "training_run_heartbeat", "training_run_progress", "training_run_requeue",
     "training_run_start", "training_runs_stuck",

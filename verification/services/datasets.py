@@ -1,22 +1,32 @@
 """Datasets: registration of a folder or CSV manifest on the server, analysed by ``ml``.
 
 A registered dataset is immutable: there is no update service. Files that change on disk are
-registered again under a new name and get a new fingerprint."""
+registered again under a new name and get a new fingerprint. The other ways in (an uploaded zip,
+reviewed cases: dataset_intake) put the data in a folder Verity owns and register it here."""
 
 from __future__ import annotations
 
+import shutil
+import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils.text import slugify
 
 from ml.errors import MLError
 
 from ..audit import record_event
 from ..errors import VerityError
-from ..models import Dataset
+from ..models import Dataset, DatasetOrigin
 from ._common import require_admin
+
+if TYPE_CHECKING:
+    from ml.data.sources import Sample
 
 # Bins of the shorter image side shown on the Datasets dashboard.
 SIZE_BINS: tuple[tuple[str, int], ...] = (("<256 px", 256), ("256-511 px", 512), ("512-1023 px", 1024),
@@ -46,31 +56,32 @@ def dashboard_analysis(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def dataset_register(*, actor: Any, name: str, path: str) -> Dataset:
-    """Analyse the dataset at ``path`` (a folder layout or a CSV manifest, as ``ml`` reads them)
-    and register it with its counts and content fingerprint. Admins only."""
+def check_name(name: str) -> str:
+    """The stripped name, or a VerityError when it is empty or already registered."""
+    name = (name or "").strip()
+    if not name:
+        raise VerityError("A dataset needs a name.", details={"name": ["This field is required."]})
+    if len(name) > 120:
+        raise VerityError("A dataset's name is at most 120 characters.", details={"name": ["Too long."]})
+    if Dataset.objects.filter(name=name).exists():
+        raise _name_taken(name)
+    return name
+
+
+def _name_taken(name: str) -> VerityError:
+    return VerityError(f"A dataset named {name!r} is already registered; datasets are immutable, "
+                       "so register the new version under a new name.", details={"name": ["Already taken."]})
+
+
+def analyse(root: Path, *, field: str) -> tuple[list[Sample], dict[str, Any], str]:
+    """Read the dataset at ``root`` as ``ml`` reads it: its samples, the dashboard's analysis and
+    the content fingerprint. Errors name ``field``, the input that pointed at the data."""
     # Imported here: the readers are only needed when registering, not in every process that
     # imports the services (the web workers and every Celery worker).
     from ml.data.analysis import analyse_samples
     from ml.data.sources import fingerprint as data_fingerprint
     from ml.data.sources import load_samples
 
-    require_admin(actor)
-    name = (name or "").strip()
-    if not name:
-        raise VerityError("A dataset needs a name.", details={"name": ["This field is required."]})
-    if Dataset.objects.filter(name=name).exists():
-        raise VerityError(f"A dataset named {name!r} is already registered; datasets are immutable, "
-                          "so register the new version under a new name.", details={"name": ["Already taken."]})
-    root = Path((path or "").strip())
-    if "\x00" in str(root) or not root.is_absolute():
-        raise VerityError("Give the dataset's absolute path on the server.", details={"path": ["Not absolute."]})
-    try:
-        exists = root.exists()
-    except OSError:  # e.g. a name too long for the file system
-        exists = False
-    if not exists:
-        raise VerityError(f"{root} does not exist on the server.", details={"path": ["Not found."]})
     # Reading every file takes a while on a big dataset; it happens before the transaction so no
     # lock is held meanwhile.
     try:
@@ -80,11 +91,51 @@ def dataset_register(*, actor: Any, name: str, path: str) -> Dataset:
         report = analyse_samples(samples)
         digest = data_fingerprint(samples)
     except (MLError, OSError) as exc:
-        raise VerityError(f"The dataset could not be read: {exc}", details={"path": [str(exc)]}) from exc
-    analysis = dashboard_analysis(report)
-    with transaction.atomic():
-        dataset = Dataset.objects.create(name=name, path=str(root), analysis=analysis, fingerprint=digest,
-                                         created_by=actor if getattr(actor, "is_authenticated", False) else None)
-        record_event(action="dataset.registered", obj=dataset, actor=actor,
-                     details={"path": str(root), "fingerprint": digest, "total": analysis["total"]})
+        raise VerityError(f"The dataset could not be read: {exc}", details={field: [str(exc)]}) from exc
+    return samples, dashboard_analysis(report), digest
+
+
+def create(*, actor: Any, name: str, root: Path, origin: str, analysis: dict[str, Any], digest: str,
+           details: dict[str, Any] | None = None) -> Dataset:
+    """The Dataset row and its audit event, in one transaction."""
+    try:
+        with transaction.atomic():
+            dataset = Dataset.objects.create(
+                name=name, path=str(root), origin=origin, analysis=analysis, fingerprint=digest,
+                created_by=actor if getattr(actor, "is_authenticated", False) else None)
+            record_event(action="dataset.registered", obj=dataset, actor=actor, details={
+                "origin": origin, "path": str(root), "fingerprint": digest, "total": analysis["total"],
+                **(details or {})})
+    except IntegrityError as exc:  # registered under this name meanwhile
+        raise _name_taken(name) from exc
     return dataset
+
+
+@contextmanager
+def owned_folder(kind: str, name: str) -> Iterator[Path]:
+    """A new folder under VERITY_DATASET_DIR for a dataset Verity holds itself; removed again when
+    the block fails, so a refused upload or build leaves nothing behind."""
+    folder = Path(settings.VERITY_DATASET_DIR) / f"{kind}-{slugify(name)[:40] or 'dataset'}-{uuid.uuid4().hex[:12]}"
+    try:
+        yield folder
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def dataset_register(*, actor: Any, name: str, path: str) -> Dataset:
+    """Analyse the dataset at ``path`` (a folder layout or a CSV manifest, as ``ml`` reads them)
+    and register it with its counts and content fingerprint. Admins only."""
+    require_admin(actor)
+    name = check_name(name)
+    root = Path((path or "").strip())
+    if "\x00" in str(root) or not root.is_absolute():
+        raise VerityError("Give the dataset's absolute path on the server.", details={"path": ["Not absolute."]})
+    try:
+        exists = root.exists()
+    except OSError:  # e.g. a name too long for the file system
+        exists = False
+    if not exists:
+        raise VerityError(f"{root} does not exist on the server.", details={"path": ["Not found."]})
+    _, analysis, digest = analyse(root, field="path")
+    return create(actor=actor, name=name, root=root, origin=DatasetOrigin.PATH, analysis=analysis, digest=digest)

@@ -15,6 +15,7 @@ from ml.errors import ImageRejected
 from ml.imageio import ImageInfo, inspect_image
 
 from .. import queue, storage
+from ..archives import unsafe_member_name
 from ..audit import record_event
 from ..errors import SubmissionRejected, VerityError
 from ..metadata import read_metadata
@@ -102,11 +103,6 @@ def _is_zip(upload: Upload) -> bool:
     return head == b"PK\x03\x04"
 
 
-def _unsafe_member_name(name: str) -> bool:
-    path = PurePosixPath(name.replace("\\", "/"))
-    return path.is_absolute() or ".." in path.parts or (len(name) > 1 and name[1] == ":")
-
-
 def expand_zip(upload: Upload) -> tuple[list[_MemberUpload], list[Rejection]]:
     """The images inside a zip archive, never written to disk.
 
@@ -139,7 +135,7 @@ def expand_zip(upload: Upload) -> tuple[list[_MemberUpload], list[Rejection]]:
         total = 0
         for member in members:
             label = f"{zip_name}/{_display_name(member.filename)}"
-            if _unsafe_member_name(member.filename):
+            if unsafe_member_name(member.filename):
                 rejected.append(Rejection(name=label, reason="Its path inside the archive is unsafe (absolute or "
                                                               "with '..'), so it was not read."))
                 continue

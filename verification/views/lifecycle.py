@@ -3,16 +3,19 @@ two model versions before promoting one. Every change goes through verification.
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .. import dashboards, selectors, services
 from ..errors import VerityError
-from ..forms import DatasetRegisterForm, TrainingStartForm
-from ..models import TrainingRun
+from ..forms import DatasetFromReviewsForm, DatasetRegisterForm, DatasetUploadForm, TrainingStartForm
+from ..models import Dataset, TrainingRun
 from ._common import forbidden
 
 _NOT_ADMIN = "Only admins manage datasets, training and model versions. Ask an admin of your team."
@@ -25,21 +28,62 @@ def _run_or_404(run_id: int) -> TrainingRun:
     return run
 
 
+# The Datasets page's three ways in; a POST names its form in ``intake`` (a path when it does not).
+DATASET_FORMS: dict[str, type[forms.Form]] = {
+    "path": DatasetRegisterForm, "archive": DatasetUploadForm, "reviews": DatasetFromReviewsForm}
+
+
+def _show_errors(form: forms.Form, exc: VerityError) -> None:
+    """The service's message above the form, and its per-field details beside those fields."""
+    form.add_error(None, exc.message)
+    for field, errors in (exc.details.items() if isinstance(exc.details, dict) else []):
+        errors = [e for e in (errors if isinstance(errors, list) else [errors]) if e != exc.message]
+        if field in form.fields and errors:
+            form.add_error(field, errors)
+
+
+def _register_dataset(request: HttpRequest, intake: str, data: dict[str, Any]) -> Dataset:
+    if intake == "archive":
+        return services.dataset_register_archive(actor=request.user, name=data["name"], archive=data["archive"])
+    if intake == "reviews":
+        return services.dataset_build_from_reviews(actor=request.user, name=data["name"], mix_with=data["mix_with"])
+    return services.dataset_register(actor=request.user, name=data["name"], path=data["path"])
+
+
+def _registered_message(dataset: Dataset) -> str:
+    a = dataset.analysis
+    parts = [f"Dataset {dataset.name} is registered with {a['total']} images."]
+    if a.get("skipped_files"):
+        parts.append(f"{a['skipped_files']} files in the archive are not images in a class folder and were skipped.")
+    if a.get("undecodable"):
+        parts.append(f"{a['undecodable']} images could not be decoded; see the Unreadable column.")
+    if reviewed := a.get("reviewed"):
+        parts.append(f"{reviewed['images']} reviewed images were copied; {reviewed['conflicting_images_dropped']} "
+                     "images with conflicting verdicts were left out.")
+    return " ".join(parts)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def datasets(request: HttpRequest) -> HttpResponse:
     if not selectors.is_admin(request.user):
         return forbidden(request, _NOT_ADMIN)
-    form = DatasetRegisterForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    intake = request.POST.get("intake", "path") if request.method == "POST" else ""
+    if request.method == "POST" and intake not in DATASET_FORMS:
+        return HttpResponseBadRequest("Unknown form.")
+    # Each form its own element ids (all three have a "name" field); the field names stay plain.
+    dataset_forms = {key: cls(request.POST, request.FILES, auto_id=f"id_{key}_%s") if key == intake
+                     else cls(auto_id=f"id_{key}_%s") for key, cls in DATASET_FORMS.items()}
+    form = dataset_forms.get(intake)
+    if form is not None and form.is_valid():
         try:
-            dataset = services.dataset_register(actor=request.user, **form.cleaned_data)
+            dataset = _register_dataset(request, intake, form.cleaned_data)
         except VerityError as exc:
-            form.add_error(None, exc.message)
+            _show_errors(form, exc)
         else:
-            messages.success(request, f"Dataset {dataset.name} is registered with {dataset.analysis['total']} images.")
+            messages.success(request, _registered_message(dataset))
             return redirect("verification:datasets")
-    return render(request, "verification/datasets.html", {"form": form, "datasets": selectors.datasets()},
+    return render(request, "verification/datasets.html", {"forms": dataset_forms, "datasets": selectors.datasets()},
                   status=400 if request.method == "POST" else 200)
 
 
@@ -56,10 +100,7 @@ def training_runs(request: HttpRequest) -> HttpResponse:
             run = services.training_run_start(actor=request.user, dataset=dataset, base_model=base,
                                               hyperparameters=data)
         except VerityError as exc:
-            form.add_error(None, exc.message)
-            for field, errors in (exc.details.items() if isinstance(exc.details, dict) else []):
-                if field in form.fields:
-                    form.add_error(field, errors)
+            _show_errors(form, exc)
         else:
             messages.success(request, f"Training run {run.pk} is queued.")
             return redirect("verification:training_run", run_id=run.pk)

@@ -1,0 +1,242 @@
+"""Datasets from an uploaded zip and from reviewed cases: the services and the Datasets page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.core.files.storage import default_storage
+from django.urls import reverse
+
+from ml.data.sources import fingerprint, load_samples
+from tests.dataset_zips import HOSTILE, as_upload, split_layout, zip_bytes
+from tests.images import png_bytes
+from tests.reviewed_cases import reviewed_case
+from verification import services
+from verification.errors import VerityError
+from verification.models import AuditEvent, CaseImage, Dataset
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def dataset_dir(settings, tmp_path: Path) -> Path:
+    settings.VERITY_DATASET_DIR = tmp_path / "datasets"
+    return settings.VERITY_DATASET_DIR
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings) -> None:  # type: ignore[no-untyped-def]
+    # crew hashes five passwords per test; PBKDF2 would dominate the run time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def leftovers(folder: Path) -> list[Path]:
+    return list(folder.iterdir()) if folder.exists() else []
+
+
+# --- Upload a zip ---------------------------------------------------------------------------------
+
+
+def test_a_zipped_dataset_is_unpacked_into_a_verity_folder_and_registered_like_a_path(crew, dataset_dir):
+    dataset = services.dataset_register_archive(actor=crew["admin"], name="zipped",
+                                                archive=as_upload(zip_bytes(split_layout())))
+    a = dataset.analysis
+    assert dataset.origin == "upload" and Path(dataset.path).parent == dataset_dir
+    assert a["total"] == 5 and a["by_class"] == {"real": 2, "ai_generated": 3}
+    assert a["by_split"] == {"train": 3, "val": 0, "test": 2}
+    assert a["undecodable"] == 1 and a["skipped_files"] == 1  # broken.png is read and fails; notes.txt is skipped
+    event = AuditEvent.objects.get(action="dataset.registered", object_id=str(dataset.pk))
+    assert event.details["origin"] == "upload" and event.details["skipped_files"] == 1
+    # The same path registration reads the unpacked folder to the same fingerprint.
+    again = services.dataset_register(actor=crew["admin"], name="by-path", path=dataset.path)
+    assert again.fingerprint == dataset.fingerprint and again.origin == "path"
+
+
+@pytest.mark.parametrize("members", [
+    {"my-data/REAL/a.png": png_bytes((40, 32), seed=11), "my-data/FAKE/b.png": png_bytes((40, 32), seed=12)},
+    {"labels.csv": b"path,label\nimgs/a.png,real\nimgs/b.png,fake\n", "imgs/a.png": png_bytes((40, 32), seed=11),
+     "imgs/b.png": png_bytes((40, 32), seed=12)},
+], ids=["zipped folder", "csv manifest"])
+def test_a_zip_of_a_dataset_folder_or_of_a_manifest_is_read(crew, members):
+    dataset = services.dataset_register_archive(actor=crew["admin"], name="d", archive=as_upload(zip_bytes(members)))
+    assert dataset.analysis["by_class"] == {"real": 1, "ai_generated": 1}
+    assert {s.label for s in load_samples(dataset.path)} == {"real", "ai_generated"}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE))
+def test_a_hostile_broken_or_empty_zip_is_refused_and_leaves_nothing(crew, settings, dataset_dir, tmp_path, kind):
+    settings.VERITY_MAX_DATASET_UNZIPPED_BYTES = 50_000
+    make, message = HOSTILE[kind]
+    with pytest.raises(VerityError, match=message) as refused:
+        services.dataset_register_archive(actor=crew["admin"], name="bad", archive=as_upload(make()))
+    assert "archive" in refused.value.details
+    assert not Dataset.objects.exists() and leftovers(dataset_dir) == []
+    assert not (tmp_path / "escaped").exists() and not (dataset_dir.parent / "escaped").exists()
+
+
+def test_a_zip_with_too_many_files_or_over_the_size_limit_is_refused(crew, settings, dataset_dir):
+    settings.VERITY_MAX_DATASET_ZIP_MEMBERS = 3
+    with pytest.raises(VerityError, match="at most 3"):
+        services.dataset_register_archive(actor=crew["admin"], name="many", archive=as_upload(zip_bytes(split_layout())))
+    settings.VERITY_MAX_DATASET_ZIP_BYTES = 100
+    with pytest.raises(VerityError, match="at most 0 MB") as too_large:
+        services.dataset_register_archive(actor=crew["admin"], name="big", archive=as_upload(zip_bytes(split_layout())))
+    assert too_large.value.status == 413
+    assert not Dataset.objects.exists() and leftovers(dataset_dir) == []
+
+
+def test_a_manifest_in_a_zip_may_not_point_outside_it(crew, dataset_dir, tmp_path):
+    outside = tmp_path / "elsewhere.png"
+    outside.write_bytes(png_bytes((40, 32), seed=5))
+    members = {"MANIFEST.csv": f"path,label\n{outside},real\nin.png,fake\n".encode(),
+               "in.png": png_bytes((40, 32), seed=6)}
+    with pytest.raises(VerityError, match="outside the archive"):
+        services.dataset_register_archive(actor=crew["admin"], name="sneaky", archive=as_upload(zip_bytes(members)))
+    assert not Dataset.objects.exists() and leftovers(dataset_dir) == []
+
+
+# --- Build from reviewed cases --------------------------------------------------------------------
+
+
+@pytest.fixture
+def root(django_user_model):  # type: ignore[no-untyped-def]
+    return django_user_model.objects.create_superuser("root", password="pw-root-123!")
+
+
+@pytest.fixture
+def reviewed(crew, root) -> dict[str, bytes]:  # type: ignore[no-untyped-def]
+    """Reviewed images of the admin's team and of another team, named by what should happen to them."""
+    img = {name: png_bytes((40, 32), seed=200 + i) for i, name in enumerate(
+        ["real1", "real2", "ai1", "ai2", "conflict", "inconclusive", "open", "outsider_real", "outsider_ai"])}
+    team, other = crew["team"], crew["other_team"]
+    reviewed_case(team=team, reviewer=crew["owner"], finaliser=crew["lead"], images=[
+        (img["real1"], "real"), (img["real2"], "real"), (img["ai1"], "ai_generated"), (img["conflict"], "real"),
+        (img["inconclusive"], "inconclusive")])
+    # A copy of ai1 with the same verdict (merged) and a copy of "conflict" with the other verdict (dropped).
+    reviewed_case(team=team, reviewer=crew["teammate"], finaliser=crew["lead"], images=[
+        (img["ai1"], "ai_generated"), (img["ai2"], "ai_generated"), (img["conflict"], "ai_generated")])
+    reviewed_case(team=team, reviewer=crew["owner"], finaliser=crew["lead"], images=[(img["open"], "real")],
+                  finalise=False)
+    reviewed_case(team=other, reviewer=crew["outsider"], finaliser=root, images=[
+        (img["outsider_real"], "real"), (img["outsider_ai"], "ai_generated")])
+    return img
+
+
+def labels_by_sha256(dataset: Dataset) -> dict[str, str]:
+    from verification.storage import sha256_hex
+
+    return {sha256_hex(s.read_bytes()): s.label for s in load_samples(dataset.path)}
+
+
+def test_a_dataset_from_reviews_holds_the_finalised_real_and_ai_images_of_the_admins_teams(crew, reviewed,
+                                                                                           dataset_dir):
+    from verification.storage import sha256_hex
+
+    dataset = services.dataset_build_from_reviews(actor=crew["admin"], name="reviewed")
+    expected = {"real1": "real", "real2": "real", "ai1": "ai_generated", "ai2": "ai_generated"}
+    assert labels_by_sha256(dataset) == {sha256_hex(reviewed[k]): v for k, v in expected.items()}
+    assert dataset.origin == "reviews" and Path(dataset.path).parent == dataset_dir
+    assert dataset.analysis["total"] == 4 and dataset.analysis["by_class"] == {"real": 2, "ai_generated": 2}
+    counts = dataset.analysis["reviewed"]
+    assert counts["images"] == 4 and counts["duplicates_merged"] == 2 and counts["conflicting_images_dropped"] == 1
+    event = AuditEvent.objects.get(action="dataset.registered", object_id=str(dataset.pk))
+    assert event.actor == crew["admin"] and event.details["conflicting_images_dropped"] == 1
+    assert all(s.split == "" and s.source == "verity-reviews" for s in load_samples(dataset.path))
+
+
+def test_a_superuser_builds_from_every_teams_reviews(root, reviewed):
+    dataset = services.dataset_build_from_reviews(actor=root, name="everyone")
+    assert dataset.analysis["by_class"] == {"real": 3, "ai_generated": 3}
+
+
+def test_the_dataset_keeps_its_images_when_the_stored_files_are_deleted(crew, reviewed):
+    dataset = services.dataset_build_from_reviews(actor=crew["admin"], name="reviewed")
+    for name in CaseImage.objects.values_list("file", flat=True).distinct():
+        default_storage.delete(name)
+    assert fingerprint(load_samples(dataset.path)) == dataset.fingerprint
+
+
+def test_mixing_adds_a_registered_datasets_samples_with_their_own_split(crew, reviewed, tmp_path):
+    extra = tmp_path / "extra"
+    for i, cls in enumerate(["REAL", "FAKE", "FAKE"]):
+        (extra / "test" / cls).mkdir(parents=True, exist_ok=True)
+        (extra / "test" / cls / f"{i}.png").write_bytes(png_bytes((40, 32), seed=300 + i))
+    other = services.dataset_register(actor=crew["admin"], name="extra", path=str(extra))
+    dataset = services.dataset_build_from_reviews(actor=crew["admin"], name="mixed", mix_with=other)
+    assert dataset.analysis["by_class"] == {"real": 3, "ai_generated": 4}
+    assert dataset.analysis["by_split"]["test"] == 3 and dataset.analysis["reviewed"]["mixed_samples"] == 3
+    assert sorted(s.source for s in load_samples(dataset.path)) == [""] * 3 + ["verity-reviews"] * 4
+
+
+def test_too_few_reviewed_images_are_refused_and_leave_nothing(crew, dataset_dir):
+    with pytest.raises(VerityError, match="No finalised case"):
+        services.dataset_build_from_reviews(actor=crew["admin"], name="nothing")
+    reviewed_case(team=crew["team"], reviewer=crew["owner"], finaliser=crew["lead"], images=[
+        (png_bytes((40, 32), seed=1), "real"), (png_bytes((40, 32), seed=2), "real"),
+        (png_bytes((40, 32), seed=3), "ai_generated")])
+    with pytest.raises(VerityError, match="at least 2 images of each class.*2 real and 1 AI-generated"):
+        services.dataset_build_from_reviews(actor=crew["admin"], name="few")
+    assert not Dataset.objects.exists() and leftovers(dataset_dir) == []
+
+
+@pytest.mark.parametrize("who", ["owner", "lead", "outsider"])
+def test_only_admins_build_or_upload_datasets(crew, reviewed, dataset_dir, who):
+    with pytest.raises(services.NotAllowed):
+        services.dataset_build_from_reviews(actor=crew[who], name="x")
+    with pytest.raises(services.NotAllowed):
+        services.dataset_register_archive(actor=crew[who], name="y", archive=as_upload(zip_bytes(split_layout())))
+    assert not Dataset.objects.exists() and leftovers(dataset_dir) == []
+
+
+# --- The Datasets page ----------------------------------------------------------------------------
+
+
+def test_an_admin_uploads_a_zip_and_builds_from_reviews_on_the_page(client, crew, reviewed):
+    client.force_login(crew["admin"])
+    url = reverse("verification:datasets")
+    response = client.post(url, {"intake": "archive", "name": "zipped", "archive": as_upload(zip_bytes(split_layout()))})
+    assert response.status_code == 302
+    response = client.post(url, {"intake": "reviews", "name": "reviewed", "mix_with": Dataset.objects.get().pk})
+    assert response.status_code == 302
+    page = client.get(url).content.decode()
+    assert 'data-dataset="zipped" data-origin="upload"' in page and "Uploaded zip" in page
+    assert 'data-dataset="reviewed" data-origin="reviews"' in page and "Reviewed cases" in page
+    assert Dataset.objects.get(name="reviewed").analysis["total"] == 9  # 4 reviewed + 5 from the zip
+
+
+def test_a_bad_zip_on_the_page_is_a_400_with_the_reason_and_nothing_left(client, crew, dataset_dir):
+    client.force_login(crew["admin"])
+    response = client.post(reverse("verification:datasets"), {
+        "intake": "archive", "name": "bad", "archive": as_upload(HOSTILE["traversal"][0]())})
+    assert response.status_code == 400 and "outside its own folder" in response.content.decode()
+    assert not Dataset.objects.exists() and leftovers(dataset_dir) == []
+    too_few = client.post(reverse("verification:datasets"), {"intake": "reviews", "name": "few"})
+    assert too_few.status_code == 400 and "No finalised case" in too_few.content.decode()
+
+
+@pytest.mark.parametrize("who", ["owner", "lead", "outsider", None])
+def test_people_who_are_not_admins_cannot_upload_or_build_on_the_page(client, crew, reviewed, dataset_dir, who):
+    if who:
+        client.force_login(crew[who])
+    url = reverse("verification:datasets")
+    upload = client.post(url, {"intake": "archive", "name": "x", "archive": as_upload(zip_bytes(split_layout()))})
+    build = client.post(url, {"intake": "reviews", "name": "y"})
+    for response in (upload, build):
+        assert response.status_code == 403 if who else (response.status_code == 302 and "login" in response.url)
+    assert not Dataset.objects.exists() and leftovers(dataset_dir) == []
+
+
+def test_an_admins_dataset_zip_may_exceed_the_request_limit_but_nothing_else(client, crew, settings):
+    data = zip_bytes(split_layout())
+    settings.VERITY_MAX_REQUEST_BYTES = 1000
+    settings.VERITY_MAX_DATASET_ZIP_BYTES = 10 * len(data)
+    client.force_login(crew["owner"])
+    refused = client.post(reverse("verification:datasets"), {"intake": "archive", "name": "x", "archive": as_upload(data)})
+    assert refused.status_code == 413
+    client.force_login(crew["admin"])
+    case = client.post(reverse("verification:case_create"), {"title": "x", "team": crew["team"].pk,
+                                                             "images": [as_upload(data, "a.zip")]})
+    assert case.status_code == 413
+    response = client.post(reverse("verification:datasets"), {"intake": "archive", "name": "x", "archive": as_upload(data)})
+    assert response.status_code == 302 and Dataset.objects.get().origin == "upload"
