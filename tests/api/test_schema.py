@@ -22,6 +22,7 @@ EXPECTED = {
     ("post", "/api/v1/model-versions/{id}/promote/"), ("get", "/api/v1/datasets/"), ("post", "/api/v1/datasets/"),
     ("get", "/api/v1/datasets/{id}/"), ("get", "/api/v1/training-runs/"), ("post", "/api/v1/training-runs/"),
     ("get", "/api/v1/training-runs/{id}/"), ("post", "/api/v1/training-runs/{id}/cancel/"),
+    ("get", "/api/v1/evaluations/"), ("post", "/api/v1/evaluations/"), ("get", "/api/v1/evaluations/{id}/"),
 }
 
 

@@ -7,6 +7,8 @@ from ._common import NotAllowed, refresh_model_verdicts, require_admin, require_
 from .analyses import (AnalysisOutcome, analyses_stuck, analysis_claim_batch, analysis_fail, analysis_record,
                        analysis_requeue, analysis_rerun, analysis_start)
 from .datasets import dataset_register
+from .evaluations import (EvaluationData, evaluation_begin, evaluation_data, evaluation_fail, evaluation_finish,
+                          evaluation_request, evaluation_schedule)
 from .modelversions import model_version_activate, model_version_promote, model_version_register
 from .people import member_role_change, membership_set, team_create, user_create, user_login_record
 from .review import (case_assign, case_export_record, case_finalise, case_reopen, comment_add,
@@ -29,4 +31,6 @@ __all__ = [
     "HYPERPARAMETERS", "dataset_register", "model_version_promote", "training_cancel_requested",
     "training_hyperparameters", "training_run_begin", "training_run_cancel", "training_run_fail",
     "training_run_finish", "training_run_progress", "training_run_start",
+    "EvaluationData", "evaluation_begin", "evaluation_data", "evaluation_fail", "evaluation_finish",
+    "evaluation_request", "evaluation_schedule",
 ]
