@@ -30,26 +30,24 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}")
 
 
-def env_int(name: str, default: int) -> int:
+def _env_number(name: str, default: int | float, kind: type[int] | type[float], what: str) -> int | float:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from None
+        raise ImproperlyConfigured(f"{name} must be {what}, not {raw!r}") from None
+
+
+def env_int(name: str, default: int) -> int:
+    return int(_env_number(name, default, int, "an integer"))
 
 
 def env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
+    value = float(_env_number(name, default, float, "a number"))
     if value != value or value in (float("inf"), float("-inf")):
-        raise ImproperlyConfigured(f"{name} must be a finite number, not {raw!r}")
+        raise ImproperlyConfigured(f"{name} must be a finite number, not {os.environ.get(name)!r}")
     return value
 
 

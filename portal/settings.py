@@ -219,6 +219,9 @@ CELERY_TASK_ROUTES = {
     "worker.tasks.analyse_image": {"queue": "inference"},
     "worker.tasks.requeue_stuck": {"queue": "inference"},
     "worker.tasks.train_model": {"queue": "training"},
+    # Evaluations read a whole dataset or every reviewed image: heavy, so never ahead of inference.
+    "worker.tasks.evaluate_model": {"queue": "training"},
+    "worker.tasks.reevaluate_active_model": {"queue": "training"},
     # Webhook deliveries are short network calls; they share the inference queue, which every
     # worker consumes, rather than a queue that a deployment might forget to start.
     "worker.tasks.deliver_webhook": {"queue": "inference"},
@@ -257,9 +260,24 @@ if VERITY_TRAINING_STALE_S < 10 or VERITY_TRAINING_MAX_ATTEMPTS < 1:
 # to start from; empty: random initialisation. Never downloaded.
 VERITY_PRETRAINED_WEIGHTS = env_str("VERITY_PRETRAINED_WEIGHTS", "") or ""
 # The sweeper (worker.tasks.requeue_stuck) re-sends stuck analyses and training runs.
+# Re-evaluation of the active model on the reviewed images of finalised cases (worker.tasks.
+# reevaluate_active_model, training queue): how often, from how many images on, and how far below
+# the version's own test accuracy the accuracy on them may fall before the dashboard warns of drift.
+VERITY_REEVALUATE_EVERY_S = env_int("VERITY_REEVALUATE_EVERY_S", 24 * 3600)
+if VERITY_REEVALUATE_EVERY_S < 60:
+    raise ImproperlyConfigured("VERITY_REEVALUATE_EVERY_S must be at least 60 (seconds).")
+VERITY_DRIFT_MIN_IMAGES = env_int("VERITY_DRIFT_MIN_IMAGES", 20)
+if VERITY_DRIFT_MIN_IMAGES < 1:
+    raise ImproperlyConfigured("VERITY_DRIFT_MIN_IMAGES must be at least 1.")
+VERITY_DRIFT_TOLERANCE = env_float("VERITY_DRIFT_TOLERANCE", 0.05)
+if not 0 <= VERITY_DRIFT_TOLERANCE < 1:
+    raise ImproperlyConfigured("VERITY_DRIFT_TOLERANCE must be at least 0 and below 1 (an accuracy difference).")
 CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-analyses": {"task": "worker.tasks.requeue_stuck", "schedule": float(VERITY_SWEEP_INTERVAL_S),
                                "options": {"queue": "inference", "expires": VERITY_SWEEP_INTERVAL_S}},
+    "reevaluate-active-model": {"task": "worker.tasks.reevaluate_active_model",
+                                "schedule": float(VERITY_REEVALUATE_EVERY_S),
+                                "options": {"queue": "training", "expires": VERITY_REEVALUATE_EVERY_S}},
 }
 
 # --- Cache (https://docs.djangoproject.com/en/5.2/topics/cache/) ---------------------------------

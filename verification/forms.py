@@ -4,7 +4,7 @@ from typing import Any
 
 from django import forms
 
-from .models import CaseStatus, HumanVerdict, ModelVersion, Role, Team, Verdict
+from .models import CaseStatus, EvaluationSource, HumanVerdict, ModelVersion, Role, Team, Verdict
 from .selectors import SORTS, CaseFilters
 
 
@@ -181,6 +181,25 @@ class TrainingStartForm(forms.Form):
     input_size = forms.IntegerField(min_value=32, max_value=1024, initial=224)
     train_crop = forms.IntegerField(min_value=16, max_value=1024, initial=224)
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from .models import Dataset
+
+        self.fields["dataset"].queryset = Dataset.objects.order_by("-created_at")  # type: ignore[attr-defined]
+
+
+class EvaluationRequestForm(forms.Form):
+    """Evaluate versions A and B on the same data (services.evaluation_request checks it again)."""
+
+    a = forms.ModelChoiceField(queryset=ModelVersion.objects.all(), widget=forms.HiddenInput)
+    b = forms.ModelChoiceField(queryset=ModelVersion.objects.all(), widget=forms.HiddenInput)
+    source = forms.ChoiceField(label="Evaluate on", widget=forms.RadioSelect, initial=EvaluationSource.DATASET,
+                               choices=[(EvaluationSource.DATASET, "A dataset's test split"),
+                                        (EvaluationSource.REVIEWED_CASES,
+                                         "The reviewed images of finalised cases (counts and metrics only)")])
+    dataset = forms.ModelChoiceField(queryset=None, required=False,  # type: ignore[arg-type]
+                                     help_text="For a dataset's test split.")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -57,3 +57,13 @@ def enqueue_training(run_id: int) -> bool:
     """Send the training task to the training queue. On a broker outage the run stays queued and
     an admin can cancel it and start another."""
     return _send(TRAIN_TASK, run_id, "training", "training run")
+
+
+EVALUATE_TASK = "worker.tasks.evaluate_model"
+
+
+def enqueue_evaluation(evaluation_id: int) -> bool:
+    """Send the evaluation task to the training queue (it reads a whole dataset or every reviewed
+    image, so it must not wait in front of analyses). On a broker outage the evaluation stays
+    queued; an admin can request another."""
+    return _send(EVALUATE_TASK, evaluation_id, "training", "evaluation")

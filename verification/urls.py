@@ -29,6 +29,7 @@ urlpatterns = [
     path("people/", views.people, name="people"),
     path("models/", views.models, name="models"),
     path("models/compare/", views.models_compare, name="models_compare"),
+    path("models/compare/evaluate/", views.models_evaluate, name="models_evaluate"),
     path("models/datasets/", views.datasets, name="datasets"),
     path("models/training/", views.training_runs, name="training_runs"),
     path("models/training/<int:run_id>/", views.training_run, name="training_run"),

@@ -238,3 +238,31 @@ def train_model(self, run_id: int) -> str:  # type: ignore[no-untyped-def]
         services.training_run_fail(run_id=run_id, reason=f"Internal error while training: {type(exc).__name__}: {exc}")
         return "failed"
     return "succeeded"
+
+
+@shared_task(name="worker.tasks.evaluate_model", acks_late=True,
+             soft_time_limit=settings.VERITY_TRAINING_SOFT_TIME_LIMIT, time_limit=settings.VERITY_TRAINING_TIME_LIMIT)
+def evaluate_model(evaluation_id: int) -> str:
+    """Score a model version on its evaluation's data (training queue). Safe to deliver twice:
+    only a queued evaluation is claimed."""
+    from .evaluation import run_evaluation
+
+    return run_evaluation(evaluation_id)
+
+
+@shared_task(name="worker.tasks.reevaluate_active_model", ignore_result=True,
+             soft_time_limit=settings.VERITY_TRAINING_SOFT_TIME_LIMIT, time_limit=settings.VERITY_TRAINING_TIME_LIMIT)
+def reevaluate_active_model() -> str:
+    """Periodic (celery beat, VERITY_REEVALUATE_EVERY_S): score the active model on the reviewed
+    images of finalised cases, when there are at least VERITY_DRIFT_MIN_IMAGES of them, and flag
+    drift. Runs here, on the training queue, rather than sending a second task."""
+    from .evaluation import run_evaluation
+
+    version = selectors.active_model()
+    if version is None:
+        return "no active model"
+    evaluation, reason = services.evaluation_schedule(version=version)
+    if evaluation is None:
+        logger.info("re-evaluation of %s skipped: %s", version.name, reason)
+        return reason
+    return run_evaluation(evaluation.pk)

@@ -23,6 +23,7 @@ EXPECTED = {
     ("get", "/api/v1/datasets/{id}/"),
     ("post", "/api/v1/datasets/from-reviews/"), ("get", "/api/v1/training-runs/"), ("post", "/api/v1/training-runs/"),
     ("get", "/api/v1/training-runs/{id}/"), ("post", "/api/v1/training-runs/{id}/cancel/"),
+    ("get", "/api/v1/evaluations/"), ("post", "/api/v1/evaluations/"), ("get", "/api/v1/evaluations/{id}/"),
 }
 
 

@@ -24,6 +24,14 @@ def _no_broker(monkeypatch):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def sent_evaluations(monkeypatch):  # type: ignore[no-untyped-def]
+    """Collect the ids of evaluations sent to the training queue instead of talking to a broker."""
+    sent: list[int] = []
+    monkeypatch.setattr("verification.queue.enqueue_evaluation", sent.append)
+    return sent
+
+
+@pytest.fixture
 def crew(people, django_user_model) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """conftest's people plus a lead and an admin of the owner's team."""
     from verification.models import Membership, Role

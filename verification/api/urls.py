@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.routers import DefaultRouter
 
 from . import views
+from .evaluations import EvaluationViewSet
 from .reviews import ReviewViewSet
 from .errors import api_not_found
 
@@ -19,6 +20,7 @@ router.register("model-versions", views.ModelVersionViewSet, basename="model-ver
 router.register("reviews", ReviewViewSet, basename="review")
 router.register("datasets", views.DatasetViewSet, basename="dataset")
 router.register("training-runs", views.TrainingRunViewSet, basename="training-run")
+router.register("evaluations", EvaluationViewSet, basename="evaluation")
 
 urlpatterns = [
     *router.urls,

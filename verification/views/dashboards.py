@@ -27,7 +27,11 @@ def dashboard_model(request: HttpRequest) -> HttpResponse:
     if (denied := _lead_only(request)) is not None:
         return denied
     report = dashboards.model_report(selectors.active_model())
-    return render(request, "verification/dashboard_model.html", {"report": report, "tab": "model"})
+    return render(request, "verification/dashboard_model.html", {
+        "report": report, "tab": "model", "reevaluation": selectors.latest_reevaluation(report.version),
+        "reevaluate_every_h": round(settings.VERITY_REEVALUATE_EVERY_S / 3600, 1),
+        "drift_min_images": settings.VERITY_DRIFT_MIN_IMAGES,
+        "drift_points": round(settings.VERITY_DRIFT_TOLERANCE * 100, 1)})
 
 
 @login_required

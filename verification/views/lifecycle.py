@@ -14,9 +14,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from .. import dashboards, selectors, services
 from ..errors import VerityError
-from ..forms import DatasetFromReviewsForm, DatasetRegisterForm, DatasetUploadForm, TrainingStartForm
+from ..forms import DatasetFromReviewsForm, DatasetRegisterForm, DatasetUploadForm, EvaluationRequestForm, TrainingStartForm
 from ..models import Dataset, TrainingRun
 from ._common import forbidden
+
+# (label, metric key, shown as: True a percentage, False a number, None a count)
+COMPARED_METRICS = [("Accuracy", "accuracy", True), ("Precision", "precision", False), ("Recall", "recall", False),
+                    ("F1", "f1", False), ("ROC-AUC", "roc_auc", False), ("Images", "n", None)]
 
 _NOT_ADMIN = "Only admins manage datasets, training and model versions. Ask an admin of your team."
 
@@ -160,7 +164,8 @@ def models_compare(request: HttpRequest) -> HttpResponse:
             raise Http404("No such model version.")
         chosen.append(version)
     reports = [dashboards.model_report(v) for v in chosen if v is not None]
-    rows = [("Accuracy", "accuracy", True), ("Precision", "precision", False), ("Recall", "recall", False),
-            ("F1", "f1", False), ("ROC-AUC", "roc_auc", False), ("Test images", "n", None)]
+    a, b = chosen
     return render(request, "verification/models_compare.html", {
-        "versions": versions, "a": chosen[0], "b": chosen[1], "reports": reports, "rows": rows})
+        "versions": versions, "a": a, "b": b, "reports": reports, "rows": COMPARED_METRICS,
+        "shared": selectors.evaluations_on_shared_data(a, b) if a and b else [],
+        "evaluate_form": EvaluationRequestForm(initial={"a": a, "b": b}) if a and b else None})
