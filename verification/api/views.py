@@ -487,13 +487,20 @@ RUN_EXAMPLE = {
     "created_at": "2026-11-25T10:01:00Z", "started_at": "2026-11-25T10:01:02Z", "finished_at": None,
     "updated_at": "2026-11-25T10:02:10Z"}
 
-@extend_schema_view(
-    list=extend_schema(summary="List registered datasets", tags=["training"], description="Admins only. Scope: read.",
-                       examples=[OpenApiExample("Datasets", value=DATASET_EXAMPLE, response_only=True)]),
-    retrieve=extend_schema(summary="Get a dataset with its counts", tags=["training"],
-                           description="Admins only. Scope: read.",
-                           examples=[OpenApiExample("A dataset", value=DATASET_EXAMPLE, response_only=True)]),
-)
+
+def _admin_reads(*, example: dict[str, Any], list_summary: str, list_example: str, retrieve_summary: str,
+                 retrieve_example: str, retrieve_note: str = "") -> Any:
+    """The schema of an admin-only viewset's list and retrieve (tag "training"), both shown with ``example``."""
+    admins_only = "Admins only. Scope: read."
+    return extend_schema_view(
+        list=extend_schema(summary=list_summary, tags=["training"], description=admins_only,
+                           examples=[OpenApiExample(list_example, value=example, response_only=True)]),
+        retrieve=extend_schema(summary=retrieve_summary, tags=["training"], description=retrieve_note + admins_only,
+                               examples=[OpenApiExample(retrieve_example, value=example, response_only=True)]))
+
+
+@_admin_reads(example=DATASET_EXAMPLE, list_summary="List registered datasets", list_example="Datasets",
+              retrieve_summary="Get a dataset with its counts", retrieve_example="A dataset")
 class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     permission_classes = [IsVerityAdmin]
     serializer_class = DatasetSerializer
@@ -517,13 +524,9 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
 
 
-@extend_schema_view(
-    list=extend_schema(summary="List training runs", tags=["training"], description="Admins only. Scope: read.",
-                       examples=[OpenApiExample("Runs", value=RUN_EXAMPLE, response_only=True)]),
-    retrieve=extend_schema(summary="Get a training run with its progress", tags=["training"],
-                           description="Poll this while it runs. Admins only. Scope: read.",
-                           examples=[OpenApiExample("A run", value=RUN_EXAMPLE, response_only=True)]),
-)
+@_admin_reads(example=RUN_EXAMPLE, list_summary="List training runs", list_example="Runs",
+              retrieve_summary="Get a training run with its progress", retrieve_example="A run",
+              retrieve_note="Poll this while it runs. ")
 class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     permission_classes = [IsVerityAdmin]
     serializer_class = TrainingRunSerializer
