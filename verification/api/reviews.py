@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from .. import selectors, services
 from ..models import HumanVerdict, Review
+from . import queries
 from .permissions import HasTokenScope
 from .schema import errors
 from .serializers import IdField
@@ -67,16 +68,8 @@ class ReviewViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = ReviewSerializer
 
     def get_queryset(self) -> Any:
-        qs = Review.objects.filter(image__in=selectors.images_for(self.request.user).values("id")) \
-            .select_related("image", "reviewer").order_by("-created_at", "-id")
-        if self.action == "list":
-            params = ReviewFilterSerializer(data=self.request.query_params)
-            params.is_valid(raise_exception=True)
-            if params.validated_data.get("case"):
-                qs = qs.filter(image__case_id=params.validated_data["case"])
-            if params.validated_data.get("image"):
-                qs = qs.filter(image_id=params.validated_data["image"])
-        return qs
+        params = queries.query_params(ReviewFilterSerializer, self.request) if self.action == "list" else {}
+        return queries.reviews(self.request.user, params)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = ReviewCreateSerializer(data=request.data)

@@ -50,13 +50,6 @@ def _looks_supported(upload: Any) -> bool:
     return head.startswith(_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
-def _query_params(serializer_class: type, request: Request) -> dict[str, Any]:
-    """Validated query parameters; unknown values are a 400 with the field named."""
-    serializer = serializer_class(data=request.query_params)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
 def _file(data: bytes, content_type: str, filename: str | None = None) -> HttpResponse:
     response = HttpResponse(data, content_type=content_type)
     response["Cache-Control"] = "private, max-age=3600"
@@ -160,7 +153,7 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return super().get_parsers()
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        params = _query_params(CaseFilterSerializer, request)
+        params = queries.query_params(CaseFilterSerializer, request)
         page = self.paginate_queryset(queries.filter_cases(self.get_queryset(), params))
         return self.get_paginated_response(CaseSerializer(page, many=True, context={"request": request}).data)
 
@@ -309,7 +302,7 @@ class ImageViewSet(FileActionsMixin, viewsets.ReadOnlyModelViewSet):
     file_actions = ("file",)
 
     def get_queryset(self) -> Any:
-        params = _query_params(ImageFilterSerializer, self.request) if self.action == "list" else {}
+        params = queries.query_params(ImageFilterSerializer, self.request) if self.action == "list" else {}
         return queries.images(self.request.user, params)
 
     @extend_schema(
@@ -343,7 +336,7 @@ class AnalysisViewSet(FileActionsMixin, viewsets.ReadOnlyModelViewSet):
     file_actions = ("heatmap", "overlay")
 
     def get_queryset(self) -> Any:
-        params = _query_params(AnalysisFilterSerializer, self.request) if self.action == "list" else {}
+        params = queries.query_params(AnalysisFilterSerializer, self.request) if self.action == "list" else {}
         return queries.analyses(self.request.user, params)
 
     def _artefact(self, name_attr: str) -> HttpResponse:
