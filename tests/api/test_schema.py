@@ -67,3 +67,16 @@ def test_the_documentation_pages_load_only_local_assets(client, url):
     assert assets and all(a.startswith("/static/") for a in assets), assets
     for asset in assets:
         assert finders.find(asset.removeprefix("/static/")), asset  # shipped by drf-spectacular-sidecar
+
+
+def test_list_examples_are_one_page_of_items_not_a_page_inside_a_page(spec):
+    pages = 0
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            for content in op["responses"].get("200", {}).get("content", {}).values():
+                for name, example in (content.get("examples") or {}).items():
+                    value = example["value"]
+                    if isinstance(value, dict) and "results" in value:
+                        pages += 1
+                        assert value["results"] and all("results" not in r for r in value["results"]), (path, name)
+    assert pages >= 8  # cases, events, images, analyses, versions, reviews, datasets, runs

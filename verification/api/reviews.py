@@ -49,8 +49,7 @@ class ReviewFilterSerializer(serializers.Serializer):
 @extend_schema_view(
     list=extend_schema(summary="List reviews", tags=["reviews"], parameters=[ReviewFilterSerializer],
                        description="People's decisions on your teams' images, newest first. Scope: read.",
-                       examples=[OpenApiExample("Reviews", response_only=True, value={
-                           "count": 1, "next": None, "previous": None, "results": [REVIEW_EXAMPLE]})]),
+                       examples=[OpenApiExample("Reviews", value=REVIEW_EXAMPLE, response_only=True)]),
     retrieve=extend_schema(summary="Get a review", tags=["reviews"], description="Scope: read.",
                            examples=[OpenApiExample("A review", value=REVIEW_EXAMPLE, response_only=True)]),
     create=extend_schema(

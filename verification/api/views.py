@@ -85,6 +85,7 @@ class ResultNotReady(VerityError):
 
 
 # --- Examples shared by the schema -----------------------------------------------------------------
+# A list operation's example is one item: drf-spectacular wraps it in the paginated envelope itself.
 
 ANALYSIS_EXAMPLE = {
     "id": 41, "case": 7, "image": 12, "status": "done", "label": "ai_generated", "probability_ai": 0.93,
@@ -116,10 +117,6 @@ MODEL_EXAMPLE = {
 }
 
 
-def _page(example: dict[str, Any]) -> dict[str, Any]:
-    return {"count": 1, "next": None, "previous": None, "results": [example]}
-
-
 # --- Cases ------------------------------------------------------------------------------------------
 
 @extend_schema_view(
@@ -127,7 +124,7 @@ def _page(example: dict[str, Any]) -> dict[str, Any]:
         summary="List cases", tags=["cases"], parameters=[CaseFilterSerializer],
         description="Your teams' cases, newest first. Filter by status, verdict, creation time, team, tag "
                     "and words in the title, source URL or notes. Scope: read.",
-        examples=[OpenApiExample("A page of cases", value=_page(CASE_EXAMPLE), response_only=True)]),
+        examples=[OpenApiExample("A page of cases", value=CASE_EXAMPLE, response_only=True)]),
     retrieve=extend_schema(
         summary="Get a case with its images and their latest analyses", tags=["cases"],
         description="Scope: read.",
@@ -266,9 +263,9 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @extend_schema(
         summary="The audit history of a case", tags=["cases"], responses=AuditEventSerializer(many=True),
         description="Every recorded action on the case, newest first. Scope: read.",
-        examples=[OpenApiExample("Events", value=_page({
+        examples=[OpenApiExample("Events", value={
             "id": 90, "created_at": "2026-11-25T09:30:00Z", "action": "case.submitted", "actor": "alice",
-            "object_type": "case", "object_id": "7", "details": {"images": [{"id": 12, "name": "flood.jpg"}]}}),
+            "object_type": "case", "object_id": "7", "details": {"images": [{"id": 12, "name": "flood.jpg"}]}},
             response_only=True)],
     )
     @action(detail=True, methods=["get"], url_path="events")
@@ -293,7 +290,7 @@ class _Unsupported(VerityError):
 @extend_schema_view(
     list=extend_schema(summary="List images", tags=["images"], parameters=[ImageFilterSerializer],
                        description="Images of your teams' cases, each with its latest analysis. Scope: read.",
-                       examples=[OpenApiExample("Images", value=_page(IMAGE_EXAMPLE), response_only=True)]),
+                       examples=[OpenApiExample("Images", value=IMAGE_EXAMPLE, response_only=True)]),
     retrieve=extend_schema(summary="Get an image", tags=["images"], description="Scope: read.",
                            examples=[OpenApiExample("An image", value=IMAGE_EXAMPLE, response_only=True)]),
 )
@@ -323,7 +320,7 @@ class ImageViewSet(FileActionsMixin, viewsets.ReadOnlyModelViewSet):
 @extend_schema_view(
     list=extend_schema(summary="List analyses", tags=["analyses"], parameters=[AnalysisFilterSerializer],
                        description="Analyses of your teams' images. Scope: read.",
-                       examples=[OpenApiExample("Analyses", value=_page(ANALYSIS_EXAMPLE), response_only=True)]),
+                       examples=[OpenApiExample("Analyses", value=ANALYSIS_EXAMPLE, response_only=True)]),
     retrieve=extend_schema(
         summary="Get an analysis result", tags=["analyses"],
         description="Label, calibrated probability of AI generation, the uncertain band around the threshold, "
@@ -366,7 +363,7 @@ class AnalysisViewSet(FileActionsMixin, viewsets.ReadOnlyModelViewSet):
 
 @extend_schema_view(
     list=extend_schema(summary="List model versions", tags=["models"], description="Scope: read.",
-                       examples=[OpenApiExample("Versions", value=_page(MODEL_EXAMPLE), response_only=True)]),
+                       examples=[OpenApiExample("Versions", value=MODEL_EXAMPLE, response_only=True)]),
     retrieve=extend_schema(summary="Get a model version", tags=["models"], description="Scope: read.",
                            examples=[OpenApiExample("A version", value=MODEL_EXAMPLE, response_only=True)]),
 )
