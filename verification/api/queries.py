@@ -91,11 +91,7 @@ def images(user: Any, params: dict[str, Any]) -> QuerySet[CaseImage]:
 
 
 def analyses(user: Any, params: dict[str, Any]) -> QuerySet[Analysis]:
-    qs = selectors.analyses_for(user).select_related("model_version", "image")
-    if params.get("case") is not None:
-        qs = qs.filter(image__case_id=params["case"])
-    if params.get("image") is not None:
-        qs = qs.filter(image_id=params["image"])
+    qs = _of_case_or_image(selectors.analyses_for(user).select_related("model_version", "image"), params)
     if params.get("status"):
         qs = qs.filter(status=params["status"])
     if params.get("label"):
@@ -106,8 +102,13 @@ def analyses(user: Any, params: dict[str, Any]) -> QuerySet[Analysis]:
 
 def reviews(user: Any, params: dict[str, Any]) -> QuerySet[Review]:
     qs = Review.objects.filter(image__in=selectors.images_for(user).values("id")).select_related("image", "reviewer")
+    return _of_case_or_image(qs, params).order_by("-created_at", "-id")
+
+
+def _of_case_or_image(qs: QuerySet[Any], params: dict[str, Any]) -> QuerySet[Any]:
+    """Rows about one image (analyses, reviews), narrowed by the ``case`` and ``image`` parameters."""
     if params.get("case") is not None:
         qs = qs.filter(image__case_id=params["case"])
     if params.get("image") is not None:
         qs = qs.filter(image_id=params["image"])
-    return qs.order_by("-created_at", "-id")
+    return qs
