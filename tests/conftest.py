@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,31 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = TrainConfig(data=str(data), out_dir=str(root / "run"), epochs=1, batch_size=8, max_steps=2,
                          seed=0, device="cpu", preprocess=PreprocessConfig(input_size=64, train_crop=32))
     return train(config, show_bar=False, is_demo=True, name="tiny-test-model").checkpoint
+
+
+@pytest.fixture(scope="session")
+def demo_dataset(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """``demo_dataset(pairs=4, seed=4)``: the folder of a generated demo dataset of 64 px images,
+    ``pairs`` real and ``pairs`` AI-generated; made once per session for each (pairs, seed)."""
+    from ml.data.demo import generate_demo_dataset
+
+    made: dict[tuple[int, int], Path] = {}
+
+    def make(*, pairs: int, seed: int) -> Path:
+        if (pairs, seed) not in made:
+            made[pairs, seed] = generate_demo_dataset(tmp_path_factory.mktemp("demo-data") / "demo", pairs=pairs,
+                                                      size=64, seed=seed)
+        return made[pairs, seed]
+
+    return make
+
+
+@pytest.fixture
+def sent_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The ids of the training runs enqueued, collected instead of sent to a broker."""
+    sent: list[int] = []
+    monkeypatch.setattr("verification.queue.enqueue_training", sent.append)
+    return sent
 
 
 @pytest.fixture(autouse=True)

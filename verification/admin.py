@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 
 from . import services
+from .api_admin import ReadOnlyAdmin  # importing it also registers the API's models
 from .errors import VerityError
 from .models import (Analysis, AuditEvent, Case, CaseImage, Comment, Dataset, Membership, ModelVersion, Review, Team,
                      TrainingRun)
@@ -35,19 +36,13 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Dataset)
-class DatasetAdmin(admin.ModelAdmin):
+class DatasetAdmin(ReadOnlyAdmin):
     """Read-only: datasets are registered (analysed and fingerprinted) on the Datasets page or the
     API, and never change afterwards."""
 
     list_display = ["name", "origin", "path", "fingerprint", "created_at"]
     readonly_fields = ["name", "origin", "path", "fingerprint", "analysis", "created_by", "created_at"]
     actions = ["start_training"]
-
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
 
     @admin.action(description="Start training on the selected dataset (default hyperparameters)")
     def start_training(self, request, queryset):  # type: ignore[no-untyped-def]
@@ -63,31 +58,19 @@ class DatasetAdmin(admin.ModelAdmin):
 
 
 @admin.register(TrainingRun)
-class TrainingRunAdmin(admin.ModelAdmin):
+class TrainingRunAdmin(ReadOnlyAdmin):
     """Read-only: runs start and stop through services (Training runs page, API, dataset action)."""
 
     list_display = ["id", "dataset", "status", "epoch", "epochs", "model_version", "created_at"]
     list_filter = ["status"]
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
-
 
 @admin.register(Review)
-class ReviewAdmin(admin.ModelAdmin):
+class ReviewAdmin(ReadOnlyAdmin):
     """Read-only: decisions are made on the case page, through services, and audited there."""
 
     list_display = ["created_at", "image", "reviewer", "verdict", "is_override"]
     list_filter = ["verdict", "is_override"]
-
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
 
 
 @admin.register(Comment)
@@ -118,20 +101,13 @@ class AnalysisAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only: the audit history is append-only, including for admins."""
 
     list_display = ["created_at", "action", "actor", "object_type", "object_id", "team"]
     list_filter = ["action"]
     search_fields = ["action", "object_id"]
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
-
     def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False
 
-from . import api_admin  # noqa: E402,F401  (registers the API's models)

@@ -12,6 +12,8 @@ from .api_models import ApiToken, IdempotencyKey, WebhookDelivery
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    """Nothing is added or edited here: these rows change only through services, which audit them."""
+
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def has_add_permission(self, request: Any) -> bool:

@@ -130,6 +130,16 @@ def done_case(people, upload, active_version, record_done):  # type: ignore[no-u
 
 
 @pytest.fixture
+def spec(client) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """The generated OpenAPI schema, as served at /api/v1/schema/."""
+    import yaml
+
+    response = client.get("/api/v1/schema/")
+    assert response.status_code == 200
+    return yaml.safe_load(response.content)
+
+
+@pytest.fixture
 def lead(people):  # type: ignore[no-untyped-def]
     from verification.models import Membership, Role
 

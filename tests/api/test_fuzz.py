@@ -36,6 +36,22 @@ def _operations() -> list[tuple[str, str]]:
     return [(method.upper(), path) for path, item in spec["paths"].items() for method in item]
 
 
+def _fuzz(operation: Any, *, token: str, known_id: int | None) -> None:
+    """Valid and invalid requests to one operation, and valid ones on ``known_id`` (a real object's id) when
+    given, each sent with ``token`` and checked against the schema."""
+    strategies = [operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE)]
+    if known_id is not None:
+        strategies.append(operation.as_strategy(GenerationMode.POSITIVE, path_parameters={"id": known_id}))
+
+    @given(case=st.one_of(*strategies))
+    @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    def check(case: Any) -> None:
+        case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, checks=CHECKS)
+
+    check()
+
+
 @pytest.fixture
 def wsgi_schema(db):  # type: ignore[no-untyped-def]
     from django.core.signals import request_finished, request_started
@@ -64,21 +80,10 @@ def fuzz_token(people, done_case, token_for, settings):  # type: ignore[no-untyp
 @pytest.mark.parametrize("method,path", _operations())
 def test_the_api_never_fails_and_always_matches_its_schema(wsgi_schema: Any, fuzz_token: str, done_case: Any,
                                                            method: str, path: str) -> None:
-    operation = wsgi_schema[path][method]
     case_id, image_id, analysis_id = (obj.pk for obj in done_case)
     known_ids = {"/cases/": case_id, "/images/": image_id, "/analyses/": analysis_id}
     known = next((v for k, v in known_ids.items() if path.startswith(f"/api/v1{k}")), None)
-    strategies = [operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE)]
-    if "{id}" in path and known is not None:
-        strategies.append(operation.as_strategy(GenerationMode.POSITIVE, path_parameters={"id": known}))
-
-    @given(case=st.one_of(*strategies))
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
-    def check(case: Any) -> None:
-        case.call_and_validate(headers={"Authorization": f"Bearer {fuzz_token}"}, checks=CHECKS)
-
-    check()
+    _fuzz(wsgi_schema[path][method], token=fuzz_token, known_id=known if "{id}" in path else None)
 
 
 LIFECYCLE = ("/api/v1/datasets/", "/api/v1/training-runs/")
@@ -104,15 +109,4 @@ def test_the_admin_lifecycle_api_never_fails_and_matches_its_schema(wsgi_schema:
     run = TrainingRun.objects.create(dataset=dataset, hyperparameters={"epochs": 1})
     known = (dataset.pk if path.startswith("/api/v1/datasets/") else run.pk if path.startswith("/api/v1/training")
              else active_version.pk)
-    operation = wsgi_schema[path][method]
-    strategies = [operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE)]
-    if "{id}" in path:
-        strategies.append(operation.as_strategy(GenerationMode.POSITIVE, path_parameters={"id": known}))
-
-    @given(case=st.one_of(*strategies))
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
-    def check(case: Any) -> None:
-        case.call_and_validate(headers={"Authorization": f"Bearer {admin_fuzz_token}"}, checks=CHECKS)
-
-    check()
+    _fuzz(wsgi_schema[path][method], token=admin_fuzz_token, known_id=known if "{id}" in path else None)

@@ -53,3 +53,14 @@ def test_a_read_only_token_cannot_review_but_can_list(api, done_case):
     api("owner").post("/api/v1/reviews/", {"image": image.pk, "verdict": "ai_generated"}, format="json")
     listed = api("teammate", scopes=("read",)).get(f"/api/v1/reviews/?case={image.case_id}").json()
     assert listed["count"] == 1 and listed["results"][0]["image"] == image.pk
+
+
+@pytest.mark.parametrize("bad", [{"case": "abc"}, {"image": "0"}])
+def test_a_bad_filter_is_a_400_naming_the_field_in_the_shape_of_the_other_lists(api, done_case, bad):
+    client = api("owner")
+    reviews, analyses = client.get("/api/v1/reviews/", bad), client.get("/api/v1/analyses/", bad)
+    assert reviews.status_code == analyses.status_code == 400
+    error = reviews.json()["error"]
+    assert error["code"] == "invalid" and list(error["details"]) == list(bad)
+    assert error["message"].startswith(f"{next(iter(bad))}: ")
+    assert reviews.json() == analyses.json()

@@ -10,10 +10,8 @@ from verification.models import AuditEvent, Dataset, Membership, ModelVersion, R
 
 
 @pytest.fixture(scope="session")
-def api_dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from ml.data.demo import generate_demo_dataset
-
-    return generate_demo_dataset(tmp_path_factory.mktemp("api-data") / "demo", pairs=6, size=64, seed=3)
+def api_dataset_dir(demo_dataset) -> Path:  # type: ignore[no-untyped-def]
+    return demo_dataset(pairs=6, seed=3)
 
 
 @pytest.fixture
@@ -21,13 +19,6 @@ def dataset(api_dataset_dir, admin_user) -> Dataset:  # type: ignore[no-untyped-
     from verification import services
 
     return services.dataset_register(actor=admin_user, name="demo", path=str(api_dataset_dir))
-
-
-@pytest.fixture
-def sent_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    sent: list[int] = []
-    monkeypatch.setattr("verification.queue.enqueue_training", sent.append)
-    return sent
 
 
 @pytest.mark.parametrize("who", ["owner", "teammate", "outsider", "lead"])

@@ -15,17 +15,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="session")
-def page_dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from ml.data.demo import generate_demo_dataset
-
-    return generate_demo_dataset(tmp_path_factory.mktemp("page-data") / "demo", pairs=4, size=64, seed=4)
-
-
-@pytest.fixture
-def sent_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    sent: list[int] = []
-    monkeypatch.setattr("verification.queue.enqueue_training", sent.append)
-    return sent
+def page_dataset_dir(demo_dataset) -> Path:  # type: ignore[no-untyped-def]
+    return demo_dataset(pairs=4, seed=4)
 
 
 @pytest.fixture

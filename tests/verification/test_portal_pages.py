@@ -226,3 +226,19 @@ def test_an_admin_promotes_a_model_version_and_a_lead_cannot(client, crew, versi
     assert "model.activated" in [e.action for e in client.get(log).context["page"].object_list]
     client.force_login(crew["lead"])
     assert "model.activated" not in [e.action for e in client.get(log).context["page"].object_list]
+
+
+@pytest.mark.parametrize("url,data", [
+    ("/cases/new/", {"source_url": "not a url"}),
+    ("/account/tokens/", {"name": ""}),
+    ("/people/", {"username": "", "email": "not an email"}),
+])
+def test_form_fields_point_screen_readers_at_their_help_text_and_errors(client, crew, url, data):
+    import re
+
+    client.force_login(crew["admin"])
+    page = client.post(url, data).content.decode()
+    ids = set(re.findall(r'\bid="([^"]+)"', page))
+    described = [i for refs in re.findall(r'aria-describedby="([^"]+)"', page) for i in refs.split()]
+    assert any(i.endswith("_error") for i in described) and any(i.endswith("_helptext") for i in described)
+    assert [i for i in described if i not in ids] == []

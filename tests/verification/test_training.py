@@ -15,17 +15,8 @@ TINY = {"epochs": 1, "batch_size": 8, "input_size": 64, "train_crop": 32}
 
 
 @pytest.fixture(scope="session")
-def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from ml.data.demo import generate_demo_dataset
-
-    return generate_demo_dataset(tmp_path_factory.mktemp("tiny-data") / "demo", pairs=10, size=64, seed=2)
-
-
-@pytest.fixture
-def sent_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    sent: list[int] = []
-    monkeypatch.setattr("verification.queue.enqueue_training", sent.append)
-    return sent
+def tiny_dataset(demo_dataset) -> Path:  # type: ignore[no-untyped-def]
+    return demo_dataset(pairs=10, seed=2)
 
 
 @pytest.fixture

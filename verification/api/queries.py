@@ -1,4 +1,5 @@
-"""The API's list queries: annotations, filters and ordering on top of the scoped selectors.
+"""The API's list queries: validated query parameters, then annotations, filters and ordering on top
+of the scoped selectors.
 
 Scoping is not done here: every queryset starts from verification.selectors (cases_for,
 images_for, analyses_for), which limit it to the caller's teams.
@@ -9,9 +10,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Count, Prefetch, Q, QuerySet
+from rest_framework.request import Request
 
 from .. import selectors
-from ..models import Analysis, AnalysisStatus, Case, CaseImage, Tag, Verdict
+from ..models import Analysis, AnalysisStatus, Case, CaseImage, Review, Tag, Verdict
+
+
+def query_params(serializer_class: type, request: Request) -> dict[str, Any]:
+    """Validated query parameters; unknown values are a 400 with the field named."""
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
 
 
 def _analysis_count(**lookup: Any) -> Count:
@@ -82,14 +91,24 @@ def images(user: Any, params: dict[str, Any]) -> QuerySet[CaseImage]:
 
 
 def analyses(user: Any, params: dict[str, Any]) -> QuerySet[Analysis]:
-    qs = selectors.analyses_for(user).select_related("model_version", "image")
-    if params.get("case") is not None:
-        qs = qs.filter(image__case_id=params["case"])
-    if params.get("image") is not None:
-        qs = qs.filter(image_id=params["image"])
+    qs = _of_case_or_image(selectors.analyses_for(user).select_related("model_version", "image"), params)
     if params.get("status"):
         qs = qs.filter(status=params["status"])
     if params.get("label"):
         qs = qs.filter(label=params["label"])
     ordering = params.get("ordering") or "-created_at"
     return qs.order_by(ordering, "-id" if ordering.startswith("-") else "id")
+
+
+def reviews(user: Any, params: dict[str, Any]) -> QuerySet[Review]:
+    qs = Review.objects.filter(image__in=selectors.images_for(user).values("id")).select_related("image", "reviewer")
+    return _of_case_or_image(qs, params).order_by("-created_at", "-id")
+
+
+def _of_case_or_image(qs: QuerySet[Any], params: dict[str, Any]) -> QuerySet[Any]:
+    """Rows about one image (analyses, reviews), narrowed by the ``case`` and ``image`` parameters."""
+    if params.get("case") is not None:
+        qs = qs.filter(image__case_id=params["case"])
+    if params.get("image") is not None:
+        qs = qs.filter(image_id=params["image"])
+    return qs

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from .. import selectors, services
 from ..models import HumanVerdict, Review
+from . import queries
 from .permissions import HasTokenScope
 from .schema import errors
 from .serializers import IdField
@@ -48,8 +49,7 @@ class ReviewFilterSerializer(serializers.Serializer):
 @extend_schema_view(
     list=extend_schema(summary="List reviews", tags=["reviews"], parameters=[ReviewFilterSerializer],
                        description="People's decisions on your teams' images, newest first. Scope: read.",
-                       examples=[OpenApiExample("Reviews", response_only=True, value={
-                           "count": 1, "next": None, "previous": None, "results": [REVIEW_EXAMPLE]})]),
+                       examples=[OpenApiExample("Reviews", value=REVIEW_EXAMPLE, response_only=True)]),
     retrieve=extend_schema(summary="Get a review", tags=["reviews"], description="Scope: read.",
                            examples=[OpenApiExample("A review", value=REVIEW_EXAMPLE, response_only=True)]),
     create=extend_schema(
@@ -67,16 +67,8 @@ class ReviewViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = ReviewSerializer
 
     def get_queryset(self) -> Any:
-        qs = Review.objects.filter(image__in=selectors.images_for(self.request.user).values("id")) \
-            .select_related("image", "reviewer").order_by("-created_at", "-id")
-        if self.action == "list":
-            params = ReviewFilterSerializer(data=self.request.query_params)
-            params.is_valid(raise_exception=True)
-            if params.validated_data.get("case"):
-                qs = qs.filter(image__case_id=params.validated_data["case"])
-            if params.validated_data.get("image"):
-                qs = qs.filter(image_id=params.validated_data["image"])
-        return qs
+        params = queries.query_params(ReviewFilterSerializer, self.request) if self.action == "list" else {}
+        return queries.reviews(self.request.user, params)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = ReviewCreateSerializer(data=request.data)

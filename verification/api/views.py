@@ -50,13 +50,6 @@ def _looks_supported(upload: Any) -> bool:
     return head.startswith(_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
-def _query_params(serializer_class: type, request: Request) -> dict[str, Any]:
-    """Validated query parameters; unknown values are a 400 with the field named."""
-    serializer = serializer_class(data=request.query_params)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
 def _file(data: bytes, content_type: str, filename: str | None = None) -> HttpResponse:
     response = HttpResponse(data, content_type=content_type)
     response["Cache-Control"] = "private, max-age=3600"
@@ -92,6 +85,7 @@ class ResultNotReady(VerityError):
 
 
 # --- Examples shared by the schema -----------------------------------------------------------------
+# A list operation's example is one item: drf-spectacular wraps it in the paginated envelope itself.
 
 ANALYSIS_EXAMPLE = {
     "id": 41, "case": 7, "image": 12, "status": "done", "label": "ai_generated", "probability_ai": 0.93,
@@ -123,10 +117,6 @@ MODEL_EXAMPLE = {
 }
 
 
-def _page(example: dict[str, Any]) -> dict[str, Any]:
-    return {"count": 1, "next": None, "previous": None, "results": [example]}
-
-
 # --- Cases ------------------------------------------------------------------------------------------
 
 @extend_schema_view(
@@ -134,7 +124,7 @@ def _page(example: dict[str, Any]) -> dict[str, Any]:
         summary="List cases", tags=["cases"], parameters=[CaseFilterSerializer],
         description="Your teams' cases, newest first. Filter by status, verdict, creation time, team, tag "
                     "and words in the title, source URL or notes. Scope: read.",
-        examples=[OpenApiExample("A page of cases", value=_page(CASE_EXAMPLE), response_only=True)]),
+        examples=[OpenApiExample("A page of cases", value=CASE_EXAMPLE, response_only=True)]),
     retrieve=extend_schema(
         summary="Get a case with its images and their latest analyses", tags=["cases"],
         description="Scope: read.",
@@ -160,7 +150,7 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return super().get_parsers()
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        params = _query_params(CaseFilterSerializer, request)
+        params = queries.query_params(CaseFilterSerializer, request)
         page = self.paginate_queryset(queries.filter_cases(self.get_queryset(), params))
         return self.get_paginated_response(CaseSerializer(page, many=True, context={"request": request}).data)
 
@@ -273,9 +263,9 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @extend_schema(
         summary="The audit history of a case", tags=["cases"], responses=AuditEventSerializer(many=True),
         description="Every recorded action on the case, newest first. Scope: read.",
-        examples=[OpenApiExample("Events", value=_page({
+        examples=[OpenApiExample("Events", value={
             "id": 90, "created_at": "2026-11-25T09:30:00Z", "action": "case.submitted", "actor": "alice",
-            "object_type": "case", "object_id": "7", "details": {"images": [{"id": 12, "name": "flood.jpg"}]}}),
+            "object_type": "case", "object_id": "7", "details": {"images": [{"id": 12, "name": "flood.jpg"}]}},
             response_only=True)],
     )
     @action(detail=True, methods=["get"], url_path="events")
@@ -300,7 +290,7 @@ class _Unsupported(VerityError):
 @extend_schema_view(
     list=extend_schema(summary="List images", tags=["images"], parameters=[ImageFilterSerializer],
                        description="Images of your teams' cases, each with its latest analysis. Scope: read.",
-                       examples=[OpenApiExample("Images", value=_page(IMAGE_EXAMPLE), response_only=True)]),
+                       examples=[OpenApiExample("Images", value=IMAGE_EXAMPLE, response_only=True)]),
     retrieve=extend_schema(summary="Get an image", tags=["images"], description="Scope: read.",
                            examples=[OpenApiExample("An image", value=IMAGE_EXAMPLE, response_only=True)]),
 )
@@ -309,7 +299,7 @@ class ImageViewSet(FileActionsMixin, viewsets.ReadOnlyModelViewSet):
     file_actions = ("file",)
 
     def get_queryset(self) -> Any:
-        params = _query_params(ImageFilterSerializer, self.request) if self.action == "list" else {}
+        params = queries.query_params(ImageFilterSerializer, self.request) if self.action == "list" else {}
         return queries.images(self.request.user, params)
 
     @extend_schema(
@@ -330,7 +320,7 @@ class ImageViewSet(FileActionsMixin, viewsets.ReadOnlyModelViewSet):
 @extend_schema_view(
     list=extend_schema(summary="List analyses", tags=["analyses"], parameters=[AnalysisFilterSerializer],
                        description="Analyses of your teams' images. Scope: read.",
-                       examples=[OpenApiExample("Analyses", value=_page(ANALYSIS_EXAMPLE), response_only=True)]),
+                       examples=[OpenApiExample("Analyses", value=ANALYSIS_EXAMPLE, response_only=True)]),
     retrieve=extend_schema(
         summary="Get an analysis result", tags=["analyses"],
         description="Label, calibrated probability of AI generation, the uncertain band around the threshold, "
@@ -343,7 +333,7 @@ class AnalysisViewSet(FileActionsMixin, viewsets.ReadOnlyModelViewSet):
     file_actions = ("heatmap", "overlay")
 
     def get_queryset(self) -> Any:
-        params = _query_params(AnalysisFilterSerializer, self.request) if self.action == "list" else {}
+        params = queries.query_params(AnalysisFilterSerializer, self.request) if self.action == "list" else {}
         return queries.analyses(self.request.user, params)
 
     def _artefact(self, name_attr: str) -> HttpResponse:
@@ -373,7 +363,7 @@ class AnalysisViewSet(FileActionsMixin, viewsets.ReadOnlyModelViewSet):
 
 @extend_schema_view(
     list=extend_schema(summary="List model versions", tags=["models"], description="Scope: read.",
-                       examples=[OpenApiExample("Versions", value=_page(MODEL_EXAMPLE), response_only=True)]),
+                       examples=[OpenApiExample("Versions", value=MODEL_EXAMPLE, response_only=True)]),
     retrieve=extend_schema(summary="Get a model version", tags=["models"], description="Scope: read.",
                            examples=[OpenApiExample("A version", value=MODEL_EXAMPLE, response_only=True)]),
 )
@@ -487,13 +477,20 @@ RUN_EXAMPLE = {
     "created_at": "2026-11-25T10:01:00Z", "started_at": "2026-11-25T10:01:02Z", "finished_at": None,
     "updated_at": "2026-11-25T10:02:10Z"}
 
-@extend_schema_view(
-    list=extend_schema(summary="List registered datasets", tags=["training"], description="Admins only. Scope: read.",
-                       examples=[OpenApiExample("Datasets", value=DATASET_EXAMPLE, response_only=True)]),
-    retrieve=extend_schema(summary="Get a dataset with its counts", tags=["training"],
-                           description="Admins only. Scope: read.",
-                           examples=[OpenApiExample("A dataset", value=DATASET_EXAMPLE, response_only=True)]),
-)
+
+def _admin_reads(*, example: dict[str, Any], list_summary: str, list_example: str, retrieve_summary: str,
+                 retrieve_example: str, retrieve_note: str = "") -> Any:
+    """The schema of an admin-only viewset's list and retrieve (tag "training"), both shown with ``example``."""
+    admins_only = "Admins only. Scope: read."
+    return extend_schema_view(
+        list=extend_schema(summary=list_summary, tags=["training"], description=admins_only,
+                           examples=[OpenApiExample(list_example, value=example, response_only=True)]),
+        retrieve=extend_schema(summary=retrieve_summary, tags=["training"], description=retrieve_note + admins_only,
+                               examples=[OpenApiExample(retrieve_example, value=example, response_only=True)]))
+
+
+@_admin_reads(example=DATASET_EXAMPLE, list_summary="List registered datasets", list_example="Datasets",
+              retrieve_summary="Get a dataset with its counts", retrieve_example="A dataset")
 class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     permission_classes = [IsVerityAdmin]
     serializer_class = DatasetSerializer
@@ -554,13 +551,9 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
 
 
-@extend_schema_view(
-    list=extend_schema(summary="List training runs", tags=["training"], description="Admins only. Scope: read.",
-                       examples=[OpenApiExample("Runs", value=RUN_EXAMPLE, response_only=True)]),
-    retrieve=extend_schema(summary="Get a training run with its progress", tags=["training"],
-                           description="Poll this while it runs. Admins only. Scope: read.",
-                           examples=[OpenApiExample("A run", value=RUN_EXAMPLE, response_only=True)]),
-)
+@_admin_reads(example=RUN_EXAMPLE, list_summary="List training runs", list_example="Runs",
+              retrieve_summary="Get a training run with its progress", retrieve_example="A run",
+              retrieve_note="Poll this while it runs. ")
 class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     permission_classes = [IsVerityAdmin]
     serializer_class = TrainingRunSerializer
