@@ -38,7 +38,7 @@ def sent(monkeypatch) -> list[tuple[str, list[Any], str]]:  # type: ignore[no-un
     """What reaches the broker (task name, args, queue); nothing is delivered by itself."""
     calls: list[tuple[str, list[Any], str]] = []
     monkeypatch.setattr(queue.current_app, "send_task",
-                        lambda name, args, queue: calls.append((name, args, queue)))
+                        lambda name, args, queue, kwargs=None: calls.append((name, args, queue)))
     return calls
 
 
