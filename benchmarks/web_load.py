@@ -77,6 +77,10 @@ def seed(n_cases: int) -> tuple[str, str, int]:
                      confidence=0.9, threshold=0.5, timings_ms={"inference_gradcam": 300.0},
                      started_at=now, finished_at=now) for im in images])
     services.refresh_model_verdicts(list(Case.objects.values_list("pk", flat=True)))
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # what autovacuum does soon after a bulk load in production
+        cursor.execute("ANALYZE")
     session = SessionStore()
     session["_auth_user_id"] = str(user.pk)
     session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"

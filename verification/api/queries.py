@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from rest_framework.request import Request
 
 from .. import selectors
@@ -23,9 +23,8 @@ def query_params(serializer_class: type, request: Request) -> dict[str, Any]:
     return dict(serializer.validated_data)
 
 
-def _analysis_count(**lookup: Any) -> Count:
-    return Count("images__analyses", filter=Q(**{f"images__analyses__{k}": v for k, v in lookup.items()}),
-                 distinct=True)
+def _analysis_count(**lookup: Any) -> Any:
+    return selectors.count_of(selectors.analyses_of_case(**lookup))
 
 
 def analyses_newest_first() -> QuerySet[Analysis]:
@@ -35,7 +34,7 @@ def analyses_newest_first() -> QuerySet[Analysis]:
 def cases(user: Any) -> QuerySet[Case]:
     """The user's cases with the counts that their status and verdict are computed from."""
     return selectors.cases_for(user).annotate(
-        n_images=Count("images", distinct=True),
+        n_images=selectors.count_of(selectors.images_of_case()),
         n_queued=_analysis_count(status=AnalysisStatus.QUEUED),
         n_running=_analysis_count(status=AnalysisStatus.RUNNING),
         n_done=_analysis_count(status=AnalysisStatus.DONE),
