@@ -151,8 +151,9 @@ class DatasetUploadForm(forms.Form):
     """Content checks (a zip, safe to unpack, within the limits) happen in services.dataset_register_archive."""
 
     name = forms.CharField(max_length=120)
-    archive = forms.FileField(help_text="A zip of <split>/<REAL|FAKE>/ or <REAL|FAKE>/ folders, or of a CSV "
-                                        "manifest with its images.",
+    # Django renders help texts as HTML: the angle brackets must be entities.
+    archive = forms.FileField(help_text="A zip of &lt;split&gt;/&lt;REAL|FAKE&gt;/ or &lt;REAL|FAKE&gt;/ folders, "
+                                        "or of a CSV manifest with its images.",
                               widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}))
 
 

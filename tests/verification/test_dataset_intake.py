@@ -240,3 +240,10 @@ def test_an_admins_dataset_zip_may_exceed_the_request_limit_but_nothing_else(cli
     assert case.status_code == 413
     response = client.post(reverse("verification:datasets"), {"intake": "archive", "name": "x", "archive": as_upload(data)})
     assert response.status_code == 302 and Dataset.objects.get().origin == "upload"
+
+
+def test_the_upload_form_shows_the_folder_layout_literally(client, crew):
+    client.force_login(crew["admin"])
+    body = client.get(reverse("verification:datasets")).content.decode()
+    # Help texts are HTML: written raw, "<split>" would vanish as an unknown tag.
+    assert "A zip of &lt;split&gt;/&lt;REAL|FAKE&gt;/ or &lt;REAL|FAKE&gt;/ folders" in body
