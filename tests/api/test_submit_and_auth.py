@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import threading
-import zipfile
 
 import pytest
 from django.db import connection
 
+from tests.dataset_zips import zip_bytes
 from tests.images import jpeg_bytes, png_bytes
 from verification import tokens
 from verification.api_models import ApiSubmission, ApiToken, IdempotencyKey
@@ -17,14 +16,6 @@ from verification.models import Analysis, AuditEvent, Case, CaseImage
 pytestmark = pytest.mark.django_db
 
 CASES = "/api/v1/cases/"
-
-
-def _zip(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
 
 
 # --- Submission ------------------------------------------------------------------------------------
@@ -49,7 +40,7 @@ def test_a_member_submits_several_images_and_gets_201_with_the_case(api, people,
 
 
 def test_a_zip_counts_as_the_images_in_it(api, upload):
-    archive = _zip({"one.png": png_bytes(seed=1), "pics/two.jpg": jpeg_bytes(seed=2),
+    archive = zip_bytes({"one.png": png_bytes(seed=1), "pics/two.jpg": jpeg_bytes(seed=2),
                     "__MACOSX/._one.png": b"junk", ".DS_Store": b"junk", "readme.txt": b"not an image"})
     response = api("owner").post(CASES, {"images": [upload("batch.zip", archive, "application/zip")]},
                                  format="multipart")
@@ -61,7 +52,7 @@ def test_a_zip_counts_as_the_images_in_it(api, upload):
 
 def test_a_zip_that_unpacks_past_the_limit_is_a_413_and_creates_nothing(api, upload, settings):
     settings.VERITY_MAX_ARCHIVE_BYTES = 10_000
-    archive = _zip({"big.bin": b"\0" * 50_000})  # a few hundred bytes compressed
+    archive = zip_bytes({"big.bin": b"\0" * 50_000})  # a few hundred bytes compressed
     response = api("owner").post(CASES, {"images": [upload("bomb.zip", archive, "application/zip")]},
                                  format="multipart")
     assert response.status_code == 413 and response.json()["error"]["code"] == "payload_too_large"
