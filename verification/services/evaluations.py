@@ -139,7 +139,7 @@ def evaluation_begin(*, evaluation_id: int) -> ModelEvaluation | None:
     """The task claims a queued evaluation (queued -> running); None when there is nothing to do
     (unknown, or already claimed by another delivery, or finished)."""
     with transaction.atomic():
-        evaluation = (ModelEvaluation.objects.select_for_update().select_related("model_version", "dataset")
+        evaluation = (ModelEvaluation.objects.select_for_update(of=("self",)).select_related("model_version", "dataset")
                       .filter(pk=evaluation_id).first())
         if evaluation is None or evaluation.status != EvaluationStatus.QUEUED:
             return None
@@ -165,7 +165,7 @@ def evaluation_finish(*, evaluation_id: int, metrics: dict[str, Any]) -> ModelEv
     """Record the metrics (``ml.metrics.binary_metrics`` shape), compare them with the version's
     test accuracy and, on the reviewed cases, flag drift."""
     with transaction.atomic():
-        evaluation = (ModelEvaluation.objects.select_for_update().select_related("model_version")
+        evaluation = (ModelEvaluation.objects.select_for_update(of=("self",)).select_related("model_version")
                       .get(pk=evaluation_id))
         _transition(evaluation, EvaluationStatus.DONE)
         evaluation.metrics = metrics
