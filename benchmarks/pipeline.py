@@ -80,6 +80,10 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--iters", type=int, default=6)
     parser.add_argument("--image-size", default="320x240", help="WxH of the submitted JPEGs")
+    parser.add_argument("--worker-processes", type=int, default=1,
+                        help="Celery worker processes (--concurrency) for the pipeline part")
+    parser.add_argument("--worker-threads", type=int, default=0,
+                        help="torch threads per worker process (VERITY_TORCH_THREADS; 0: all cores)")
     parser.add_argument("--json", default="", help="write the results here too")
     args = parser.parse_args()
 
@@ -131,7 +135,10 @@ def main() -> int:
     offset = 0
 
     results["pipeline"] = []
-    with celery_worker(work / "worker.log", extra_env={"VERITY_BATCH_SIZE": str(args.batch)}):
+    results["worker_processes"], results["worker_threads"] = args.worker_processes, args.worker_threads
+    with celery_worker(work / "worker.log", concurrency=args.worker_processes,
+                       extra_env={"VERITY_BATCH_SIZE": str(args.batch),
+                                  "VERITY_TORCH_THREADS": str(args.worker_threads)}):
         # Warm-up: the worker process starts, preloads the model, serves one image.
         for n in [1] + sizes:
             files = [SimpleUploadedFile(f"{i}.jpg", images[i], "image/jpeg") for i in range(offset, offset + n)]

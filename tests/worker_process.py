@@ -31,7 +31,7 @@ def test_database_url() -> str:
 
 
 @contextmanager
-def celery_worker(log_path: Path, *, queues: str = "inference,training", pool: str = "prefork",
+def celery_worker(log_path: Path, *, queues: str = "inference,training", pool: str = "prefork", concurrency: int = 1,
                   extra_env: dict[str, str] | None = None, beat: bool = False) -> Iterator[subprocess.Popen]:
     env = {
         **os.environ,
@@ -44,7 +44,7 @@ def celery_worker(log_path: Path, *, queues: str = "inference,training", pool: s
     }
     log = open(log_path, "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queues, "--concurrency", "1",
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queues, "--concurrency", str(concurrency),
          "--pool", pool, "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
          *(["--beat", "--schedule", str(log_path.with_suffix(".beat"))] if beat else [])],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
