@@ -32,10 +32,9 @@ DB = "verity_load"
 
 
 def percentile(values: list[float], q: float) -> float:
-    values = sorted(values)
-    k = (len(values) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+    import numpy as np
+
+    return float(np.percentile(values, q * 100))  # linear interpolation between the closest ranks
 
 
 def fresh_database(host: str) -> str:
