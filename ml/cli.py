@@ -133,7 +133,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def _cmd_predict(args: argparse.Namespace) -> None:
-    from .explain import png_bytes, render_overlay
+    from .heatmaps import png_bytes, render_overlay
     from .predict import Predictor
 
     predictor = Predictor(args.checkpoint, device=args.device, max_tiles=args.tiles)
@@ -163,7 +163,7 @@ def _read(path: str) -> bytes:
 
 def _cmd_explain(args: argparse.Namespace) -> None:
     """Grad-CAM overlays (and bare heatmaps) for image files or a split of a dataset."""
-    from .explain import heatmap_image, png_bytes, render_overlay
+    from .heatmaps import heatmap_image, png_bytes, render_overlay
     from .predict import Predictor
 
     if bool(args.images) == bool(args.data):

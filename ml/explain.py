@@ -1,17 +1,14 @@
 """Grad-CAM explanations (Selvaraju et al. 2017) with pytorch-grad-cam on ``layer4[-1]``.
 
 Computing the map and drawing the overlay are separate steps, as in pytorch-grad-cam: the map is
-a float array in [0, 1] over the crop the model saw; :func:`render_overlay` colours it onto the
-crop for people.
+a float array in [0, 1] over the crop the model saw; :mod:`ml.heatmaps` colours it onto the crop
+for people (without torch, so a web process can draw it).
 """
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import torch
-from PIL import Image
 from pytorch_grad_cam import GradCAM
 from torch import nn
 
@@ -82,24 +79,3 @@ class GradCamExplainer:
         maps = self._cam(input_tensor=batch, targets=targets)
         logits = self._cam.outputs.detach().float().cpu()
         return maps.astype(np.float32), logits
-
-
-def render_overlay(crop: Image.Image, heatmap: np.ndarray, alpha: float = 0.45) -> Image.Image:
-    """Blend a jet-coloured ``heatmap`` onto ``crop`` (RGB) with the heat at ``alpha`` opacity."""
-    import matplotlib
-
-    cmap = matplotlib.colormaps["jet"]
-    coloured = (cmap(np.clip(heatmap, 0, 1))[..., :3] * 255).astype(np.uint8)
-    heat = Image.fromarray(coloured).resize(crop.size, Image.Resampling.BILINEAR)
-    return Image.blend(crop.convert("RGB"), heat, alpha)
-
-
-def heatmap_image(heatmap: np.ndarray) -> Image.Image:
-    """The bare heatmap as an 8-bit greyscale image (for storage and opacity sliders)."""
-    return Image.fromarray((np.clip(heatmap, 0, 1) * 255).astype(np.uint8), mode="L")
-
-
-def png_bytes(im: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    im.save(buf, format="PNG", compress_level=1)  # fast: 6 ms less per image than the default 6, ~8% larger
-    return buf.getvalue()

@@ -151,6 +151,15 @@ class Predictor:
                                  {"preprocess": (t1 - t0) * 1e3, "inference_gradcam": (t2 - t1) * 1e3},
                                  maps)
 
+    def warm_up(self, batch_sizes: Sequence[int] = (1,)) -> None:
+        """Classify and explain blank images once per batch size, so that the first real batch does
+        not pay for one-time setup (kernel selection, first allocations): in a fresh worker
+        process the first batch of 8 took ~1.7 s instead of ~0.4 s (benchmarks/pipeline.md)."""
+        size = self.meta.preprocess.input_size
+        blank = Image.new("RGB", (size, size), (128, 128, 128))
+        for n in dict.fromkeys(max(1, int(b)) for b in batch_sizes):
+            self.explain([blank] * n)
+
     def predict_bytes(self, blobs: Sequence[bytes], *, explain: bool = False,
                       max_pixels: int = DEFAULT_MAX_PIXELS) -> list[Prediction]:
         images = [decode_image(b, max_pixels=max_pixels) for b in blobs]

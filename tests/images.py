@@ -27,6 +27,16 @@ def png_bytes(size: tuple[int, int] = (96, 80), seed: int = 0) -> bytes:
     return encode(photo_like(size, seed), "PNG")
 
 
+def heatmap_png(size: tuple[int, int] = (8, 8)) -> bytes:
+    """A stored-heatmap PNG as the worker writes it: a greyscale gradient, hot at the bottom right."""
+    import numpy as np
+
+    from ml.heatmaps import heatmap_image, png_bytes as encode_png
+
+    w, h = size
+    return encode_png(heatmap_image(np.add.outer(np.linspace(0, 0.5, h), np.linspace(0, 0.5, w))))
+
+
 def jpeg_bytes(size: tuple[int, int] = (96, 80), seed: int = 0, **kwargs) -> bytes:
     return encode(photo_like(size, seed), "JPEG", quality=90, **kwargs)
 

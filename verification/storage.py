@@ -38,6 +38,16 @@ def store_artefact(name: str, data: bytes) -> str:
     return default_storage.save(name, ContentFile(data))
 
 
+def store_artefact_once(name: str, data: bytes) -> str:
+    """Store a derived artefact unless it exists: two requests drawing the same overlay at once
+    both end up naming the one file, and neither deletes what the other is serving."""
+    if not default_storage.exists(name):
+        saved = default_storage.save(name, ContentFile(data))
+        if saved != name:  # a concurrent writer won the race and storage renamed ours
+            default_storage.delete(saved)
+    return name
+
+
 def read(name: str) -> bytes:
     with default_storage.open(name, "rb") as f:
         return f.read()

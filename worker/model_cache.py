@@ -1,8 +1,8 @@
 """Predictors per worker process, for the active model version and recently used ones.
 
-Loading ResNet50 costs seconds, so each version is loaded once per process and kept; every task
-checks (one indexed query) which version is active, so a promotion is picked up by the next task
-without a restart. The last ``VERITY_MODEL_CACHE_SIZE`` versions stay loaded (default 2): a
+Loading ResNet50 costs seconds, so each version is loaded (and warmed up with a blank batch) once
+per process and kept; every task checks (one indexed query) which version is active, so a
+promotion is picked up by the next task without a restart. The last ``VERITY_MODEL_CACHE_SIZE`` versions stay loaded (default 2): a
 re-run with an older version, or a rollback, does not evict and reload the active one.
 """
 
@@ -45,6 +45,8 @@ def predictor_for(version: ModelVersion) -> tuple[ModelVersion, Predictor]:
                 raise NoActiveModel(
                     f"The checkpoint file of model {version.name} has changed since it was registered "
                     "(SHA-256 mismatch). Register the new file as a new version.")
+            # The first batch of a new process is slow; pay for it here, not in a user's analysis.
+            predictor.warm_up((max(1, settings.VERITY_BATCH_SIZE), 1))
             _cache[key] = predictor
             while len(_cache) > max(1, settings.VERITY_MODEL_CACHE_SIZE):
                 _, old = _cache.popitem(last=False)

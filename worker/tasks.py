@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from ml.errors import MLError
-from ml.explain import heatmap_image, png_bytes, render_overlay
+from ml.heatmaps import heatmap_image, png_bytes
 from ml.imageio import decode_image
 from verification import queue, selectors, services, webhooks
 from verification.errors import VerityError
@@ -70,7 +70,7 @@ def analyse_image(self, analysis_id: int, batch_ids: list[int] | None = None) ->
     if len(ids) > size:  # sent by a web process with a larger batch size than this worker's
         queue.enqueue_analyses(ids[size:])
         ids = ids[:size]
-    claimed = [a for a in (services.analysis_start(analysis_id=pk, claimant=claimant) for pk in ids) if a is not None]
+    claimed = services.analyses_claim(analysis_ids=ids, claimant=claimant)
     # One forward pass serves one model version; a re-run asking for another goes alone.
     batch = [a for a in claimed if a.model_version_id == claimed[0].model_version_id] if claimed else []
     for a in claimed:
@@ -142,8 +142,7 @@ def analyse_batch(batch: list[Analysis]) -> dict[int, str]:
                 label=p.label, probability_ai=p.probability_ai, confidence=p.confidence, threshold=p.threshold,
                 crop_box={"left": p.crop.left, "top": p.crop.top, "width": p.crop.width, "height": p.crop.height},
                 timings_ms=timings,
-                heatmap_png=png_bytes(heatmap_image(p.heatmap)),
-                overlay_png=png_bytes(render_overlay(p.crop_image, p.heatmap)))
+                heatmap_png=png_bytes(heatmap_image(p.heatmap)))
         if finished:  # one transaction for the batch
             services.analyses_record(model_version_id=version.pk, outcomes=finished)
             outcomes.update({pk: o.label for pk, o in finished.items()})

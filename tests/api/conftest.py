@@ -9,6 +9,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from tests.images import heatmap_png
 
 
 @pytest.fixture(autouse=True)
@@ -111,7 +112,7 @@ def record_done() -> Callable[..., Any]:
                                      label=label, probability_ai=p, confidence=max(p, 1 - p), threshold=0.5,
                                      crop_box={"left": 0, "top": 0, "width": 64, "height": 64},
                                      timings_ms={"inference_gradcam": 12.5},
-                                     heatmap_png=b"\x89PNG heat", overlay_png=b"\x89PNG overlay"))
+                                     heatmap_png=heatmap_png()))
         return Analysis.objects.get(pk=analysis.pk)
 
     return record

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.images import heatmap_png
 from verification.models import AuditEvent, Case
 
 pytestmark = pytest.mark.django_db
@@ -83,8 +84,12 @@ def test_downloads_return_the_stored_bytes(api, done_case, settings):
     case, image, analysis = done_case
     client = api("owner", scopes=("read",))
     assert client.get(f"/api/v1/images/{image.pk}/file/").content == (settings.MEDIA_ROOT / image.file).read_bytes()
-    assert client.get(f"/api/v1/analyses/{analysis.pk}/heatmap/").content == b"\x89PNG heat"
-    assert client.get(f"/api/v1/analyses/{analysis.pk}/overlay/").content == b"\x89PNG overlay"
+    assert client.get(f"/api/v1/analyses/{analysis.pk}/heatmap/").content == heatmap_png()
+    # The overlay is drawn on its first request (a PNG of the crop the model saw), then kept.
+    overlay = client.get(f"/api/v1/analyses/{analysis.pk}/overlay/").content
+    analysis.refresh_from_db()
+    assert overlay[:4] == b"\x89PNG" and (settings.MEDIA_ROOT / analysis.overlay).read_bytes() == overlay
+    assert client.get(f"/api/v1/analyses/{analysis.pk}/overlay/").content == overlay
 
 
 def test_the_heatmap_of_an_unfinished_analysis_is_a_409_not_ready(api, people, upload):

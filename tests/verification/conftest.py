@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.images import png_bytes
+from tests.images import heatmap_png, png_bytes
 
 # Django models and services are imported inside the fixtures: pytest may import this conftest
 # before pytest-django has set Django up.
@@ -65,7 +65,7 @@ def finish(analysis: Any, version: Any, label: str, p: float, threshold: float =
                                         label=label, probability_ai=p, confidence=max(p, 1 - p),
                                         threshold=threshold, crop_box={"left": 0, "top": 0, "width": 64, "height": 64},
                                         timings_ms={"inference_gradcam": 40.0},
-                                        heatmap_png=png_bytes((8, 8)), overlay_png=png_bytes((8, 8), seed=3)))
+                                        heatmap_png=heatmap_png()))
 
 
 @pytest.fixture

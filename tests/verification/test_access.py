@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from verification import services
 from verification.models import Analysis, AnalysisStatus
+from tests.images import heatmap_png
 from tests.queueing import each_analysis as _each_analysis
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +23,7 @@ def done_case(people, upload, monkeypatch, active_version):
                                  label="ai_generated", probability_ai=0.91, confidence=0.91, threshold=0.5,
                                  crop_box={"left": 0, "top": 0, "width": 64, "height": 64},
                                  timings_ms={"inference_gradcam": 12.0},
-                                 heatmap_png=b"\x89PNG heat", overlay_png=b"\x89PNG overlay"))
+                                 heatmap_png=heatmap_png()))
     return result.case, result.images[0], Analysis.objects.get(pk=analysis.pk)
 
 

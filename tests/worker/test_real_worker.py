@@ -38,12 +38,13 @@ def test_an_uploaded_image_comes_back_with_a_verdict_and_heatmap(client, people,
     for analysis in analyses:
         assert analysis.model_version_id == active_version.pk
         assert analysis.label in ("real", "ai_generated") and 0 <= analysis.probability_ai <= 1
-        assert (settings.MEDIA_ROOT / analysis.overlay).stat().st_size > 100
         assert (settings.MEDIA_ROOT / analysis.heatmap).read_bytes()[:4] == b"\x89PNG"
         assert analysis.attempts == 1
     assert AuditEvent.objects.filter(action="analysis.done").count() == 2
     page = client.get(reverse("verification:case_detail", args=[case.pk])).content.decode()
     assert "p(AI-generated)" in page and "overlay.png" in page
+    overlay = client.get(reverse("verification:analysis_file", args=[analyses[0].pk, "overlay"]))
+    assert overlay.status_code == 200 and overlay.content[:4] == b"\x89PNG" and len(overlay.content) > 100
 
 
 def test_the_worker_marks_a_corrupt_file_failed_and_keeps_going(client, people, active_version, upload, tmp_path):

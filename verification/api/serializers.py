@@ -115,7 +115,7 @@ class AnalysisSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_overlay_url(self, obj: Analysis) -> str | None:
-        if not obj.overlay:
+        if not obj.heatmap:  # drawn on first request
             return None
         return _absolute(self.context.get("request"), reverse("api:analysis-overlay", args=[obj.pk]))
 

@@ -338,10 +338,13 @@ class AnalysisViewSet(FileActionsMixin, viewsets.ReadOnlyModelViewSet):
 
     def _artefact(self, name_attr: str) -> HttpResponse:
         analysis: Analysis = self.get_object()
-        name = getattr(analysis, name_attr)
-        if not name:
+        if not analysis.heatmap:
             raise ResultNotReady(f"The analysis is {analysis.status}; the {name_attr} exists once it is done.",
                                  details={"status": analysis.status})
+        try:  # the overlay is drawn on its first request (services.analysis_overlay)
+            name = services.analysis_overlay(analysis) if name_attr == "overlay" else analysis.heatmap
+        except FileNotFoundError:
+            raise exceptions.NotFound("The file is missing from storage.") from None
         return _file(_read_or_404(name), "image/png")
 
     @extend_schema(summary="Download the Grad-CAM heatmap (PNG)", tags=["analyses"],

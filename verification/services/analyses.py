@@ -2,52 +2,70 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connections, router, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from ml.heatmaps import heatmap_from_png, png_bytes, render_overlay
+from ml.imageio import decode_image
+
 from .. import queue, storage, webhooks
-from ..audit import record_event
+from ..audit import event, record_event
 from ..errors import VerityError
 from ..models import Analysis, AnalysisStatus, AuditEvent, CaseImage, ModelVersion
 from ._common import refresh_model_verdicts, require_member
 
 
-def analysis_start(*, analysis_id: int, claimant: str = "") -> Analysis | None:
-    """Claim an analysis for the worker task ``claimant``. Returns None when it is finished or
-    another live task holds it.
+def analyses_claim(*, analysis_ids: Sequence[int], claimant: str = "") -> list[Analysis]:
+    """Claim analyses for the worker task ``claimant``, all in one transaction (one conditional
+    update, one read, one insert of audit events). Returns those claimed, in the order asked;
+    finished ones and those another live task holds are left out.
 
     A queued analysis can be claimed by anyone. A *running* one only by the task that claimed it:
     with late acknowledgement, a task whose worker died is delivered again (same task id) while
     the row still says running, and must be able to finish the work.
     """
+    ids = list(dict.fromkeys(analysis_ids))
+    if not ids:
+        return []
+    now = timezone.now()
     with transaction.atomic():
         claimable = Q(status=AnalysisStatus.QUEUED)
         if claimant:
             claimable |= Q(status=AnalysisStatus.RUNNING, claimed_by=claimant)
-        claimed = Analysis.objects.filter(claimable, pk=analysis_id).update(
-            status=AnalysisStatus.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1,
-            claimed_by=claimant)
-        if not claimed:
-            return None
-        analysis = Analysis.objects.select_related("image__case__team", "model_version").get(pk=analysis_id)
-        case = analysis.image.case
-        record_event(action="analysis.started", obj=analysis, team=case.team, case=case,
-                     details={"attempt": analysis.attempts})
-        return analysis
+        # A conditional update per row: of two workers racing for a row, only one matches.
+        if not Analysis.objects.filter(claimable, pk__in=ids).update(
+                status=AnalysisStatus.RUNNING, started_at=now, attempts=F("attempts") + 1, claimed_by=claimant):
+            return []
+        # The rows this statement claimed: running, ours, stamped with this claim's time.
+        rows = {a.pk: a for a in Analysis.objects.select_related("image__case__team", "model_version")
+                .filter(pk__in=ids, status=AnalysisStatus.RUNNING, claimed_by=claimant, started_at=now)}
+        claimed = [rows[pk] for pk in ids if pk in rows]
+        AuditEvent.objects.bulk_create([
+            event(action="analysis.started", obj=a, team=a.image.case.team, case=a.image.case,
+                  details={"attempt": a.attempts}) for a in claimed])
+    return claimed
+
+
+def analysis_start(*, analysis_id: int, claimant: str = "") -> Analysis | None:
+    """Claim one analysis (see :func:`analyses_claim`); None when it is finished or another live
+    task holds it."""
+    claimed = analyses_claim(analysis_ids=[analysis_id], claimant=claimant)
+    return claimed[0] if claimed else None
 
 
 def analysis_claim_batch(*, claimant: str, limit: int, exclude: Iterable[int] = (),
                          model_version_id: int | None = None) -> list[Analysis]:
     """Claim up to ``limit`` more analyses for one batched forward pass: first those this task
     held before a crash, then the oldest queued ones, all asking for the same model version
-    (``None``: the active one). Each claim is a conditional update, so two workers never take the
-    same row."""
+    (``None``: the active one). The claim is a conditional update, so two workers never take the
+    same row (one that lost a race for some rows may get fewer than ``limit``)."""
     if limit <= 0:
         return []
     excluded = set(exclude)
@@ -55,15 +73,8 @@ def analysis_claim_batch(*, claimant: str, limit: int, exclude: Iterable[int] = 
     mine = list(Analysis.objects.filter(same_model, status=AnalysisStatus.RUNNING, claimed_by=claimant)
                 .exclude(pk__in=excluded).values_list("pk", flat=True)[:limit])
     queued = list(Analysis.objects.filter(same_model, status=AnalysisStatus.QUEUED).exclude(pk__in=excluded)
-                  .order_by("enqueued_at", "id").values_list("pk", flat=True)[: limit * 2])
-    claimed = []
-    for pk in mine + queued:
-        if len(claimed) >= limit:
-            break
-        analysis = analysis_start(analysis_id=pk, claimant=claimant)
-        if analysis is not None:
-            claimed.append(analysis)
-    return claimed
+                  .order_by("enqueued_at", "id").values_list("pk", flat=True)[: limit - len(mine)]) if len(mine) < limit else []
+    return analyses_claim(analysis_ids=mine + queued, claimant=claimant)
 
 
 def analyses_stuck(*, queued_for_s: int, running_for_s: int) -> list[int]:
@@ -102,7 +113,6 @@ class AnalysisOutcome:
     crop_box: dict[str, int]
     timings_ms: dict[str, float]
     heatmap_png: bytes
-    overlay_png: bytes
 
 
 def _propagate_labels(image_ids: Iterable[int]) -> None:
@@ -125,6 +135,21 @@ def _propagate_labels(image_ids: Iterable[int]) -> None:
     refresh_model_verdicts(case_ids)
 
 
+def _save_each(rows: list[Analysis], fields: list[str]) -> None:
+    """UPDATE ``fields`` of each row with one statement prepared once and sent for all rows
+    (``executemany``). Django's ``bulk_update`` builds a CASE per field and row instead, which
+    cost ~40 ms of Python for a batch of 8 analyses."""
+    meta = Analysis._meta
+    columns = [meta.get_field(name) for name in fields]
+    connection = connections[router.db_for_write(Analysis)]
+    quote = connection.ops.quote_name
+    sql = (f"UPDATE {quote(meta.db_table)} SET " + ", ".join(f"{quote(c.column)} = %s" for c in columns)
+           + f" WHERE {quote(meta.pk.column)} = %s")
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [[c.get_db_prep_save(getattr(row, c.attname), connection) for c in columns] + [row.pk]
+                                 for row in rows])
+
+
 _RECORDED_FIELDS = ["status", "model_version", "label", "probability_ai", "confidence", "threshold", "crop_box",
                     "timings_ms", "heatmap", "overlay", "error", "finished_at"]
 
@@ -141,7 +166,7 @@ def analyses_record(*, model_version_id: int, outcomes: dict[int, AnalysisOutcom
         for analysis in todo:
             outcome = outcomes[analysis.pk]
             analysis.heatmap = storage.store_artefact(f"analyses/{analysis.pk}/heatmap.png", outcome.heatmap_png)
-            analysis.overlay = storage.store_artefact(f"analyses/{analysis.pk}/overlay.png", outcome.overlay_png)
+            analysis.overlay = ""  # drawn on first request: analysis_overlay
             analysis.status = AnalysisStatus.DONE
             analysis.model_version_id = model_version_id
             analysis.label = outcome.label
@@ -154,7 +179,7 @@ def analyses_record(*, model_version_id: int, outcomes: dict[int, AnalysisOutcom
             analysis.finished_at = now
         if not todo:
             return rows
-        Analysis.objects.bulk_update(todo, _RECORDED_FIELDS)
+        _save_each(todo, _RECORDED_FIELDS)
         _propagate_labels(a.image_id for a in todo)
         AuditEvent.objects.bulk_create([
             AuditEvent(team=a.image.case.team, case=a.image.case, action="analysis.done",
@@ -169,6 +194,27 @@ def analyses_record(*, model_version_id: int, outcomes: dict[int, AnalysisOutcom
 def analysis_record(*, analysis_id: int, model_version_id: int, outcome: AnalysisOutcome) -> Analysis:
     """Store one finished analysis (see :func:`analyses_record`)."""
     return analyses_record(model_version_id=model_version_id, outcomes={analysis_id: outcome})[0]
+
+
+def analysis_overlay(analysis: Analysis) -> str:
+    """Storage name of the analysis's heatmap drawn over the region the model saw; "" until the
+    analysis is done.
+
+    Drawn from the stored image and heatmap on first request and kept. The worker does not draw
+    it: in a burst of hundreds of images most overlays are never opened, and drawing and
+    encoding one costs ~5 ms of CPU that the model step needs (benchmarks/pipeline.md)."""
+    if analysis.overlay or not analysis.heatmap:
+        return analysis.overlay
+    pixels = decode_image(storage.read(analysis.image.file), max_pixels=settings.VERITY_MAX_IMAGE_PIXELS)
+    box = analysis.crop_box or {}
+    left, top = int(box.get("left", 0)), int(box.get("top", 0))
+    crop = pixels.convert("RGB").crop((left, top, left + int(box.get("width") or pixels.width),
+                                       top + int(box.get("height") or pixels.height)))
+    overlay = render_overlay(crop, heatmap_from_png(storage.read(analysis.heatmap)))
+    name = storage.store_artefact_once(f"analyses/{analysis.pk}/overlay.png", png_bytes(overlay))
+    Analysis.objects.filter(pk=analysis.pk).update(overlay=name)
+    analysis.overlay = name
+    return name
 
 
 def analysis_fail(*, analysis_id: int, reason: str) -> Analysis:

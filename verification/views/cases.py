@@ -113,7 +113,7 @@ def image_rows(case: Case) -> list[dict[str, Any]]:
 def _stack_geometry(image: CaseImage, analysis: Analysis | None) -> dict[str, str] | None:
     """CSS percentages that show the original cropped to the region the model saw, so the overlay
     (drawn over that crop) lines up with it under the opacity slider."""
-    if analysis is None or not analysis.overlay:
+    if analysis is None or not analysis.heatmap:
         return None
     box = analysis.crop_box or {}
     cw, ch = box.get("width") or image.width, box.get("height") or image.height
@@ -193,9 +193,12 @@ def analysis_file(request: HttpRequest, analysis_id: int, kind: str) -> HttpResp
     analysis = selectors.analyses_for(request.user).filter(pk=analysis_id).first()
     if analysis is None or kind not in ("overlay", "heatmap"):
         raise Http404("No such analysis.")
-    name = analysis.overlay if kind == "overlay" else analysis.heatmap
-    if not name:
+    if not analysis.heatmap:
         raise Http404("Not computed yet.")
+    try:  # the overlay is drawn on its first request (services.analysis_overlay)
+        name = services.analysis_overlay(analysis) if kind == "overlay" else analysis.heatmap
+    except FileNotFoundError:
+        raise Http404("The file is missing from storage.") from None
     return _serve(name, "image/png")
 
 

@@ -104,8 +104,11 @@ def render_pdf(case: Case, rows: list[dict[str, Any]], events: list[Any], user: 
                 f"{review.created_at:%Y-%m-%d %H:%M} {review.reviewer} {kind}: {review.get_verdict_display()}"
                 + (f" - {review.comment}" if review.comment else "")), new_x="LMARGIN", new_y="NEXT")
         pictures = [_png(image.file)]
-        if analysis is not None and analysis.overlay:
-            pictures.append(_png(analysis.overlay))
+        if analysis is not None and analysis.heatmap:
+            try:
+                pictures.append(_png(services.analysis_overlay(analysis)))
+            except FileNotFoundError:
+                pass  # the report still lists the verdict; the picture is missing from storage
         pictures = [p for p in pictures if p is not None]
         if pictures:
             if pdf.get_y() > 200:
