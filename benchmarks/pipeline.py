@@ -1,9 +1,12 @@
 """Throughput and latency of the analysis pipeline, measured in one run on this machine.
 
 (a) The bare model loop: ResNet50 forward, and forward + Grad-CAM, on preprocessed tensors at the
-    serving input size, in batches of ``--batch``: the limit any pipeline can reach.
-(b) The whole pipeline: ``services.case_submit`` -> Celery (real worker process) -> decode,
-    preprocess, ResNet50 + Grad-CAM, PNG encoding, storage -> a done Analysis row, for cases of
+    serving input size, in batches of ``--batch``, for ``--loop-seconds`` each, in both CPU
+    layouts (one process with every core; one single-thread process per core): the faster is the
+    limit any pipeline can reach.
+(b) The whole pipeline: ``services.case_submit`` -> Celery (real worker processes, in the layout
+    a worker uses by default, see worker/layout.py) -> decode, preprocess, ResNet50 + Grad-CAM,
+    heatmap PNG, storage -> a done Analysis row, for cases of
     1, 16 and 256 images submitted at once. Latency is per image, from the Analysis row's
     creation to its finish; throughput is images over the wall time from submission to the
     last finish.
@@ -24,6 +27,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +43,10 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q * 100))  # linear interpolation between the closest ranks
 
 
-def model_loop(checkpoint: Path, batch: int, iters: int) -> dict:
+def model_loop(checkpoint: Path, batch: int, seconds: float, start_at: float = 0.0) -> dict:
+    """ResNet50 forward, then forward + Grad-CAM, on one preprocessed batch, each for ``seconds``
+    after 3 warm-up calls, in this process with its torch threads. ``start_at`` (epoch seconds)
+    lines up the timed part of several processes running at once."""
     import torch
 
     from ml.explain import DecisionTarget, GradCamExplainer
@@ -48,27 +55,54 @@ def model_loop(checkpoint: Path, batch: int, iters: int) -> dict:
     p = Predictor(checkpoint, device=os.environ.get("VERITY_DEVICE", "auto"))
     size = p.meta.preprocess.input_size
     x = torch.randn(batch, 3, size, size).to(p.device, memory_format=torch.channels_last)
-    out = {}
-    with torch.inference_mode():
-        for _ in range(3):  # warm-up: the first calls are slower (allocator, oneDNN kernels)
-            p.model(x)
-        t = time.perf_counter()
-        for _ in range(iters):
-            p.model(x)
-        if p.device.type == "cuda":
-            torch.cuda.synchronize()
-        out["forward_images_per_s"] = batch * iters / (time.perf_counter() - t)
     target = DecisionTarget(p.meta.temperature, p.meta.threshold)
-    with GradCamExplainer(p.model) as cam:
-        for _ in range(3):
-            cam(x, [target] * batch)
-        t = time.perf_counter()
-        for _ in range(iters):
-            cam(x, [target] * batch)
+
+    def timed(step) -> float:  # type: ignore[no-untyped-def]
+        for _ in range(3):  # warm-up: the first calls are slower (allocator, oneDNN kernels)
+            step()
+        while time.time() < start_at:
+            time.sleep(0.005)
+        t, n = time.perf_counter(), 0
+        while time.perf_counter() - t < seconds:
+            step()
+            n += batch
         if p.device.type == "cuda":
             torch.cuda.synchronize()
-        out["forward_gradcam_images_per_s"] = batch * iters / (time.perf_counter() - t)
-    out["device"] = str(p.device)
+        return n / (time.perf_counter() - t)
+
+    out = {"threads": torch.get_num_threads(), "device": str(p.device)}
+    with torch.inference_mode():
+        out["forward_images_per_s"] = timed(lambda: p.model(x))
+    with GradCamExplainer(p.model) as cam:
+        out["forward_gradcam_images_per_s"] = timed(lambda: cam(x, [target] * batch))
+    return out
+
+
+def loop_limit(checkpoint: Path, batch: int, seconds: float) -> dict:
+    """The model loop in the two layouts a worker can use on a CPU: one process with a torch
+    thread per core, and one single-thread process per core side by side (summed). The limit is
+    the faster of the two, so the pipeline is compared with the best the model alone can do. On a
+    GPU only the first layout is measured (one process owns the device)."""
+    import torch
+
+    cores = os.cpu_count() or 1
+    layouts = [(1, 0)] if torch.cuda.is_available() or cores == 1 else [(1, 0), (cores, 1)]
+    out: dict = {"layouts": []}
+    for processes, threads in layouts:
+        start_at = time.time() + 20 + 5 * processes  # after every process has loaded and warmed up
+        env = {**os.environ, "VERITY_TORCH_THREADS": str(threads)}
+        procs = [subprocess.Popen([sys.executable, __file__, "--loop-child", str(checkpoint), "--batch", str(batch),
+                                   "--loop-seconds", str(seconds), "--start-at", str(start_at)],
+                                  env=env, stdout=subprocess.PIPE, text=True) for _ in range(processes)]
+        runs = [json.loads(proc.communicate()[0].strip().splitlines()[-1]) for proc in procs]
+        layout = {"processes": processes, "threads_per_process": runs[0]["threads"], "device": runs[0]["device"],
+                  "forward_images_per_s": sum(r["forward_images_per_s"] for r in runs),
+                  "forward_gradcam_images_per_s": sum(r["forward_gradcam_images_per_s"] for r in runs)}
+        out["layouts"].append(layout)
+        print(json.dumps(layout), flush=True)
+    for key in ("forward_images_per_s", "forward_gradcam_images_per_s"):
+        out[key] = max(layout[key] for layout in out["layouts"])
+    out["device"] = out["layouts"][0]["device"]
     return out
 
 
@@ -77,14 +111,20 @@ def main() -> int:
     parser.add_argument("--input-size", type=int, default=224)
     parser.add_argument("--sizes", default="1,16,256")
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--iters", type=int, default=6)
+    parser.add_argument("--loop-seconds", type=float, default=10.0,
+                        help="how long each model-loop measurement runs (the host's noise averages out)")
+    parser.add_argument("--loop-child", default="", help=argparse.SUPPRESS)  # internal: one loop process
+    parser.add_argument("--start-at", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--image-size", default="320x240", help="WxH of the submitted JPEGs")
-    parser.add_argument("--worker-processes", type=int, default=1,
-                        help="Celery worker processes (--concurrency) for the pipeline part")
+    parser.add_argument("--worker-processes", type=int, default=0,
+                        help="Celery worker processes (--concurrency); 0: the shipped default (worker/layout.py)")
     parser.add_argument("--worker-threads", type=int, default=0,
-                        help="torch threads per worker process (VERITY_TORCH_THREADS; 0: all cores)")
+                        help="torch threads per worker process; 0: the shipped default (worker/layout.py)")
     parser.add_argument("--json", default="", help="write the results here too")
     args = parser.parse_args()
+    if args.loop_child:
+        print(json.dumps(model_loop(Path(args.loop_child), args.batch, args.loop_seconds, args.start_at)))
+        return 0
 
     work = Path(tempfile.mkdtemp(prefix="verity-bench-"))
     os.environ.setdefault("VERITY_DATA_DIR", str(work / "var"))
@@ -106,8 +146,7 @@ def main() -> int:
 
     results["torch"] = torch.__version__
     results["threads"] = torch.get_num_threads()
-    results["model_loop"] = model_loop(checkpoint, args.batch, args.iters)
-    print(json.dumps(results["model_loop"], indent=2), flush=True)
+    results["model_loop"] = loop_limit(checkpoint, args.batch, args.loop_seconds)
 
     import django
 
@@ -134,10 +173,14 @@ def main() -> int:
     offset = 0
 
     results["pipeline"] = []
-    results["worker_processes"], results["worker_threads"] = args.worker_processes, args.worker_threads
-    with celery_worker(work / "worker.log", concurrency=args.worker_processes,
+    from worker.layout import inference_layout
+
+    processes, threads = inference_layout(cores=os.cpu_count() or 1, gpu=torch.cuda.is_available(),
+                                          processes=args.worker_processes, threads=args.worker_threads)
+    results["worker_processes"], results["worker_threads"] = processes, threads
+    with celery_worker(work / "worker.log", concurrency=processes,
                        extra_env={"VERITY_BATCH_SIZE": str(args.batch),
-                                  "VERITY_TORCH_THREADS": str(args.worker_threads)}):
+                                  "VERITY_TORCH_THREADS": str(threads)}):
         # Warm-up: the worker process starts, preloads the model, serves one image.
         for n in [1] + sizes:
             files = [SimpleUploadedFile(f"{i}.jpg", images[i], "image/jpeg") for i in range(offset, offset + n)]

@@ -10,7 +10,11 @@ case "$1" in
       --timeout 120 --access-logfile -
     ;;
   worker-inference)
-    exec celery -A portal worker -Q inference --concurrency "${WORKER_CONCURRENCY:-1}" \
+    # Processes and torch threads each: one per core on a CPU, one process on a GPU (worker/layout.py);
+    # WORKER_CONCURRENCY and VERITY_TORCH_THREADS override.
+    set -- $(python -m worker.layout)
+    export VERITY_TORCH_THREADS="$2"
+    exec celery -A portal worker -Q inference --concurrency "$1" \
       --hostname "inference@%h" --loglevel INFO
     ;;
   worker-training)

@@ -2,7 +2,8 @@
 
 Migrates the database, creates the first admin account, makes sure a classifier is active
 (training the demo model if there is none), then runs the web server and a Celery worker
-together. Ctrl-C (or SIGTERM) stops both.
+together: an inference worker (one single-thread process per core on a CPU) and a training
+worker that also runs the periodic sweeper. Ctrl-C (or SIGTERM) stops them all.
 """
 
 from __future__ import annotations
@@ -39,14 +40,21 @@ def main() -> int:
     except KeyboardInterrupt:
         return 130
 
+    from worker.layout import host_layout
+
+    processes, threads = host_layout()
+    celery = [sys.executable, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO"]
     procs = {
         "web": subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "runserver", f"{host}:{port}",
                                  "--noreload"], cwd=ROOT),
-        "worker": subprocess.Popen([sys.executable, "-m", "celery", "-A", "portal", "worker",
-                                    "-Q", "inference,training", "--concurrency", "1", "--loglevel", "INFO",
-                                    # Embedded: this one worker also runs the periodic sweeper.
-                                    "--beat", "--schedule", str(_data_dir() / "celerybeat-schedule")],
-                                   cwd=ROOT),
+        # Inference: one single-thread process per core on a CPU, one process on a GPU (worker/layout.py).
+        "inference worker": subprocess.Popen(
+            [*celery, "-Q", "inference", "--concurrency", str(processes), "--hostname", "inference@%h"],
+            cwd=ROOT, env={**os.environ, "VERITY_TORCH_THREADS": str(threads)}),
+        # Training with every core, one run at a time; it also runs the periodic sweeper (beat).
+        "training worker": subprocess.Popen(
+            [*celery, "-Q", "training", "--concurrency", "1", "--hostname", "training@%h",
+             "--beat", "--schedule", str(_data_dir() / "celerybeat-schedule")], cwd=ROOT),
     }
     print(f"\nVerity is running at http://{host}:{port}/  (Ctrl-C stops it)\n", flush=True)
 
@@ -67,7 +75,7 @@ def main() -> int:
             time.sleep(0.5)
         for name, p in procs.items():
             if p.poll() is not None and not stopping:
-                print(f"The {name} process exited with code {p.returncode}; stopping the other.", file=sys.stderr)
+                print(f"The {name} process exited with code {p.returncode}; stopping the others.", file=sys.stderr)
     except KeyboardInterrupt:
         pass
     stop()

@@ -111,6 +111,36 @@ def test_a_duplicate_of_a_pending_image_gets_its_verdict_when_the_original_finis
     assert Case.objects.get(pk=second.case.pk).model_verdict == "real"
 
 
+def test_the_same_bytes_twice_in_one_upload_are_analysed_once_and_later_uploads_link_the_first(
+        crew, upload, _no_broker, django_capture_on_commit_callbacks):
+    a, b = png_bytes(seed=81), png_bytes(seed=82)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.case_submit(user=crew["owner"], team=crew["team"], title="Twice", files=[
+            upload("a.png", a), upload("b.png", b), upload("a-again.png", a)])
+    first, other, again = result.images
+    assert [i.original_name for i in CaseImage.objects.filter(case=result.case)] == ["a.png", "b.png", "a-again.png"]
+    assert first.duplicate_of is None and other.duplicate_of is None
+    assert CaseImage.objects.get(pk=again.pk).duplicate_of_id == first.pk and result.duplicates == [again]
+    assert sorted(_no_broker) == sorted(Analysis.objects.filter(image__in=[first, other]).values_list("pk", flat=True))
+    assert not Analysis.objects.filter(image=again).exists()
+    later = services.case_submit(user=crew["owner"], team=crew["team"], title="Later", files=[upload("a3.png", a)])
+    assert later.images[0].duplicate_of == first  # the earliest copy, not the later duplicate
+
+
+def test_submitting_costs_the_same_queries_for_2_or_12_images(crew, upload):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = []
+    for n, seed in ((2, 900), (12, 920)):
+        files = [upload(f"{i}.png", png_bytes(seed=seed + i)) for i in range(n)]
+        with CaptureQueriesContext(connection) as ctx:
+            result = services.case_submit(user=crew["owner"], team=crew["team"], title=f"{n} images", files=files)
+        assert len(result.images) == n and Analysis.objects.filter(image__case=result.case).count() == n
+        counts.append(len(ctx))
+    assert counts[0] == counts[1], counts
+
+
 def test_the_same_bytes_in_another_team_are_not_linked(crew, make_case, settings):
     first = make_case(title="Ours")
     result = services.case_submit(user=crew["outsider"], team=crew["other_team"], title="Theirs", files=[

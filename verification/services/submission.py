@@ -225,24 +225,29 @@ def case_submit(*, user: Any, team: Team, title: str, files: Iterable[Upload], s
         case = Case.objects.create(team=team, title=title.strip() or accepted[0].name, source_url=source_url,
                                    notes=notes, created_by=user)
         case_tags_set(case=case, tags=tags)
-        images: list[CaseImage] = []
-        duplicates: list[CaseImage] = []
-        queued: list[int] = []
-        for item in accepted:
-            name, digest = storage.store_image(item.data, item.info.format)
-            # The earliest analysed copy of these bytes in this team, if any (this upload included).
-            original = (CaseImage.objects.filter(case__team=team, sha256=digest, duplicate_of__isnull=True)
-                        .order_by("id").first())
-            image = CaseImage.objects.create(
-                case=case, file=name, sha256=digest, original_name=item.name, format=item.info.format,
-                width=item.info.width, height=item.info.height, size_bytes=len(item.data),
-                metadata=read_metadata(item.data, item.info.format), duplicate_of=original,
-                model_label=original.model_label if original else "")
-            images.append(image)
-            if original is not None:
-                duplicates.append(image)
-                continue
-            queued.append(Analysis.objects.create(image=image).pk)
+        stored = [(item, *storage.store_image(item.data, item.info.format)) for item in accepted]
+        # The earliest analysed copy of each file's bytes in this team, if any (one query for all).
+        earlier: dict[str, CaseImage] = {}
+        for row in (CaseImage.objects.filter(case__team=team, sha256__in={d for _, _, d in stored},
+                                             duplicate_of__isnull=True).order_by("-id")):
+            earlier[row.sha256] = row  # newest first, so the earliest wins
+        images = CaseImage.objects.bulk_create([
+            CaseImage(case=case, file=name, sha256=digest, original_name=item.name, format=item.info.format,
+                      width=item.info.width, height=item.info.height, size_bytes=len(item.data),
+                      metadata=read_metadata(item.data, item.info.format), duplicate_of=earlier.get(digest),
+                      model_label=earlier[digest].model_label if digest in earlier else "")
+            for item, name, digest in stored])
+        # The same bytes twice in this upload: the later copies reuse the first one's analysis.
+        first_here: dict[str, CaseImage] = {}
+        for image in images:
+            if image.duplicate_of is None and image.sha256 in first_here:
+                image.duplicate_of = first_here[image.sha256]
+                CaseImage.objects.filter(pk=image.pk).update(duplicate_of=image.duplicate_of)
+            elif image.duplicate_of is None:
+                first_here[image.sha256] = image
+        duplicates = [image for image in images if image.duplicate_of is not None]
+        queued = [a.pk for a in Analysis.objects.bulk_create(
+            [Analysis(image=image) for image in images if image.duplicate_of is None])]
         # Enqueue only once the rows are committed, or a fast worker would not find them.
         if queued:
             transaction.on_commit(lambda: queue.enqueue_analyses(queued))
