@@ -2,8 +2,9 @@
 
 Loading ResNet50 costs seconds, so each version is loaded (and warmed up with a blank batch) once
 per process and kept; every task checks (one indexed query) which version is active, so a
-promotion is picked up by the next task without a restart. The last ``VERITY_MODEL_CACHE_SIZE`` versions stay loaded (default 2): a
-re-run with an older version, or a rollback, does not evict and reload the active one.
+promotion is picked up by the next task without a restart. The last ``VERITY_MODEL_CACHE_SIZE``
+versions stay loaded (default 2): a re-run with an older version, or a rollback, does not evict
+and reload the active one.
 """
 
 from __future__ import annotations

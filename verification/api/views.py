@@ -355,7 +355,8 @@ class AnalysisViewSet(FileActionsMixin, viewsets.ReadOnlyModelViewSet):
         return self._artefact("heatmap")
 
     @extend_schema(summary="Download the heatmap drawn over the image (PNG)", tags=["analyses"],
-                   description="409 until the analysis is done. Scope: read.",
+                   description="The heatmap blended onto the region the model saw, drawn on the first request "
+                               "and kept. 409 until the analysis is done. Scope: read.",
                    responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY), **errors(409)})
     @action(detail=True, methods=["get"], url_path="overlay")
     def overlay(self, request: Request, pk: str | None = None) -> HttpResponse:

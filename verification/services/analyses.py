@@ -72,8 +72,10 @@ def analysis_claim_batch(*, claimant: str, limit: int, exclude: Iterable[int] = 
     same_model = Q(model_version__isnull=True) if model_version_id is None else Q(model_version_id=model_version_id)
     mine = list(Analysis.objects.filter(same_model, status=AnalysisStatus.RUNNING, claimed_by=claimant)
                 .exclude(pk__in=excluded).values_list("pk", flat=True)[:limit])
-    queued = list(Analysis.objects.filter(same_model, status=AnalysisStatus.QUEUED).exclude(pk__in=excluded)
-                  .order_by("enqueued_at", "id").values_list("pk", flat=True)[: limit - len(mine)]) if len(mine) < limit else []
+    queued: list[int] = []
+    if len(mine) < limit:
+        queued = list(Analysis.objects.filter(same_model, status=AnalysisStatus.QUEUED).exclude(pk__in=excluded)
+                      .order_by("enqueued_at", "id").values_list("pk", flat=True)[: limit - len(mine)])
     return analyses_claim(analysis_ids=mine + queued, claimant=claimant)
 
 
