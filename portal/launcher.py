@@ -40,17 +40,18 @@ def main() -> int:
     except KeyboardInterrupt:
         return 130
 
-    from worker.layout import host_layout
-
-    processes, threads = host_layout()
+    # Asked of a child process, as the container's entry point does: the check for a GPU imports
+    # torch, which this long-lived supervisor should not hold in memory.
+    processes, threads = subprocess.run([sys.executable, "-m", "worker.layout"], cwd=ROOT, check=True,
+                                        capture_output=True, text=True).stdout.split()
     celery = [sys.executable, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO"]
     procs = {
         "web": subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "runserver", f"{host}:{port}",
                                  "--noreload"], cwd=ROOT),
         # Inference: one single-thread process per core on a CPU, one process on a GPU (worker/layout.py).
         "inference worker": subprocess.Popen(
-            [*celery, "-Q", "inference", "--concurrency", str(processes), "--hostname", "inference@%h"],
-            cwd=ROOT, env={**os.environ, "VERITY_TORCH_THREADS": str(threads)}),
+            [*celery, "-Q", "inference", "--concurrency", processes, "--hostname", "inference@%h"],
+            cwd=ROOT, env={**os.environ, "VERITY_TORCH_THREADS": threads}),
         # Training with every core, one run at a time; it also runs the periodic sweeper (beat).
         "training worker": subprocess.Popen(
             [*celery, "-Q", "training", "--concurrency", "1", "--hostname", "training@%h",

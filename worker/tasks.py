@@ -30,9 +30,20 @@ from . import model_cache
 logger = logging.getLogger(__name__)
 
 
+def _consumes_inference() -> bool:
+    """Whether this worker takes analyses (a worker started with ``-Q training`` does not)."""
+    from celery import current_app
+
+    consumed = current_app.amqp.queues.consume_from  # set from -Q before the pool forks; empty: all
+    return not consumed or settings.CELERY_TASK_ROUTES["worker.tasks.analyse_image"]["queue"] in consumed
+
+
 @worker_process_init.connect
 def _preload_model(**_: object) -> None:
-    """Load the active model when a worker process starts, so the first image is not slowed by it."""
+    """Load (and warm up) the active model when an inference worker process starts, so the first
+    image is not slowed by it. Training workers load what they need per task."""
+    if not _consumes_inference():
+        return
     try:
         model_cache.active_predictor()
     except Exception:  # noqa: BLE001 - no model yet, or the database is not up: load on first task

@@ -153,7 +153,7 @@ def _save_each(rows: list[Analysis], fields: list[str]) -> None:
 
 
 _RECORDED_FIELDS = ["status", "model_version", "label", "probability_ai", "confidence", "threshold", "crop_box",
-                    "timings_ms", "heatmap", "overlay", "error", "finished_at"]
+                    "timings_ms", "heatmap", "error", "finished_at"]  # the overlay is drawn on request: analysis_overlay
 
 
 def analyses_record(*, model_version_id: int, outcomes: dict[int, AnalysisOutcome]) -> list[Analysis]:
@@ -168,7 +168,6 @@ def analyses_record(*, model_version_id: int, outcomes: dict[int, AnalysisOutcom
         for analysis in todo:
             outcome = outcomes[analysis.pk]
             analysis.heatmap = storage.store_artefact(f"analyses/{analysis.pk}/heatmap.png", outcome.heatmap_png)
-            analysis.overlay = ""  # drawn on first request: analysis_overlay
             analysis.status = AnalysisStatus.DONE
             analysis.model_version_id = model_version_id
             analysis.label = outcome.label
