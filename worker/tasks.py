@@ -175,18 +175,26 @@ def analyse_batch(batch: list[Analysis]) -> dict[int, str]:
 
 @shared_task(name="worker.tasks.requeue_stuck", ignore_result=True)
 def requeue_stuck() -> int:
-    """Periodic sweeper (celery beat): re-send analyses and training runs whose message was lost
-    or whose worker died without a redelivery (a training run resumes from its last finished
-    epoch). Claims make a duplicate message harmless."""
+    """Periodic sweeper (celery beat): re-send analyses, training runs and evaluations whose
+    message was lost, and take back work whose worker died without a redelivery (a training run
+    resumes from its last finished epoch; an evaluation is failed with a reason, to be requested
+    again). Claims make a duplicate message harmless."""
     ids = services.analyses_stuck(queued_for_s=settings.VERITY_SWEEP_QUEUED_AFTER_S,
                                   running_for_s=settings.CELERY_TASK_TIME_LIMIT + 60)
     count = sum(services.analysis_requeue(analysis_id=pk, reason="stuck; sent to the queue again") for pk in ids)
     runs = services.training_runs_stuck(queued_for_s=settings.VERITY_SWEEP_QUEUED_AFTER_S)
     trained = sum(services.training_run_requeue(run_id=pk, reason="stuck (message lost or worker gone); "
                                                 "sent to the queue again") for pk in runs)
-    if count or trained:
-        logger.warning("re-enqueued %d stuck analyses and %d training runs", count, trained)
-    return count + trained
+    dead, lost = services.evaluations_stuck(queued_for_s=settings.VERITY_SWEEP_QUEUED_AFTER_S)
+    for pk in dead:  # past the hard time limit: its worker is gone, and an evaluation cannot resume
+        services.evaluation_fail(evaluation_id=pk, reason=(
+            "The worker stopped while scoring this evaluation (it ran past the time limit without finishing). "
+            "Request the evaluation again."))
+    resent = sum(queue.enqueue_evaluation(pk) for pk in lost)  # a duplicate finds it claimed and returns
+    if count or trained or dead or resent:
+        logger.warning("re-enqueued %d stuck analyses, %d training runs and %d evaluations; failed %d dead "
+                       "evaluations", count, trained, resent, len(dead))
+    return count + trained + len(dead) + resent
 
 
 @shared_task(bind=True, name="worker.tasks.deliver_webhook", acks_late=True, max_retries=None,

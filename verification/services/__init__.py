@@ -11,7 +11,7 @@ from .dataset_archive import dataset_register_archive
 from .dataset_reviews import dataset_build_from_reviews
 from .datasets import dataset_register
 from .evaluations import (EvaluationData, evaluation_begin, evaluation_data, evaluation_fail, evaluation_finish,
-                          evaluation_request, evaluation_schedule)
+                          evaluation_request, evaluation_schedule, evaluations_stuck)
 from .modelversions import model_version_activate, model_version_promote, model_version_register
 from .people import member_role_change, membership_set, team_create, user_create, user_login_record
 from .review import (case_assign, case_export_record, case_finalise, case_reopen, comment_add,
@@ -38,5 +38,5 @@ __all__ = [
     "training_run_finish", "training_run_heartbeat", "training_run_progress", "training_run_requeue",
     "training_run_start", "training_runs_stuck",
     "EvaluationData", "evaluation_begin", "evaluation_data", "evaluation_fail", "evaluation_finish",
-    "evaluation_request", "evaluation_schedule",
+    "evaluation_request", "evaluation_schedule", "evaluations_stuck",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -23,7 +24,7 @@ from .. import selectors
 from ..audit import record_event
 from ..errors import InvalidTransition, VerityError
 from ..models import (EVALUATION_TRANSITIONS, Dataset, EvaluationSource, EvaluationStatus, ModelEvaluation,
-                      ModelVersion, TrainingRun)
+                      ModelVersion, TrainingRun, TrainingStatus)
 from ._common import require_admin
 
 
@@ -181,6 +182,21 @@ def evaluation_finish(*, evaluation_id: int, metrics: dict[str, Any]) -> ModelEv
             record_event(action="model.drift_detected", obj=evaluation.model_version,
                          details={**summary, "tolerance": settings.VERITY_DRIFT_TOLERANCE})
     return evaluation
+
+
+def evaluations_stuck(*, queued_for_s: int) -> tuple[list[int], list[int]]:
+    """Evaluations no worker is handling, as (dead, lost): running for longer than the training
+    queue's hard time limit (their worker died: nothing will finish them), and queued for
+    ``queued_for_s`` while nothing runs on the training queue (their message was lost)."""
+    now = timezone.now()
+    dead = list(ModelEvaluation.objects.filter(
+        status=EvaluationStatus.RUNNING,
+        started_at__lt=now - timedelta(seconds=settings.VERITY_TRAINING_TIME_LIMIT + 60)).values_list("pk", flat=True))
+    busy = (ModelEvaluation.objects.filter(status=EvaluationStatus.RUNNING).exclude(pk__in=dead).exists()
+            or TrainingRun.objects.filter(status=TrainingStatus.RUNNING).exists())
+    lost = [] if busy else list(ModelEvaluation.objects.filter(
+        status=EvaluationStatus.QUEUED, created_at__lt=now - timedelta(seconds=queued_for_s)).values_list("pk", flat=True))
+    return dead[:100], lost[:100]
 
 
 def evaluation_fail(*, evaluation_id: int, reason: str) -> ModelEvaluation | None:
