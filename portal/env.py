@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 
 from django.core.exceptions import ImproperlyConfigured
@@ -46,7 +47,7 @@ def env_int(name: str, default: int) -> int:
 
 def env_float(name: str, default: float) -> float:
     value = float(_env_number(name, default, float, "a number"))
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         raise ImproperlyConfigured(f"{name} must be a finite number, not {os.environ.get(name)!r}")
     return value
 

@@ -243,9 +243,9 @@ VERITY_SWEEP_INTERVAL_S = env_int("VERITY_SWEEP_INTERVAL_S", 60)
 VERITY_TRAINING_SOFT_TIME_LIMIT = env_int("VERITY_TRAINING_SOFT_TIME_LIMIT", 6 * 3600)
 VERITY_TRAINING_TIME_LIMIT = env_int("VERITY_TRAINING_TIME_LIMIT", VERITY_TRAINING_SOFT_TIME_LIMIT + 600)
 # How often (seconds at most) a running training task reads its cancel flag from the database.
-VERITY_TRAINING_CANCEL_POLL_S = float(env_str("VERITY_TRAINING_CANCEL_POLL_S", "2") or "2")
+VERITY_TRAINING_CANCEL_POLL_S = env_float("VERITY_TRAINING_CANCEL_POLL_S", 2.0)
 # How often (seconds at most) a running training task stores its step progress (the run page's bar).
-VERITY_TRAINING_PROGRESS_EVERY_S = float(env_str("VERITY_TRAINING_PROGRESS_EVERY_S", "2") or "2")
+VERITY_TRAINING_PROGRESS_EVERY_S = env_float("VERITY_TRAINING_PROGRESS_EVERY_S", 2.0)
 # A running training task touches its run at least every VERITY_TRAINING_STALE_S / 5 seconds (a
 # heartbeat thread, so silent phases such as validation count as alive). A run silent for longer
 # than VERITY_TRAINING_STALE_S lost its worker (killed, machine gone): the sweeper queues it again

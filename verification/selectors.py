@@ -234,12 +234,17 @@ def datasets() -> QuerySet[Dataset]:
     return Dataset.objects.order_by("name")
 
 
+def _decided_in_finalised_cases() -> QuerySet[CaseImage]:
+    """Images of finalised cases whose latest review says real or AI-generated, oldest first."""
+    return (CaseImage.objects.filter(case__status=CaseStatus.FINALISED,
+                                     human_verdict__in=[HumanVerdict.REAL, HumanVerdict.AI_GENERATED])
+            .order_by("id"))
+
+
 def reviewed_images(user: User) -> QuerySet[CaseImage]:
     """Images that may train a model: in finalised cases of the teams ``user`` administers (a
     superuser: every team), whose latest review says real or AI-generated."""
-    return (CaseImage.objects.filter(case__team__in=admin_teams(user), case__status=CaseStatus.FINALISED,
-                                     human_verdict__in=[HumanVerdict.REAL, HumanVerdict.AI_GENERATED])
-            .order_by("id"))
+    return _decided_in_finalised_cases().filter(case__team__in=admin_teams(user))
 
 
 def active_model() -> ModelVersion | None:
@@ -263,9 +268,7 @@ def reviewed_image_labels() -> list[list[Any]]:
     a review on an open case may still change. The image's own review, never the case's final
     verdict, which is case-level ("AI-generated if any image is"). Inconclusive is no label.
     Evaluations turn these into counts and metrics; they are never shown image by image."""
-    rows = (CaseImage.objects.filter(case__status=CaseStatus.FINALISED,
-                                     human_verdict__in=[HumanVerdict.REAL, HumanVerdict.AI_GENERATED])
-            .order_by("id").values_list("id", "sha256", "human_verdict"))
+    rows = _decided_in_finalised_cases().values_list("id", "sha256", "human_verdict")
     newest = {digest: [pk, verdict] for pk, digest, verdict in rows}
     return sorted(newest.values())
 

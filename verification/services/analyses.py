@@ -183,10 +183,9 @@ def analyses_record(*, model_version_id: int, outcomes: dict[int, AnalysisOutcom
         _save_each(todo, _RECORDED_FIELDS)
         _propagate_labels(a.image_id for a in todo)
         AuditEvent.objects.bulk_create([
-            AuditEvent(team=a.image.case.team, case=a.image.case, action="analysis.done",
-                       object_type="analysis", object_id=str(a.pk),
-                       details={"label": a.label, "probability_ai": round(a.probability_ai or 0.0, 6),
-                                "model_version": model_version_id})
+            event(action="analysis.done", obj=a, team=a.image.case.team, case=a.image.case,
+                  details={"label": a.label, "probability_ai": round(a.probability_ai or 0.0, 6),
+                           "model_version": model_version_id})
             for a in todo])
         webhooks.on_analyses_finished(todo)  # queues webhook deliveries on commit, if any
     return rows
