@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -34,15 +33,6 @@ def dataset(admin, tmp_path_factory):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def sent(monkeypatch) -> list[tuple[str, list[Any], str]]:  # type: ignore[no-untyped-def]
-    """What reaches the broker (task name, args, queue); nothing is delivered by itself."""
-    calls: list[tuple[str, list[Any], str]] = []
-    monkeypatch.setattr(queue.current_app, "send_task",
-                        lambda name, args, queue, kwargs=None: calls.append((name, args, queue)))
-    return calls
-
-
-@pytest.fixture
 def worker_settings(settings, tmp_path):  # type: ignore[no-untyped-def]
     settings.VERITY_MODEL_DIR = tmp_path / "models"
     settings.VERITY_DEVICE = "cpu"
@@ -54,7 +44,7 @@ def _age(run: TrainingRun, seconds: float) -> None:
 
 
 def test_a_queued_run_whose_message_was_lost_is_sent_again_and_finishes(
-        admin, dataset, sent, worker_settings, django_capture_on_commit_callbacks):
+        admin, dataset, sent_tasks, worker_settings, django_capture_on_commit_callbacks):
     def broker_down(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise ConnectionRefusedError("broker down")
 
@@ -63,24 +53,24 @@ def test_a_queued_run_whose_message_was_lost_is_sent_again_and_finishes(
     with django_capture_on_commit_callbacks(execute=True):
         run = services.training_run_start(actor=admin, dataset=dataset, hyperparameters={**TINY, "epochs": 1})
     queue.current_app.send_task = original  # type: ignore[method-assign]
-    assert sent == [] and TrainingRun.objects.get().status == TrainingStatus.QUEUED
+    assert sent_tasks == [] and TrainingRun.objects.get().status == TrainingStatus.QUEUED
 
     with django_capture_on_commit_callbacks(execute=True):
         assert requeue_stuck() == 0  # not waiting long enough yet
     _age(run, worker_settings.VERITY_SWEEP_QUEUED_AFTER_S + 5)
     with django_capture_on_commit_callbacks(execute=True):
         assert requeue_stuck() == 1
-    assert sent == [("worker.tasks.train_model", [run.pk], "training")]
+    assert sent_tasks == [("worker.tasks.train_model", [run.pk], "training")]
     event = AuditEvent.objects.get(action="training.requeued")
     assert event.details["was"] == "queued"
     with django_capture_on_commit_callbacks(execute=True):
         assert requeue_stuck() == 0  # the re-send restarted its wait
-    assert train_model(*sent[0][1]) == "succeeded"
+    assert train_model(*sent_tasks[0][1]) == "succeeded"
     run.refresh_from_db()
     assert run.status == TrainingStatus.SUCCEEDED and run.attempts == 1 and run.model_version is not None
 
 
-def test_a_queued_run_waiting_behind_a_live_run_is_not_sent_again(admin, dataset, sent, worker_settings,
+def test_a_queued_run_waiting_behind_a_live_run_is_not_sent_again(admin, dataset, sent_tasks, worker_settings,
                                                                   django_capture_on_commit_callbacks):
     busy = services.training_run_start(actor=admin, dataset=dataset)
     services.training_run_begin(run_id=busy.pk, out_dir="/tmp/busy")
@@ -88,11 +78,11 @@ def test_a_queued_run_waiting_behind_a_live_run_is_not_sent_again(admin, dataset
     _age(waiting, worker_settings.VERITY_SWEEP_QUEUED_AFTER_S + 5)
     with django_capture_on_commit_callbacks(execute=True):
         assert requeue_stuck() == 0
-    assert sent == []
+    assert sent_tasks == []
     _age(busy, worker_settings.VERITY_TRAINING_STALE_S + 5)  # the busy run's worker died
     with django_capture_on_commit_callbacks(execute=True):
         assert requeue_stuck() == 2
-    assert sorted(args[0] for _, args, _ in sent) == [busy.pk, waiting.pk]
+    assert sorted(args[0] for _, args, _ in sent_tasks) == [busy.pk, waiting.pk]
 
 
 def _die_in_epoch_two(run: TrainingRun, out_dir: Path) -> None:
@@ -112,7 +102,7 @@ def _die_in_epoch_two(run: TrainingRun, out_dir: Path) -> None:
 
 
 def test_a_run_whose_worker_died_is_taken_back_and_resumed_from_its_last_epoch(
-        admin, dataset, sent, worker_settings, django_capture_on_commit_callbacks):
+        admin, dataset, sent_tasks, worker_settings, django_capture_on_commit_callbacks):
     out_dir = Path(worker_settings.VERITY_MODEL_DIR) / "runs"
     run = services.training_run_start(actor=admin, dataset=dataset, hyperparameters=TINY)
     claimed = services.training_run_begin(run_id=run.pk, out_dir=out_dir / str(run.pk))
@@ -124,7 +114,7 @@ def test_a_run_whose_worker_died_is_taken_back_and_resumed_from_its_last_epoch(
     with django_capture_on_commit_callbacks(execute=True):
         assert requeue_stuck() == 1
     run.refresh_from_db()
-    assert run.status == TrainingStatus.QUEUED and sent == [("worker.tasks.train_model", [run.pk], "training")]
+    assert run.status == TrainingStatus.QUEUED and sent_tasks == [("worker.tasks.train_model", [run.pk], "training")]
     assert AuditEvent.objects.get(action="training.requeued").details == {
         "reason": "stuck (message lost or worker gone); sent to the queue again", "was": "running", "attempts": 1}
 
@@ -135,7 +125,7 @@ def test_a_run_whose_worker_died_is_taken_back_and_resumed_from_its_last_epoch(
     assert '"event": "resumed", "epoch": 1, "step": 2' in log
 
 
-def test_a_redelivered_task_takes_back_a_run_only_once_its_worker_stopped_reporting(admin, dataset, sent,
+def test_a_redelivered_task_takes_back_a_run_only_once_its_worker_stopped_reporting(admin, dataset, sent_tasks,
                                                                                     worker_settings):
     run = services.training_run_start(actor=admin, dataset=dataset)
     services.training_run_begin(run_id=run.pk, out_dir="/tmp/first")
@@ -145,10 +135,10 @@ def test_a_redelivered_task_takes_back_a_run_only_once_its_worker_stopped_report
     assert again is not None and again.status == TrainingStatus.RUNNING and again.attempts == 2
     assert [e.action for e in AuditEvent.objects.filter(action__startswith="training.").order_by("id")] == [
         "training.triggered", "training.started", "training.requeued", "training.started"]
-    assert sent == []  # the redelivered message itself carries on; nothing else is sent
+    assert sent_tasks == []  # the redelivered message itself carries on; nothing else is sent_tasks
 
 
-def test_a_run_that_keeps_losing_its_worker_fails_with_a_reason(admin, dataset, sent, worker_settings,
+def test_a_run_that_keeps_losing_its_worker_fails_with_a_reason(admin, dataset, sent_tasks, worker_settings,
                                                                  django_capture_on_commit_callbacks):
     worker_settings.VERITY_TRAINING_MAX_ATTEMPTS = 2
     run = services.training_run_start(actor=admin, dataset=dataset)
@@ -159,11 +149,11 @@ def test_a_run_that_keeps_losing_its_worker_fails_with_a_reason(admin, dataset, 
         assert requeue_stuck() == 0
     run.refresh_from_db()
     assert run.status == TrainingStatus.FAILED and "stopped reporting" in run.error and "2 attempt" in run.error
-    assert AuditEvent.objects.filter(action="training.failed", object_id=str(run.pk)).exists() and sent == []
+    assert AuditEvent.objects.filter(action="training.failed", object_id=str(run.pk)).exists() and sent_tasks == []
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_heartbeat_keeps_a_silent_run_fresh(admin, dataset, sent):
+def test_the_heartbeat_keeps_a_silent_run_fresh(admin, dataset, sent_tasks):
     import time
 
     from worker.training import heartbeat
