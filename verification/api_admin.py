@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.db import models
 
 from . import tokens
-from .api_models import ApiToken, IdempotencyKey, WebhookDelivery
+from .models import ApiToken, IdempotencyKey, WebhookDelivery
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from .api_models import ApiSubmission, ApiToken, IdempotencyKey
+from .models import ApiSubmission, ApiToken, IdempotencyKey
 from .errors import VerityError
 from .models import Case
 

@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import tokens
-from .api_models import TokenScope, WebhookDelivery
+from .models import TokenScope, WebhookDelivery
 from .errors import VerityError
 
 

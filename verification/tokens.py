@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .api_models import ApiToken, TokenScope
+from .models import ApiToken, TokenScope
 from .audit import record_event
 from .errors import VerityError
 

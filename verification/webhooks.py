@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .api_models import ApiSubmission, DeliveryStatus, WebhookDelivery
+from .models import ApiSubmission, DeliveryStatus, WebhookDelivery
 from .errors import VerityError
 from .models import Analysis, AnalysisStatus
 

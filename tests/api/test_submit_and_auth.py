@@ -10,7 +10,7 @@ from django.db import connection
 from tests.dataset_zips import zip_bytes
 from tests.images import jpeg_bytes, png_bytes
 from verification import tokens
-from verification.api_models import ApiSubmission, ApiToken, IdempotencyKey
+from verification.models import ApiSubmission, ApiToken, IdempotencyKey
 from verification.models import Analysis, AuditEvent, Case, CaseImage
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from verification.api_models import ApiToken
+from verification.models import ApiToken
 from verification.models import AuditEvent
 
 pytestmark = pytest.mark.django_db

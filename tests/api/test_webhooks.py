@@ -15,7 +15,7 @@ import pytest
 
 from tests.images import png_bytes
 from verification import services, tokens, webhooks
-from verification.api_models import ApiToken, DeliveryStatus, WebhookDelivery
+from verification.models import ApiToken, DeliveryStatus, WebhookDelivery
 from verification.errors import VerityError
 from verification.models import Analysis
 

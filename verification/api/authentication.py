@@ -8,7 +8,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from ..api_models import ApiToken
+from ..models import ApiToken
 from ..tokens import token_authenticate, token_touch
 
 

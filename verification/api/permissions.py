@@ -10,7 +10,7 @@ from typing import Any
 from rest_framework import permissions
 from rest_framework.request import Request
 
-from ..api_models import ApiToken, TokenScope
+from ..models import ApiToken, TokenScope
 
 
 def required_scope(request: Request) -> str:

@@ -12,7 +12,7 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
-from ..api_models import ApiToken
+from ..models import ApiToken
 from .permissions import required_scope
 
 

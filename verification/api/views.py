@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import archives, idempotency, selectors, services, storage
-from ..api_models import ApiToken
+from ..models import ApiToken
 from ..case_metadata import case_update
 from ..errors import VerityError
 from ..models import Analysis, AnalysisStatus, Case, CaseImage, Dataset, ModelVersion, TrainingRun, Verdict

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from verification.api_models import IdempotencyKey
+from verification.models import IdempotencyKey
 
 
 class Command(BaseCommand):

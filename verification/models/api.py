@@ -1,8 +1,4 @@
-"""Models of the integrations API: tokens, idempotency records, case tags, webhook deliveries.
-
-They live apart from models.py so the API can grow without touching the domain models that other
-work edits; models.py imports this module so Django registers them with the app.
-"""
+"""Models of the integrations API: tokens, idempotency records, submissions, webhook deliveries."""
 
 from __future__ import annotations
 
@@ -11,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from .models import Analysis, Case
+from .cases import Analysis, Case
 
 
 class TokenScope(models.TextChoices):
