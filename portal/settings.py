@@ -118,6 +118,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Every password check goes through this backend, which holds the one failed-login limit
+# (verification/login_limits.py) for every login door, /admin/login/ included.
+AUTHENTICATION_BACKENDS = ["verification.login_limits.RateLimitedModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "verification:case_list"
 LOGOUT_REDIRECT_URL = "login"

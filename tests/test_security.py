@@ -57,3 +57,53 @@ def test_an_oversized_request_is_refused_before_its_body_is_read(client, people,
 def test_passwords_are_stored_hashed(people):
     stored = people["owner"].password
     assert stored.startswith(("pbkdf2_sha256$", "argon2", "bcrypt")) and "pw-owner-123!" not in stored
+
+
+def test_the_admin_login_shares_the_limit_and_thirty_guesses_then_the_right_password_get_no_session(
+        client, django_user_model, settings):
+    from verification.models import AuditEvent
+
+    django_user_model.objects.create_superuser("root", password="pw-root-123!")
+    for _ in range(30):
+        client.post("/admin/login/", {"username": "root", "password": "guess", "next": "/admin/"})
+    response = client.post("/admin/login/", {"username": "root", "password": "pw-root-123!", "next": "/admin/"})
+    assert response.status_code == 200  # the admin's form again, not the redirect of a login
+    assert "_auth_user_id" not in client.session
+    assert client.get(reverse("verification:case_list")).status_code == 302  # the portal asks for a login
+    # Failures up to the lockout are audited, then the lockout once; refused attempts add nothing.
+    limit = settings.VERITY_LOGIN_MAX_FAILURES
+    assert AuditEvent.objects.filter(action="login.failed", details__username="root").count() == limit
+    locked = AuditEvent.objects.get(action="login.locked_out")
+    assert locked.details["username"] == "root" and locked.actor is None
+
+
+def test_failures_at_either_door_count_against_the_same_limit(client, people, settings):
+    settings.VERITY_LOGIN_MAX_FAILURES = 2
+    client.post("/admin/login/", {"username": "owner", "password": "wrong"})
+    client.post(reverse("login"), {"username": "owner", "password": "wrong"})
+    response = client.post(reverse("login"), {"username": "owner", "password": "pw-owner-123!"})
+    assert response.status_code == 429 and "_auth_user_id" not in client.session
+
+
+def test_guesses_spread_over_many_addresses_still_lock_the_username(client, people, settings):
+    settings.VERITY_LOGIN_MAX_FAILURES = 2
+    for n in range(10):  # 5 x the per-address limit, each from its own address
+        client.post(reverse("login"), {"username": "owner", "password": "wrong"}, REMOTE_ADDR=f"10.0.0.{n}")
+    response = client.post(reverse("login"), {"username": "owner", "password": "pw-owner-123!"},
+                           REMOTE_ADDR="10.0.1.1")
+    assert response.status_code == 429
+
+
+def test_a_failed_login_for_a_member_is_shown_to_their_teams_admin_not_to_another_team(people):
+    from django.test import Client
+
+    from verification import selectors
+    from verification.models import AuditEvent, Membership, Role
+
+    Client().post(reverse("login"), {"username": "owner", "password": "wrong"})
+    Membership.objects.filter(user=people["teammate"]).update(role=Role.ADMIN)
+    Membership.objects.filter(user=people["outsider"]).update(role=Role.ADMIN)
+    event = AuditEvent.objects.get(action="login.failed")
+    assert event.team == people["team"]
+    assert event in selectors.audit_log(people["teammate"])
+    assert event not in selectors.audit_log(people["outsider"])
