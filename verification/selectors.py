@@ -193,17 +193,29 @@ def disagreeing(cases: QuerySet[Case]) -> QuerySet[Case]:
 
 # --- The audit log -----------------------------------------------------------------------------
 
+# Team-less events that concern every team (the model every team's images are judged by, and the
+# data and runs that make it): every team's admins see them.
+SHARED_AUDIT_SUBJECTS = ("model", "training", "evaluation", "dataset")
+
+
 def audit_log(user: User, *, q: str = "", action: str = "", date_from: date | None = None,
               date_to: date | None = None) -> QuerySet[AuditEvent]:
-    """Events of the teams the user leads. Team-less events (model registration and promotion) concern
-    everyone, so admins see them too; a superuser sees everything."""
+    """Events of the teams the user leads; a superuser sees everything.
+
+    A team-less event is shown to admins only when it is about the shared model's life cycle (see
+    SHARED_AUDIT_SUBJECTS). Any other team-less event (a token or login of someone in no team, a
+    guess at an unknown username) may belong to anyone, so only superusers see it: a team's admin
+    must never read another team's people's events."""
     if not user.is_authenticated:
         return AuditEvent.objects.none()
     events = AuditEvent.objects.select_related("actor", "team", "case")
     if not getattr(user, "is_superuser", False):
         scope = Q(team__in=lead_teams(user))
         if is_admin(user):
-            scope |= Q(team__isnull=True)
+            shared = Q()
+            for subject in SHARED_AUDIT_SUBJECTS:
+                shared |= Q(action__startswith=f"{subject}.")
+            scope |= Q(team__isnull=True) & shared
         events = events.filter(scope)
     if q:
         events = events.filter(Q(action__icontains=q) | Q(actor__username__icontains=q) | Q(object_id=q)

@@ -18,8 +18,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .models import ApiToken, TokenScope
 from .audit import record_event
+from .models import ApiToken, Team, TokenScope
+from .selectors import default_team_for
 from .errors import VerityError
 
 TOKEN_PREFIX = "vty"
@@ -36,6 +37,12 @@ class IssuedToken:
 
 def _hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _team_of(user: Any) -> Team | None:
+    """The team a token's events are filed under: its owner's first team, so that team's admins see
+    them and no other team's do (a user in no team: superusers only)."""
+    return default_team_for(user)
 
 
 def _clean_scopes(scopes: Iterable[str]) -> list[str]:
@@ -70,7 +77,7 @@ def token_create(*, user: Any, name: str, scopes: Iterable[str], webhook_url: st
             token = ApiToken.objects.create(user=user, name=name, prefix=prefix, token_hash=_hash(raw),
                                             scopes=clean, webhook_url=webhook_url,
                                             webhook_secret=webhook_secret)
-            record_event(action="token.created", obj=token, actor=user,
+            record_event(action="token.created", obj=token, actor=user, team=_team_of(user),
                          details={"name": name, "prefix": prefix, "scopes": clean,
                                   "webhook_url": webhook_url})
     except IntegrityError:
@@ -89,7 +96,7 @@ def token_revoke(*, user: Any, token_id: int, actor: Any = None) -> ApiToken:
         if token.revoked_at is None:
             token.revoked_at = timezone.now()
             token.save(update_fields=["revoked_at"])
-            record_event(action="token.revoked", obj=token, actor=actor or user,
+            record_event(action="token.revoked", obj=token, actor=actor or user, team=_team_of(user),
                          details={"name": token.name, "prefix": token.prefix})
     return token
 
