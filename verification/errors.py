@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class VerityError(Exception):
     """An error the user can act on. ``code`` is stable for API clients."""
@@ -25,5 +27,13 @@ class InvalidTransition(VerityError):
 
 
 class NoActiveModel(VerityError):
+    """The one "no active model" error, for every door: 503, because the portal cannot analyse until
+    an admin activates a model, and a client should retry later rather than give up."""
+
     code = "no_active_model"
     status = 503
+
+    def __init__(self, message: str = "No model version is active. An admin must register and activate one "
+                                      "(Models page, or POST /api/v1/model-versions/{id}/promote/).",
+                 **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)

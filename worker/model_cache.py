@@ -29,7 +29,7 @@ _cache: OrderedDict[tuple[int, str], Predictor] = OrderedDict()
 def active_predictor() -> tuple[ModelVersion, Predictor]:
     version = active_model()
     if version is None:
-        raise NoActiveModel("No model is active. An admin must register and activate a model version.")
+        raise NoActiveModel()
     return predictor_for(version)
 
 

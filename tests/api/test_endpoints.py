@@ -117,9 +117,9 @@ def test_everyone_signed_in_sees_the_model_versions_and_the_active_one(api, acti
     assert client.get(f"/api/v1/model-versions/{active_version.pk}/").json()["is_active"] is True
 
 
-def test_without_an_active_model_the_active_endpoint_is_a_404_with_its_own_code(api, people):
+def test_without_an_active_model_the_active_endpoint_is_a_503_with_its_own_code(api, people):
     response = api("owner").get("/api/v1/model-versions/active/")
-    assert response.status_code == 404 and response.json()["error"]["code"] == "no_active_model"
+    assert response.status_code == 503 and response.json()["error"]["code"] == "no_active_model"
 
 
 @pytest.mark.parametrize("who,cases", [("owner", 1), ("teammate", 1), ("outsider", 0), ("admin", 0)])

@@ -95,7 +95,7 @@ class EvaluationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
                                  "dataset_name": "demo-2026-11", "status": "queued", "n_images": 0, "metrics": {},
                                  "baseline_accuracy": None, "drift": None, "scheduled": False,
                                  "requested_by": "ana", "started_at": None, "finished_at": None}])])
-    def create(self, request: Request) -> Response:
+    def create(self, request: Request, format: str | None = None) -> Response:
         data = EvaluationCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data

@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 from .. import archives, idempotency, selectors, services, storage
 from ..models import ApiToken
 from ..case_metadata import case_update
-from ..errors import VerityError
+from ..errors import NoActiveModel, VerityError
 from ..models import Analysis, AnalysisStatus, Case, CaseImage, Dataset, ModelVersion, TrainingRun, Verdict
 from . import queries
 from .permissions import HasTokenScope, IsVerityAdmin
@@ -269,7 +269,7 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             response_only=True)],
     )
     @action(detail=True, methods=["get"], url_path="events")
-    def events(self, request: Request, pk: str | None = None) -> Response:
+    def events(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
         case = self.get_object()
         page = self.paginate_queryset(selectors.case_audit(case))
         return self.get_paginated_response(AuditEventSerializer(page, many=True).data)
@@ -309,7 +309,7 @@ class ImageViewSet(FileActionsMixin, viewsets.ReadOnlyModelViewSet):
                    for media in sorted(set(IMAGE_MEDIA_TYPES.values()))},
     )
     @action(detail=True, methods=["get"], url_path="file")
-    def file(self, request: Request, pk: str | None = None) -> HttpResponse:
+    def file(self, request: Request, pk: str | None = None, format: str | None = None) -> HttpResponse:
         image: CaseImage = self.get_object()
         return _file(_read_or_404(image.file), IMAGE_MEDIA_TYPES.get(image.format, "application/octet-stream"),
                      image.original_name)
@@ -351,7 +351,7 @@ class AnalysisViewSet(FileActionsMixin, viewsets.ReadOnlyModelViewSet):
                    description="Where the model looked. 409 until the analysis is done. Scope: read.",
                    responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY), **errors(409)})
     @action(detail=True, methods=["get"], url_path="heatmap")
-    def heatmap(self, request: Request, pk: str | None = None) -> HttpResponse:
+    def heatmap(self, request: Request, pk: str | None = None, format: str | None = None) -> HttpResponse:
         return self._artefact("heatmap")
 
     @extend_schema(summary="Download the heatmap drawn over the image (PNG)", tags=["analyses"],
@@ -359,7 +359,7 @@ class AnalysisViewSet(FileActionsMixin, viewsets.ReadOnlyModelViewSet):
                                "and kept. 409 until the analysis is done. Scope: read.",
                    responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY), **errors(409)})
     @action(detail=True, methods=["get"], url_path="overlay")
-    def overlay(self, request: Request, pk: str | None = None) -> HttpResponse:
+    def overlay(self, request: Request, pk: str | None = None, format: str | None = None) -> HttpResponse:
         return self._artefact("overlay")
 
 
@@ -379,14 +379,14 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
         return ModelVersion.objects.order_by("-created_at", "-id")
 
     @extend_schema(summary="The active model version", tags=["models"],
-                   description="The model that analyses new images; 404 (no_active_model) when none is. "
+                   description="The model that analyses new images; 503 (no_active_model) when none is. "
                                "Scope: read.",
                    examples=[OpenApiExample("Active", value=MODEL_EXAMPLE, response_only=True)])
     @action(detail=False, methods=["get"], url_path="active", pagination_class=None)
-    def active(self, request: Request) -> Response:
+    def active(self, request: Request, format: str | None = None) -> Response:
         version = selectors.active_model()
         if version is None:
-            raise _NoActiveModel("No model version is active.")
+            raise NoActiveModel()
         return Response(ModelVersionSerializer(version).data)
 
 
@@ -399,18 +399,13 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
                              OpenApiExample("Promoted", value={**MODEL_EXAMPLE, "is_active": True}, response_only=True)])
     @action(detail=True, methods=["post"], url_path="promote", permission_classes=[IsVerityAdmin],
             parser_classes=[JSONParser, FormParser, MultiPartParser])
-    def promote(self, request: Request, pk: str | None = None) -> Response:
+    def promote(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
         version = self.get_object()
         data = PromoteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.model_version_promote(actor=request.user, version=version, note=data.validated_data["note"])
         version.refresh_from_db()
         return Response(ModelVersionSerializer(version).data)
-
-
-class _NoActiveModel(VerityError):
-    code = "no_active_model"
-    status = 404
 
 
 # --- Dashboard metrics ------------------------------------------------------------------------------------
@@ -542,7 +537,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                                  **DATASET_EXAMPLE, "name": "reviewed-2026-12", "origin": "reviews",
                                  "path": "/var/verity/datasets/reviews-reviewed-2026-12-1f0c9a7d2b3e"})])
     @action(detail=False, methods=["post"], url_path="from-reviews", parser_classes=[JSONParser])
-    def from_reviews(self, request: Request) -> Response:
+    def from_reviews(self, request: Request, format: str | None = None) -> Response:
         data = DatasetFromReviewsSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         mix_with = None
@@ -598,6 +593,6 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
                    examples=[OpenApiExample("Cancelling", value={**RUN_EXAMPLE, "cancel_requested": True},
                                             response_only=True)])
     @action(detail=True, methods=["post"], url_path="cancel")
-    def cancel(self, request: Request, pk: str | None = None) -> Response:
+    def cancel(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
         run = services.training_run_cancel(actor=request.user, run=self.get_object())
         return Response(TrainingRunSerializer(self.get_queryset().get(pk=run.pk)).data)
