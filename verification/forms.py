@@ -16,6 +16,9 @@ class MultipleImageField(forms.FileField):
     """A file field that takes several files. Content checks happen in services.case_submit."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # An empty file must not refuse the whole form: case_submit lists it among the rejected files
+        # and takes the others, as the API does.
+        kwargs.setdefault("allow_empty_file", True)
         kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": "image/*,.zip,application/zip",
                                                              "multiple": True}))
         super().__init__(*args, **kwargs)

@@ -80,6 +80,8 @@ def _name_of(upload: Upload) -> str:
 def validate_upload(upload: Upload) -> AcceptedFile:
     """Check one uploaded file by its content. Raises VerityError with a reason to show."""
     limit = settings.VERITY_MAX_UPLOAD_BYTES
+    if upload.size == 0:
+        raise VerityError("The file is empty (0 bytes); choose it again, it may not have finished downloading.")
     # The size is known before the body is read: refuse large files without loading them.
     if upload.size is not None and upload.size > limit:
         raise VerityError(f"The file is {upload.size / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB.")

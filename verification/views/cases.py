@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import TooManyFilesSent
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
 from .. import selectors, services, storage
@@ -63,7 +66,25 @@ def case_list_csv(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@csrf_exempt  # only to answer "too many files" with the form; every other request is checked below
 def case_create(request: HttpRequest) -> HttpResponse:
+    # Django refuses a body with more files than DATA_UPLOAD_MAX_NUMBER_FILES while parsing it, in
+    # CsrfViewMiddleware when that reads the token, and answers a bare 400 page. Parsing here first
+    # lets the form say what to do. Without the parsed body there is no CSRF token to check, which is
+    # harmless for this one answer: it shows the form again and changes nothing.
+    if request.method == "POST":
+        try:
+            request.FILES  # noqa: B018 - parses the body
+        except TooManyFilesSent:
+            messages.error(request, f"At most {settings.VERITY_MAX_FILES_PER_CASE} files can be sent with one "
+                                    "case, and nothing was saved; split them over several cases.")
+            form = CaseForm(teams=selectors.user_teams(request.user))
+            return render(request, "verification/case_form.html", {"form": form}, status=400)
+    return _case_create(request)
+
+
+@csrf_protect
+def _case_create(request: HttpRequest) -> HttpResponse:
     teams = selectors.user_teams(request.user)
     if not teams.exists():
         messages.error(request, "You are not in any team yet. Ask an admin to add you to one.")
