@@ -238,10 +238,18 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 # most VERITY_BATCH_WAIT_MS for more to arrive.
 VERITY_BATCH_SIZE = env_int("VERITY_BATCH_SIZE", 8)
 VERITY_BATCH_WAIT_MS = env_int("VERITY_BATCH_WAIT_MS", 0)
-# The sweeper re-enqueues analyses queued longer than this (lost message) or running longer than
-# the hard time limit plus a margin (dead worker, no redelivery).
+# The sweeper re-enqueues analyses queued longer than this (lost message) or running without a
+# heartbeat from their claiming task for VERITY_CLAIM_DEAD_AFTER_S (dead worker: a kill -9 of the
+# whole worker leaves its message unacknowledged until the broker's visibility timeout, an hour).
+# The task beats every VERITY_CLAIM_HEARTBEAT_S; a dead claimant is taken back within
+# VERITY_CLAIM_DEAD_AFTER_S + VERITY_SWEEP_INTERVAL_S (50 s with the defaults).
 VERITY_SWEEP_QUEUED_AFTER_S = env_int("VERITY_SWEEP_QUEUED_AFTER_S", 120)
-VERITY_SWEEP_INTERVAL_S = env_int("VERITY_SWEEP_INTERVAL_S", 60)
+VERITY_SWEEP_INTERVAL_S = env_int("VERITY_SWEEP_INTERVAL_S", 20)
+VERITY_CLAIM_HEARTBEAT_S = env_float("VERITY_CLAIM_HEARTBEAT_S", 5.0)
+VERITY_CLAIM_DEAD_AFTER_S = env_int("VERITY_CLAIM_DEAD_AFTER_S", 30)
+if not 0 < VERITY_CLAIM_HEARTBEAT_S * 3 <= VERITY_CLAIM_DEAD_AFTER_S:
+    raise ImproperlyConfigured("VERITY_CLAIM_DEAD_AFTER_S must be at least three heartbeats "
+                               "(3 x VERITY_CLAIM_HEARTBEAT_S), or live workers would look dead.")
 # Training runs (worker.tasks.train_model, training queue) get their own, long, time limits.
 VERITY_TRAINING_SOFT_TIME_LIMIT = env_int("VERITY_TRAINING_SOFT_TIME_LIMIT", 6 * 3600)
 VERITY_TRAINING_TIME_LIMIT = env_int("VERITY_TRAINING_TIME_LIMIT", VERITY_TRAINING_SOFT_TIME_LIMIT + 600)

@@ -33,7 +33,7 @@ class NoActiveModel(VerityError):
     code = "no_active_model"
     status = 503
 
-    def __init__(self, message: str = "No model version is active. An admin must register and activate one "
-                                      "(Models page, or POST /api/v1/model-versions/{id}/promote/).",
+    def __init__(self, message: str = "No model version is active. An admin must register and activate a model "
+                                      "version (Models page, or POST /api/v1/model-versions/{id}/promote/).",
                  **kwargs: Any) -> None:
         super().__init__(message, **kwargs)

@@ -26,6 +26,7 @@ from verification.errors import VerityError
 from verification.models import Analysis
 
 from . import model_cache
+from .heartbeat import beating
 
 logger = logging.getLogger(__name__)
 
@@ -89,24 +90,31 @@ def analyse_image(self, analysis_id: int, batch_ids: list[int] | None = None) ->
             services.analysis_requeue(analysis_id=a.pk, reason="asks for another model version than its batch")
     if not batch:
         return "already finished"
-    try:
-        batch = _gather(claimant, batch)
-    except SoftTimeLimitExceeded:
-        pass  # claiming ran out of time: analyse what is claimed (the hard limit still applies)
-    outcomes = analyse_batch(batch)
+    # Beat for every analysis this task holds until it is recorded: if this worker is killed, the
+    # sweeper sees the silence and queues them again within a minute (see analyses_stuck).
+    with beating(lambda: services.analyses_heartbeat(claimant=claimant), every_s=settings.VERITY_CLAIM_HEARTBEAT_S,
+                 name=f"analysis-heartbeat-{claimant}"):
+        try:
+            batch = _gather(claimant, batch)
+        except SoftTimeLimitExceeded:
+            pass  # claiming ran out of time: analyse what is claimed (the hard limit still applies)
+        outcomes = analyse_batch(batch)
     return outcomes.get(analysis_id, "already finished" if analysis_id not in {a.pk for a in batch} else "failed")
 
 
-def _fail(analysis_id: int, reason: str, outcomes: dict[int, str]) -> None:
-    services.analysis_fail(analysis_id=analysis_id, reason=reason)
+def _fail(analysis_id: int, reason: str, outcomes: dict[int, str], claimant: str | None = None) -> None:
+    services.analysis_fail(analysis_id=analysis_id, reason=reason, claimant=claimant)
     outcomes[analysis_id] = "failed"
 
 
 def analyse_batch(batch: list[Analysis]) -> dict[int, str]:
     """Classify and explain the claimed analyses together; record each one's outcome.
 
-    One bad image fails alone: it never takes down the others in the batch."""
+    One bad image fails alone: it never takes down the others in the batch. Outcomes are recorded
+    only for analyses this task still holds (the sweeper may have taken back a claim that stopped
+    beating), so no analysis is recorded twice."""
     outcomes: dict[int, str] = {}
+    claimant = batch[0].claimed_by if batch else None
     pending = list(batch)
     try:
         try:
@@ -117,7 +125,7 @@ def analyse_batch(batch: list[Analysis]) -> dict[int, str]:
                                   else model_cache.active_predictor())
         except (MLError, VerityError) as exc:
             for a in pending:
-                _fail(a.pk, str(exc), outcomes)
+                _fail(a.pk, str(exc), outcomes, claimant)
             return outcomes
         decoded = []
         for a in pending:
@@ -126,7 +134,7 @@ def analyse_batch(batch: list[Analysis]) -> dict[int, str]:
                 decoded.append((a, decode_image(data, max_pixels=settings.VERITY_MAX_IMAGE_PIXELS)))
             except (MLError, OSError) as exc:
                 reason = str(exc) if isinstance(exc, MLError) else f"The stored image could not be read: {exc}"
-                _fail(a.pk, reason, outcomes)
+                _fail(a.pk, reason, outcomes, claimant)
         if not decoded:
             return outcomes
         try:
@@ -144,7 +152,7 @@ def analyse_batch(batch: list[Analysis]) -> dict[int, str]:
         finished: dict[int, services.AnalysisOutcome] = {}
         for (a, _), p in zip(decoded, predictions):
             if isinstance(p, Exception):
-                _fail(a.pk, f"Internal error while analysing: {type(p).__name__}: {p}", outcomes)
+                _fail(a.pk, f"Internal error while analysing: {type(p).__name__}: {p}", outcomes, claimant)
                 continue
             assert p.heatmap is not None and p.crop_image is not None
             timings = {k: round(v, 2) for k, v in p.timings_ms.items()}
@@ -155,21 +163,21 @@ def analyse_batch(batch: list[Analysis]) -> dict[int, str]:
                 timings_ms=timings,
                 heatmap_png=png_bytes(heatmap_image(p.heatmap)))
         if finished:  # one transaction for the batch
-            services.analyses_record(model_version_id=version.pk, outcomes=finished)
+            services.analyses_record(model_version_id=version.pk, outcomes=finished, claimant=claimant)
             outcomes.update({pk: o.label for pk, o in finished.items()})
     except SoftTimeLimitExceeded:
         for a in batch:
             if a.pk not in outcomes:
                 _fail(a.pk, (f"The analysis took longer than {settings.CELERY_TASK_SOFT_TIME_LIMIT} s and was "
                              "stopped. Try again; if it keeps happening, the image may be too large for this "
-                             "worker."), outcomes)
+                             "worker."), outcomes, claimant)
     except (OperationalError, InterfaceError):
         raise  # transient database trouble: Celery retries; the claims let the retry resume
     except Exception as exc:  # noqa: BLE001 - anything else must still leave a readable failure
         logger.exception("analysis batch failed")
         for a in batch:
             if a.pk not in outcomes:
-                _fail(a.pk, f"Internal error while analysing: {type(exc).__name__}: {exc}", outcomes)
+                _fail(a.pk, f"Internal error while analysing: {type(exc).__name__}: {exc}", outcomes, claimant)
     return outcomes
 
 
@@ -180,7 +188,7 @@ def requeue_stuck() -> int:
     resumes from its last finished epoch; an evaluation is failed with a reason, to be requested
     again). Claims make a duplicate message harmless."""
     ids = services.analyses_stuck(queued_for_s=settings.VERITY_SWEEP_QUEUED_AFTER_S,
-                                  running_for_s=settings.CELERY_TASK_TIME_LIMIT + 60)
+                                  silent_for_s=settings.VERITY_CLAIM_DEAD_AFTER_S)
     count = sum(services.analysis_requeue(analysis_id=pk, reason="stuck; sent to the queue again") for pk in ids)
     runs = services.training_runs_stuck(queued_for_s=settings.VERITY_SWEEP_QUEUED_AFTER_S)
     trained = sum(services.training_run_requeue(run_id=pk, reason="stuck (message lost or worker gone); "

@@ -3,21 +3,18 @@ cancel poll, and the heartbeat that tells the sweeper the task is alive."""
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection
 
 from ml.config import ModelConfig, PreprocessConfig, TrainConfig
 from verification import services
 from verification.models import TrainingRun
 
-logger = logging.getLogger(__name__)
+from .heartbeat import beating
 
 
 def training_config(run: TrainingRun, out_dir: Path) -> TrainConfig:
@@ -57,22 +54,6 @@ def heartbeat(run_id: int, every_s: float | None = None) -> Iterator[None]:
     the final evaluation) never look like a dead worker. The thread dies with the process: a
     killed worker stops beating, which is what the sweeper detects."""
     interval = every_s if every_s is not None else settings.VERITY_TRAINING_STALE_S / 5
-    stop = threading.Event()
-
-    def beat() -> None:
-        try:
-            while not stop.wait(interval):
-                try:
-                    services.training_run_heartbeat(run_id=run_id)
-                except Exception:  # noqa: BLE001 - a database blip must not end the training
-                    logger.warning("heartbeat of training run %s failed", run_id, exc_info=True)
-        finally:
-            connection.close()  # this thread's own connection
-
-    thread = threading.Thread(target=beat, name=f"training-heartbeat-{run_id}", daemon=True)
-    thread.start()
-    try:
+    with beating(lambda: services.training_run_heartbeat(run_id=run_id), every_s=interval,
+                 name=f"training-heartbeat-{run_id}"):
         yield
-    finally:
-        stop.set()
-        thread.join()

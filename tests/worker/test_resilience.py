@@ -51,3 +51,32 @@ def test_a_worker_process_killed_mid_task_loses_no_analysis(people, upload, slow
     for pk in ids:
         assert AuditEvent.objects.filter(action="analysis.done", object_id=str(pk)).count() == 1
     assert "WorkerLostError" in log.read_text() or "exited with 'signal 9" in log.read_text()
+
+
+def test_a_whole_worker_killed_with_sigkill_has_its_analyses_taken_back_within_a_minute(
+        people, upload, slow_version, settings, tmp_path):
+    """kill -9 of the whole worker (not just a pool process): nothing redelivers its message until the
+    broker's visibility timeout (an hour on Redis), so the claim's silent heartbeat is what tells.
+    Another worker's sweeper queues the analysis again within 60 s, and it is recorded once."""
+    import time
+
+    env = {"VERITY_BATCH_SIZE": "1", "VERITY_SWEEP_QUEUED_AFTER_S": "30"}
+    result = services.case_submit(user=people["owner"], team=people["team"], title="one",
+                                  files=[upload("img.png", png_bytes((600, 600), seed=10))])
+    ids = [Analysis.objects.get(image=i).pk for i in result.images]
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
+    with celery_worker(first_log, extra_env=env) as first:
+        running = wait_for(lambda: Analysis.objects.filter(pk__in=ids, status=AnalysisStatus.RUNNING).first(),
+                           timeout=120, interval=0.05, proc=first, log_path=first_log)
+        with celery_worker(second_log, extra_env=env, beat=True) as second:
+            os.killpg(first.pid, signal.SIGKILL)  # the worker and its pool, without a word to the broker
+            killed_at = time.monotonic()
+            first.wait(timeout=10)
+            wait_for(lambda: AuditEvent.objects.filter(action="analysis.requeued", object_id=str(running.pk)).exists(),
+                     timeout=75, interval=0.2, proc=second, log_path=second_log)
+            taken_back_after = time.monotonic() - killed_at
+            wait_for(lambda: Analysis.objects.filter(pk__in=ids, status=AnalysisStatus.DONE).count() == len(ids),
+                     timeout=240, proc=second, log_path=second_log)
+    assert taken_back_after <= 60, f"taken back {taken_back_after:.0f} s after the kill"
+    for pk in ids:
+        assert AuditEvent.objects.filter(action="analysis.done", object_id=str(pk)).count() == 1

@@ -136,6 +136,9 @@ class Analysis(models.Model):
     # When the analysis last entered the queue (creation, or a requeue by the sweeper).
     enqueued_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # Touched every VERITY_CLAIM_HEARTBEAT_S by the claiming task while it works: a running analysis
+    # whose heartbeat is older than VERITY_CLAIM_DEAD_AFTER_S lost its worker (kill -9, machine gone).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -4,9 +4,9 @@ validates, changes rows in one transaction and writes the audit event in that sa
 Split by subject into modules; import from here (``from verification import services``)."""
 
 from ._common import NotAllowed, refresh_model_verdicts, require_admin, require_lead, require_member, role_in
-from .analyses import (AnalysisOutcome, analyses_claim, analyses_record, analyses_stuck, analysis_claim_batch,
-                       analysis_fail, analysis_overlay, analysis_record, analysis_requeue, analysis_rerun,
-                       analysis_start)
+from .analyses import (AnalysisOutcome, analyses_claim, analyses_heartbeat, analyses_record, analyses_stuck,
+                       analysis_claim_batch, analysis_fail, analysis_overlay, analysis_record, analysis_requeue,
+                       analysis_rerun, analysis_start)
 from .dataset_archive import dataset_register_archive
 from .dataset_reviews import dataset_build_from_reviews
 from .datasets import dataset_register
@@ -25,7 +25,8 @@ from .training import (HYPERPARAMETERS, training_cancel_requested, training_hype
 
 __all__ = [
     "AcceptedFile", "AnalysisOutcome", "NotAllowed", "Rejection", "SubmissionResult", "Upload",
-    "analyses_claim", "analyses_stuck", "analysis_claim_batch", "analysis_requeue", "analyses_record",
+    "analyses_claim", "analyses_heartbeat", "analyses_stuck", "analysis_claim_batch", "analysis_requeue",
+    "analyses_record",
     "analysis_fail", "analysis_overlay", "analysis_record", "analysis_rerun", "analysis_start",
     "case_assign", "case_export_record",
     "case_finalise", "case_reopen", "case_submit", "case_tags_set", "comment_add", "expand_zip",

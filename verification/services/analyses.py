@@ -41,7 +41,8 @@ def analyses_claim(*, analysis_ids: Sequence[int], claimant: str = "") -> list[A
             claimable |= Q(status=AnalysisStatus.RUNNING, claimed_by=claimant)
         # A conditional update per row: of two workers racing for a row, only one matches.
         if not Analysis.objects.filter(claimable, pk__in=ids).update(
-                status=AnalysisStatus.RUNNING, started_at=now, attempts=F("attempts") + 1, claimed_by=claimant):
+                status=AnalysisStatus.RUNNING, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1,
+                claimed_by=claimant):
             return []
         # The rows this statement claimed: running, ours, stamped with this claim's time.
         rows = {a.pk: a for a in Analysis.objects.select_related("image__case__team", "model_version")
@@ -79,14 +80,25 @@ def analysis_claim_batch(*, claimant: str, limit: int, exclude: Iterable[int] = 
     return analyses_claim(analysis_ids=mine + queued, claimant=claimant)
 
 
-def analyses_stuck(*, queued_for_s: int, running_for_s: int) -> list[int]:
+def analyses_heartbeat(*, claimant: str) -> int:
+    """The claiming task is alive: touch every analysis it holds. Returns how many it holds."""
+    if not claimant:
+        return 0
+    return Analysis.objects.filter(status=AnalysisStatus.RUNNING, claimed_by=claimant).update(
+        heartbeat_at=timezone.now())
+
+
+def analyses_stuck(*, queued_for_s: int, silent_for_s: int) -> list[int]:
     """Analyses that no worker seems to be handling: queued longer than ``queued_for_s`` (their
-    message was lost, e.g. the broker was down at submission) or running longer than
-    ``running_for_s`` (their worker died and nothing redelivered the task)."""
+    message was lost, e.g. the broker was down at submission) or running without a heartbeat of
+    their claimant for ``silent_for_s`` (their worker died: a killed worker stops beating at once,
+    while its unacknowledged message waits for the broker's visibility timeout)."""
     now = timezone.now()
+    silent_since = now - timedelta(seconds=silent_for_s)
     stuck = Analysis.objects.filter(
         Q(status=AnalysisStatus.QUEUED, enqueued_at__lt=now - timedelta(seconds=queued_for_s))
-        | Q(status=AnalysisStatus.RUNNING, started_at__lt=now - timedelta(seconds=running_for_s)))
+        | Q(status=AnalysisStatus.RUNNING, heartbeat_at__lt=silent_since)
+        | Q(status=AnalysisStatus.RUNNING, heartbeat_at__isnull=True, started_at__lt=silent_since))
     return list(stuck.order_by("id").values_list("pk", flat=True)[:1000])
 
 
@@ -156,14 +168,23 @@ _RECORDED_FIELDS = ["status", "model_version", "label", "probability_ai", "confi
                     "timings_ms", "heatmap", "error", "finished_at"]  # the overlay is drawn on request: analysis_overlay
 
 
-def analyses_record(*, model_version_id: int, outcomes: dict[int, AnalysisOutcome]) -> list[Analysis]:
+def _claim_lost(analysis: Analysis, claimant: str | None) -> bool:
+    """Whether ``claimant`` (None: not checked) no longer holds ``analysis``: the sweeper took it
+    back from a task that looked dead, and it is queued again or another task holds it. That task's
+    result is dropped, so an analysis is never recorded twice."""
+    return claimant is not None and (analysis.status != AnalysisStatus.RUNNING or analysis.claimed_by != claimant)
+
+
+def analyses_record(*, model_version_id: int, outcomes: dict[int, AnalysisOutcome],
+                    claimant: str | None = None) -> list[Analysis]:
     """Store the finished analyses of one batch in one transaction (one commit, a few bulk
-    queries). Idempotent: an analysis already done is left as it was."""
+    queries). Idempotent: an analysis already done is left as it was, and so is one that
+    ``claimant`` (when given) no longer holds."""
     with transaction.atomic():
         # Row locks: two deliveries of the same batch finishing together must not both record.
         rows = list(Analysis.objects.select_for_update().select_related("image__case__team")
                     .filter(pk__in=list(outcomes)).order_by("pk"))
-        todo = [a for a in rows if a.status != AnalysisStatus.DONE]
+        todo = [a for a in rows if a.status != AnalysisStatus.DONE and not _claim_lost(a, claimant)]
         now = timezone.now()
         for analysis in todo:
             outcome = outcomes[analysis.pk]
@@ -217,11 +238,12 @@ def analysis_overlay(analysis: Analysis) -> str:
     return name
 
 
-def analysis_fail(*, analysis_id: int, reason: str) -> Analysis:
-    """Mark an analysis failed with a readable reason (unless it already finished)."""
+def analysis_fail(*, analysis_id: int, reason: str, claimant: str | None = None) -> Analysis:
+    """Mark an analysis failed with a readable reason (unless it already finished, or ``claimant``,
+    when given, no longer holds it)."""
     with transaction.atomic():
         analysis = Analysis.objects.select_for_update().select_related("image__case__team").get(pk=analysis_id)
-        if analysis.status in (AnalysisStatus.DONE, AnalysisStatus.FAILED):
+        if analysis.status in (AnalysisStatus.DONE, AnalysisStatus.FAILED) or _claim_lost(analysis, claimant):
             return analysis
         analysis.status = AnalysisStatus.FAILED
         analysis.error = reason[:2000]
