@@ -161,6 +161,9 @@ VERITY_MAX_ZIP_UNCOMPRESSED_BYTES = env_int("VERITY_MAX_ZIP_UNCOMPRESSED_BYTES",
 # limit above is raised to this for the two dataset endpoints only, for admins); it is unpacked
 # under VERITY_DATASET_DIR, within the member and unpacked-size limits.
 VERITY_DATASET_DIR = Path(env_str("VERITY_DATASET_DIR", str(DATA_DIR / "datasets")) or "")
+# Server folders an admin may register a dataset from by path (comma-separated), besides
+# VERITY_DATASET_DIR. Nothing outside them can be read through the Datasets page or the API.
+VERITY_DATASET_ROOTS = [Path(p) for p in env_list("VERITY_DATASET_ROOTS", [])]
 VERITY_MAX_DATASET_ZIP_BYTES = env_int("VERITY_MAX_DATASET_ZIP_BYTES", 2 * 1024**3)
 VERITY_MAX_DATASET_UNZIPPED_BYTES = env_int("VERITY_MAX_DATASET_UNZIPPED_BYTES", 8 * 1024**3)
 VERITY_MAX_DATASET_ZIP_MEMBERS = env_int("VERITY_MAX_DATASET_ZIP_MEMBERS", 500_000)

@@ -56,6 +56,12 @@ def _media_root(settings, tmp_path: Path) -> Path:  # type: ignore[no-untyped-de
     return settings.MEDIA_ROOT
 
 
+@pytest.fixture(autouse=True)
+def _dataset_roots(settings, tmp_path_factory: pytest.TempPathFactory) -> None:  # type: ignore[no-untyped-def]
+    # Tests build their datasets in pytest's temporary folders: those are the allowed dataset roots.
+    settings.VERITY_DATASET_ROOTS = [tmp_path_factory.getbasetemp()]
+
+
 @pytest.fixture
 def teams(db):  # type: ignore[no-untyped-def]
     from verification.models import Team

@@ -6,6 +6,7 @@ reviewed cases: dataset_intake) put the data in a folder Verity owns and registe
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections import Counter
@@ -86,6 +87,7 @@ def analyse(root: Path, *, field: str) -> tuple[list[Sample], dict[str, Any], st
     # lock is held meanwhile.
     try:
         samples = load_samples(root)
+        _confine_samples(samples)
         if not samples:
             raise MLError(f"No images were found in {root}.")
         report = analyse_samples(samples)
@@ -128,14 +130,49 @@ def dataset_register(*, actor: Any, name: str, path: str) -> Dataset:
     and register it with its counts and content fingerprint. Admins only."""
     require_admin(actor)
     name = check_name(name)
-    root = Path((path or "").strip())
-    if "\x00" in str(root) or not root.is_absolute():
-        raise VerityError("Give the dataset's absolute path on the server.", details={"path": ["Not absolute."]})
+    root = confined_path(path)
     try:
         exists = root.exists()
     except OSError:  # e.g. a name too long for the file system
         exists = False
-    if not exists:
+    if not exists:  # inside an allowed root, which admins may look into anyway
         raise VerityError(f"{root} does not exist on the server.", details={"path": ["Not found."]})
     _, analysis, digest = analyse(root, field="path")
     return create(actor=actor, name=name, root=root, origin=DatasetOrigin.PATH, analysis=analysis, digest=digest)
+
+
+def dataset_roots() -> list[Path]:
+    """The folders a dataset path may point into: VERITY_DATASET_ROOTS, plus the folder Verity keeps
+    uploaded and built datasets in (VERITY_DATASET_DIR). Symlinks resolved."""
+    roots = [*settings.VERITY_DATASET_ROOTS, settings.VERITY_DATASET_DIR]
+    return list(dict.fromkeys(Path(os.path.realpath(r)) for r in roots if str(r).strip()))
+
+
+def _outside_roots(roots: list[Path]) -> VerityError:
+    # One message whether the path exists or not, so the form cannot be used to probe the server.
+    where = ", ".join(str(r) for r in roots)
+    return VerityError(f"Datasets can only be registered from under {where}. Copy or link the data there, or "
+                       "ask the operator to add its folder to VERITY_DATASET_ROOTS.",
+                       details={"path": ["Outside the dataset folders."]})
+
+
+def confined_path(path: str) -> Path:
+    """The absolute, symlink-resolved ``path`` if it lies under one of dataset_roots(); else a
+    VerityError that says the same whatever is (or is not) at ``path``."""
+    text = (path or "").strip()
+    if "\x00" in text or not Path(text).is_absolute():
+        raise VerityError("Give the dataset's absolute path on the server.", details={"path": ["Not absolute."]})
+    roots = dataset_roots()
+    # realpath resolves ".." and every symlink that exists, so a link inside a root to elsewhere is outside.
+    resolved = Path(os.path.realpath(text))
+    if not any(resolved.is_relative_to(root) for root in roots):
+        raise _outside_roots(roots)
+    return resolved
+
+
+def _confine_samples(samples: list[Sample]) -> None:
+    """A manifest inside a root may list files anywhere: refuse it before any of them is read."""
+    roots = dataset_roots()
+    for sample in samples:
+        if not any(Path(os.path.realpath(sample.path)).is_relative_to(root) for root in roots):
+            raise _outside_roots(roots)
