@@ -39,6 +39,13 @@ DECLARED_AI = "declared_ai"
 PRESENT = "present"  # some provenance, none of it declaring AI or failing validation
 NO_PROVENANCE = ""
 
+# The case list's provenance filter: value -> (label, image provenance summaries that match).
+PROVENANCE_FILTERS = {
+    "any": ("Has provenance", (PRESENT, DECLARED_AI, TAMPERED)),
+    "declared_ai": ("Declared AI", (DECLARED_AI,)),
+    "tampered": ("Tampered manifest", (TAMPERED,)),
+}
+
 _ORDER = {DECISIVE: 0, "warning": 1, SUPPORTING: 2, WEAK: 3, "info": 4}
 _SOURCES = {"c2pa": "C2PA manifest", "xmp": "XMP DigitalSourceType", "generator_parameters": "Generator parameters",
             "exif_software": "EXIF Software", "camera_exif": "Camera EXIF"}
@@ -143,3 +150,17 @@ def combine(*, probability_ai: float, threshold: float, uncertain_margin: float,
     return {"rules_version": RULES_VERSION, "verdict": verdict, "headline": headline, "needs_human": needs_human,
             "conflict": conflict, "probability_ai": round(probability_ai, 6), "threshold": threshold,
             "model_label": model_label, "provenance": provenance_of(lanes), "items": ordered}
+
+
+def as_lines(evidence: dict[str, Any]) -> list[str]:
+    """The stored verdict and its items as plain lines, for the PDF and the CSV (same list, same order)."""
+    if not evidence or not evidence.get("items"):
+        return []
+    lines = [f"Verdict: {evidence['headline']} (model p(AI-generated) = {evidence['probability_ai']:.3f})"
+             + (" - a human must decide" if evidence.get("needs_human") else "")]
+    if evidence.get("conflict"):
+        lines.append(f"Conflict: {evidence['conflict']}")
+    for item in evidence["items"]:
+        towards = {"ai_generated": "towards AI-generated", "real": "towards real"}.get(item["direction"], "note")
+        lines.append(f"[{item['strength']}, {towards}] {item['source']}: {item['text']}")
+    return lines
