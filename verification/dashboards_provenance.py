@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
 
-from .evidence import DECLARED_AI, NO_PROVENANCE, PRESENT, TAMPERED
+from .evidence import DECLARED_AI, INVALID, NO_PROVENANCE, PRESENT, TAMPERED
 from .models import Analysis, AnalysisStatus, Team
 from .provenance import LANES
 
@@ -15,8 +15,8 @@ from .provenance import LANES
 @dataclass
 class ProvenanceReport:
     images: int = 0  # images with a finished analysis
-    by_summary: dict[str, int] = field(default_factory=lambda: {TAMPERED: 0, DECLARED_AI: 0, PRESENT: 0,
-                                                                 NO_PROVENANCE: 0})
+    by_summary: dict[str, int] = field(default_factory=lambda: {TAMPERED: 0, INVALID: 0, DECLARED_AI: 0,
+                                                                 PRESENT: 0, NO_PROVENANCE: 0})
     lanes_found: dict[str, int] = field(default_factory=lambda: {lane: 0 for lane in LANES})
     lanes_failed: dict[str, int] = field(default_factory=lambda: {lane: 0 for lane in LANES})
     with_claim: int = 0  # images where some lane points one way (towards AI-generated or real)

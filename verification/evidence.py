@@ -8,8 +8,9 @@ The rules, in order:
 
 1. A C2PA manifest that validates (trusted or not) and declares an AI source type is decisive:
    the verdict is AI-generated, whatever the model says (the model's view is still listed).
-2. A manifest that fails validation is reported as such (tampered or broken) and never counts as
-   support either way; the image is flagged for a human.
+2. A manifest that fails validation is reported as such and never counts as support either way;
+   the image is flagged for a human. A hash or signature mismatch is a tamper warning; a failure of
+   the signer's credential alone (e.g. expired) with matching hashes is a "does not validate" warning.
 3. Supporting items (a trusted capture manifest, XMP DigitalSourceType, generator parameters, EXIF
    Software naming a generator) agree with the model, or tip it when the model is inside its
    uncertain band. When one points against a model that is outside its band, neither wins: the
@@ -35,13 +36,14 @@ NEEDS_REVIEW = "needs_review"
 
 # Provenance summary of an image, for filters and dashboards (worst first).
 TAMPERED = "tampered"
+INVALID = "invalid"  # a manifest that does not validate, with no sign of tampering (e.g. an expired signer)
 DECLARED_AI = "declared_ai"
 PRESENT = "present"  # some provenance, none of it declaring AI or failing validation
 NO_PROVENANCE = ""
 
 # The case list's provenance filter: value -> (label, image provenance summaries that match).
 PROVENANCE_FILTERS = {
-    "any": ("Has provenance", (PRESENT, DECLARED_AI, TAMPERED)),
+    "any": ("Has provenance", (PRESENT, DECLARED_AI, INVALID, TAMPERED)),
     "declared_ai": ("Declared AI", (DECLARED_AI,)),
     "tampered": ("Tampered manifest", (TAMPERED,)),
 }
@@ -71,9 +73,14 @@ def _lane_items(lanes: list[dict[str, Any]]) -> list[dict[str, str]]:
         if name == c2pa_lane.LANE and found.get("validation") == c2pa_lane.INVALID:
             codes = found.get("failures") or []
             said = "; ".join(f"{c['code']}" + (f": {c['meaning']}" if c.get("meaning") else "") for c in codes)
-            items.append(_item(NEUTRAL, "warning", source,
-                               f"Tamper warning: the C2PA manifest fails validation ({said or 'no code given'}). "
-                               "What it declares cannot be relied on.", name))
+            if found.get("tampered", True):
+                text = (f"Tamper warning: the C2PA manifest fails validation ({said or 'no code given'}). "
+                        "What it declares cannot be relied on.")
+            else:
+                declared = ", ".join(t.rsplit("/", 1)[-1] for t in found.get("digital_source_types") or []) or "nothing"
+                text = (f"The C2PA manifest does not validate ({said}). Its hashes match, so nothing shows the "
+                        f"file changed, but what it declares ({declared}) is not validated: check the signer.")
+            items.append(_item(NEUTRAL, "warning", source, text, name))
             continue
         if claim in (DECLARES_AI, DECLARES_CAPTURE) and strength in (DECISIVE, SUPPORTING, WEAK):
             items.append(_item(AI if claim == DECLARES_AI else REAL, strength, source, lane.get("summary", ""), name))
@@ -83,18 +90,19 @@ def _lane_items(lanes: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 def provenance_of(lanes: list[dict[str, Any]]) -> str:
-    """The image's provenance summary: tampered, declared_ai, present, or "" (none)."""
+    """The image's provenance summary: tampered, invalid, declared_ai, present, or "" (none)."""
     states = set()
     for lane in lanes:
         if lane.get("state") != FOUND:
             continue
-        if lane.get("lane") == c2pa_lane.LANE and (lane.get("found") or {}).get("validation") == c2pa_lane.INVALID:
-            states.add(TAMPERED)
+        found = lane.get("found") or {}
+        if lane.get("lane") == c2pa_lane.LANE and found.get("validation") == c2pa_lane.INVALID:
+            states.add(TAMPERED if found.get("tampered", True) else INVALID)
         elif lane.get("claim") == DECLARES_AI:
             states.add(DECLARED_AI)
         elif lane.get("lane") != "camera_exif" and (lane.get("claim") or lane.get("lane") == c2pa_lane.LANE):
             states.add(PRESENT)  # camera EXIF alone is not provenance; XMP without a source type neither
-    for state in (TAMPERED, DECLARED_AI, PRESENT):
+    for state in (TAMPERED, INVALID, DECLARED_AI, PRESENT):
         if state in states:
             return state
     return NO_PROVENANCE
@@ -145,7 +153,8 @@ def combine(*, probability_ai: float, threshold: float, uncertain_margin: float,
     if warnings:
         needs_human = True
         if not decisive_ai:
-            headline += " — C2PA manifest fails validation: check for tampering"
+            headline += (" — C2PA manifest fails validation: check for tampering" if provenance_of(lanes) == TAMPERED
+                         else " — C2PA manifest does not validate: check the signer")
     ordered = sorted([model_item, *items], key=lambda i: _ORDER.get(i["strength"], 9))
     return {"rules_version": RULES_VERSION, "verdict": verdict, "headline": headline, "needs_human": needs_human,
             "conflict": conflict, "probability_ai": round(probability_ai, 6), "threshold": threshold,

@@ -114,3 +114,31 @@ def test_reading_cloud_jpg_opens_no_network_connection_even_in_native_code(tmp_p
     assert run.stdout.strip() == c2pa_lane.REMOTE_NOT_FETCHED
     calls = [line for line in log.read_text().splitlines() if "AF_INET" in line]
     assert calls == []
+
+
+GEMINI = ROOT / ".." / "shared" / "data" / "unsplash-gemini"
+
+
+@pytest.mark.skipif(not (GEMINI / "images-000.tar").is_file(), reason="../shared/data/unsplash-gemini is not here")
+def test_a_real_gemini_manifest_with_an_expired_signer_is_invalid_but_not_called_tampered():
+    """Google signs Gemini images with short-lived certificates: read later, the reader says
+    signingCredential.expired while every hash still matches. That is reported, never support,
+    and never a tamper warning."""
+    import csv
+    import tarfile
+
+    from verification.evidence import combine
+
+    shard = next(r["shard"] for r in csv.DictReader((GEMINI / "MANIFEST.csv").open())
+                 if r["relpath"] == "ai/ai_0362.jpeg")
+    with tarfile.open(GEMINI / shard) as tar:
+        data = tar.extractfile("ai/ai_0362.jpeg").read()  # type: ignore[union-attr]
+    lanes = read_lanes(data, "JPEG")
+    found = lanes[0]["found"]
+    assert found["validation"] == "invalid" and not found["tampered"]
+    assert [f["code"] for f in found["failures"]] == ["signingCredential.expired"]
+    assert found["issuer"] == "Google LLC" and found["digital_source_types"][0].endswith("/trainedAlgorithmicMedia")
+    result = combine(probability_ai=0.2, threshold=0.5, uncertain_margin=0.1, lanes=lanes)
+    assert result["provenance"] == "invalid" and result["verdict"] == "real" and result["needs_human"]
+    assert not any("Tamper" in i["text"] for i in result["items"])
+    assert result["headline"].endswith("C2PA manifest does not validate: check the signer")

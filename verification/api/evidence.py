@@ -29,7 +29,7 @@ class EvidenceSerializer(serializers.Serializer):
     probability_ai = serializers.FloatField(help_text="The model's calibrated p(AI-generated), shown beside it.")
     threshold = serializers.FloatField()
     model_label = serializers.ChoiceField(choices=["ai_generated", "real"], help_text="The model's own verdict.")
-    provenance = serializers.ChoiceField(choices=["", "present", "declared_ai", "tampered"],
+    provenance = serializers.ChoiceField(choices=["", "present", "declared_ai", "invalid", "tampered"],
                                          help_text="Summary of the image's provenance; blank: none found.")
     rules_version = serializers.IntegerField()
     items = EvidenceItemSerializer(many=True, help_text="Ordered: decisive, warnings, supporting, weak, info.")

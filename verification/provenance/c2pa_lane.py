@@ -34,6 +34,11 @@ _MIME = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": 
 
 # Codes the reader lists in validation_status that are not failures of the file itself.
 _NOT_FAILURES = {"signingCredential.untrusted"}
+# Failures of the signer's credential or its timestamp, not of the content: the hashes still match,
+# so nothing shows the file changed (Google's Gemini manifests read months later give
+# signingCredential.expired). Any other failure (a hash or signature mismatch, a missing part) means
+# the file or its manifest changed after signing: tampering, as far as the reader can tell.
+_CREDENTIAL_PREFIXES = ("signingCredential.", "timeStamp.")
 
 _CODE_MEANINGS = {
     "assertion.dataHash.mismatch": "the pixels changed after signing",
@@ -152,7 +157,11 @@ def _summarise_store(store: dict[str, Any], state: str) -> dict[str, Any]:
     return {
         "validation": validation,
         "validation_codes": codes,
-        "failures": [{"code": c, "meaning": _CODE_MEANINGS.get(c, "")} for c in failures],
+        "failures": [{"code": c, "meaning": _CODE_MEANINGS.get(c, ""),
+                      "kind": "credential" if c.startswith(_CREDENTIAL_PREFIXES) else "integrity"} for c in failures],
+        # An invalid store without a failure code is treated as tampered: nothing says it is only the signer.
+        "tampered": (any(not c.startswith(_CREDENTIAL_PREFIXES) for c in failures)
+                     or (validation == INVALID and not failures)),
         "claim_generator": _claim_generator(active),
         "signer": clip(signature.get("common_name", ""), 200),
         "issuer": clip(signature.get("issuer", ""), 200),
@@ -175,7 +184,11 @@ def _judge(found: dict[str, Any]) -> tuple[str, str, str]:
     signer = found["issuer"] or found["signer"] or "an unnamed signer"
     if validation == INVALID:
         codes = ", ".join(f["code"] for f in found["failures"]) or "no code given"
-        return claim, NONE, f"C2PA manifest fails validation ({codes}); it is not evidence either way."
+        if found["tampered"] or not found["failures"]:
+            return claim, NONE, (f"C2PA manifest fails validation ({codes}): the file or its manifest changed "
+                                 "after signing. It is not evidence either way.")
+        return claim, NONE, (f"C2PA manifest does not validate ({codes}), though its hashes match; it declares "
+                             f"{names} ({signer}), not validated. It is not evidence either way.")
     trust = "trusted signer" if validation == VALID else "signer not on a trust list"
     if claim == DECLARES_AI:
         return claim, DECISIVE, f"Valid C2PA manifest declares {names} ({trust}: {signer})."
