@@ -65,3 +65,16 @@ def text_chunks(data: bytes) -> dict[str, str]:
             n += 1
         found[name] = text
     return found
+
+
+def has_chunk(data: bytes, kind: bytes) -> bool:
+    """Whether the PNG has a chunk of ``kind``, from the chunk headers alone (no search of the pixel data)."""
+    pos = 8
+    while pos + 8 <= len(data):
+        length, found = struct.unpack(">I4s", data[pos:pos + 8])
+        if found == kind:
+            return True
+        if found == b"IEND":
+            return False
+        pos += 12 + length
+    return False

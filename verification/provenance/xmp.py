@@ -21,9 +21,14 @@ _PACKET = re.compile(rb"<x:xmpmeta.*?</x:xmpmeta>", re.S)
 _TOOL = re.compile(rb"""CreatorTool\s*(?:=\s*["']([^"']{1,300})["']|>\s*([^<]{1,300})<)""")
 
 
-def packets(data: bytes, info: dict[str, Any], png_text: dict[str, str]) -> list[bytes]:
-    """XMP packets of the file: what Pillow found (JPEG APP1, WebP XMP chunk), PNG's iTXt, and as
-    a fallback any packet in the bytes (TIFF, HEIF, or a second APP1 Pillow leaves aside)."""
+# Formats whose XMP Pillow or the PNG chunk reader find; for the others the bytes are searched.
+_READ_BY_CONTAINER = ("JPEG", "MPO", "PNG", "WEBP")
+
+
+def packets(data: bytes, info: dict[str, Any], png_text: dict[str, str], fmt: str = "") -> list[bytes]:
+    """XMP packets of the file: what Pillow found (JPEG APP1, WebP XMP chunk), PNG's iTXt, and for
+    other containers (TIFF, HEIF, ...) any packet in the bytes. Searching the bytes of a JPEG or PNG
+    without XMP would cost milliseconds per megabyte for nothing."""
     found: list[bytes] = []
     xmp = info.get("xmp")
     if isinstance(xmp, (bytes, str)):
@@ -31,7 +36,7 @@ def packets(data: bytes, info: dict[str, Any], png_text: dict[str, str]) -> list
     for key, text in png_text.items():
         if key.startswith("XML:com.adobe.xmp"):
             found.append(text.encode("utf-8", "replace"))
-    if not found:
+    if not found and fmt.upper() not in _READ_BY_CONTAINER:
         found += _PACKET.findall(data)
     return found
 
@@ -43,8 +48,8 @@ def source_types(packet: bytes) -> list[str]:
     return [v.decode("utf-8", "replace").strip() for v in values if v.strip()]
 
 
-def read(data: bytes, info: dict[str, Any], png_text: dict[str, str]) -> LaneResult:
-    all_packets = packets(data, info, png_text)
+def read(data: bytes, info: dict[str, Any], png_text: dict[str, str], fmt: str = "") -> LaneResult:
+    all_packets = packets(data, info, png_text, fmt)
     if not all_packets:
         return LaneResult(lane=LANE, summary="No XMP metadata.")
     types = list(dict.fromkeys(t for p in all_packets for t in source_types(p)))
