@@ -193,3 +193,12 @@ def test_a_truncated_file_gives_lane_errors_and_never_raises():
     lanes = read_lanes(data, "PNG")
     assert [item["lane"] for item in lanes] == ["c2pa", "xmp", "generator_parameters", "exif_software", "camera_exif"]
     assert {"xmp", "exif_software", "camera_exif"} <= set(_errors(lanes))
+
+
+def test_xmp_outside_the_app1_segment_pillow_reads_is_still_found():
+    packet = _xmp_attribute("compositeWithTrainedAlgorithmicMedia")
+    payload = b"vendor-metadata\x00" + packet  # not the standard XMP header: Pillow leaves it aside
+    data = encode(photo_like((16, 16)), "JPEG")
+    data = data[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + data[2:]
+    found = lane(read_lanes(data, "JPEG"), "xmp")
+    assert found["claim"] == "ai_generated"

@@ -25,6 +25,14 @@ _TOOL = re.compile(rb"""CreatorTool\s*(?:=\s*["']([^"']{1,300})["']|>\s*([^<]{1,
 _READ_BY_CONTAINER = ("JPEG", "MPO", "PNG", "WEBP")
 
 
+def _jpeg_header_end(data: bytes) -> int:
+    """Where a JPEG's metadata segments end (its start of scan): XMP lives before it."""
+    pos = 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF and data[pos + 1] != 0xDA:
+        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+    return min(pos, len(data))
+
+
 def packets(data: bytes, info: dict[str, Any], png_text: dict[str, str], fmt: str = "") -> list[bytes]:
     """XMP packets of the file: what Pillow found (JPEG APP1, WebP XMP chunk), PNG's iTXt, and for
     other containers (TIFF, HEIF, ...) any packet in the bytes. Searching the bytes of a JPEG or PNG
@@ -36,7 +44,9 @@ def packets(data: bytes, info: dict[str, Any], png_text: dict[str, str], fmt: st
     for key, text in png_text.items():
         if key.startswith("XML:com.adobe.xmp"):
             found.append(text.encode("utf-8", "replace"))
-    if not found and fmt.upper() not in _READ_BY_CONTAINER:
+    if not found and fmt.upper() in ("JPEG", "MPO"):
+        found += _PACKET.findall(data[:_jpeg_header_end(data)])  # e.g. a second APP1 Pillow leaves aside
+    elif not found and fmt.upper() not in _READ_BY_CONTAINER:
         found += _PACKET.findall(data)
     return found
 
