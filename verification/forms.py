@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 
+from .evidence import PROVENANCE_FILTERS
 from .models import CaseStatus, EvaluationSource, HumanVerdict, ModelVersion, Role, Team, Verdict
 from .selectors import SORTS, CaseFilters
 
@@ -67,6 +68,8 @@ class CaseFilterForm(forms.Form):
     date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
     disagreement = forms.BooleanField(required=False, label="Model and reviewers disagree")
+    provenance = forms.ChoiceField(required=False, label="Provenance", choices=_ANY + [
+        (key, label) for key, (label, _) in PROVENANCE_FILTERS.items()])
     sort = forms.ChoiceField(required=False, choices=[(k, k.capitalize()) for k in SORTS])
 
     def __init__(self, *args: Any, members: Any = (), **kwargs: Any) -> None:
@@ -80,7 +83,8 @@ class CaseFilterForm(forms.Form):
         data = self.cleaned_data
         return CaseFilters(q=data["q"], status=data["status"], verdict=data["verdict"], model=data["model"],
                            assignee=data["assignee"], date_from=data["date_from"], date_to=data["date_to"],
-                           disagreement=data["disagreement"], sort=data["sort"] or "newest")
+                           disagreement=data["disagreement"], sort=data["sort"] or "newest",
+                           provenance=data["provenance"])
 
 
 class ReviewForm(forms.Form):

@@ -11,6 +11,8 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Exists, F, Func, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
+from .evidence import PROVENANCE_FILTERS
+from .evidence import as_lines as evidence_lines
 from .models import (Analysis, AnalysisStatus, AuditEvent, Case, CaseImage, CaseStatus, Comment, Dataset,
                      EvaluationSource, EvaluationStatus, HumanVerdict, Membership, ModelEvaluation, ModelVersion,
                      Review, Role, Tag, Team, TrainingRun)
@@ -141,6 +143,7 @@ class CaseFilters:
     date_to: date | None = None
     disagreement: bool = False
     sort: str = "newest"
+    provenance: str = ""  # a key of evidence.PROVENANCE_FILTERS
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in self.__dict__.items() if v}
@@ -176,6 +179,10 @@ def case_list(user: User, filters: CaseFilters) -> QuerySet[Case]:
         cases = cases.filter(created_at__date__lte=filters.date_to)
     if filters.disagreement:
         cases = disagreeing(cases)
+    if filters.provenance in PROVENANCE_FILTERS:
+        cases = cases.filter(Exists(Analysis.objects.filter(
+            image__case=OuterRef("pk"), status=AnalysisStatus.DONE,
+            provenance__in=PROVENANCE_FILTERS[filters.provenance][1])))
     pending = [AnalysisStatus.QUEUED, AnalysisStatus.RUNNING]
     cases = cases.annotate(
         n_images=count_of(images_of_case()),
@@ -308,3 +315,19 @@ def evaluations_on_shared_data(a: ModelVersion, b: ModelVersion) -> list[tuple[M
     shared = {fp for (pk, fp) in newest if pk == a.pk} & {fp for (pk, fp) in newest if pk == b.pk}
     pairs = [(newest[(a.pk, fp)], newest[(b.pk, fp)]) for fp in shared]
     return sorted(pairs, key=lambda p: max(p[0].created_at, p[1].created_at), reverse=True)
+
+
+def case_evidence_lines(case_ids: list[int]) -> dict[int, list[str]]:
+    """Per case, each image's verdict and evidence as lines (newest finished analysis of each image),
+    for the case list's CSV: one query for the whole export."""
+    lines: dict[int, list[str]] = {}
+    seen: set[int] = set()
+    rows = (Analysis.objects.filter(image__case_id__in=case_ids, status=AnalysisStatus.DONE)
+            .order_by("image_id", "-created_at", "-id").values_list("image__case_id", "image_id",
+                                                                   "image__original_name", "evidence"))
+    for case_id, image_id, name, ev in rows:
+        if image_id in seen:
+            continue
+        seen.add(image_id)
+        lines.setdefault(case_id, []).extend(f"{name}: {line}" for line in evidence_lines(ev))
+    return lines

@@ -92,10 +92,13 @@ def test_a_probability_near_the_threshold_is_shown_as_uncertain(client, crew, ma
     near = make_case(title="Close call", labels=("ai_generated",), p=0.55)
     far = make_case(title="Clear", labels=("ai_generated",), p=0.95)
     client.force_login(crew["owner"])
-    assert "Uncertain" in client.get(reverse("verification:case_detail", args=[near.pk])).content.decode()
+    # The model's box follows the current margin; the stored evidence keeps the rules as applied
+    # when the analysis was recorded (docs/verdicts.md), so only the box is checked after the change.
+    box = '<span class="label">Uncertain</span>'
+    assert box in client.get(reverse("verification:case_detail", args=[near.pk])).content.decode()
     assert "Uncertain" not in client.get(reverse("verification:case_detail", args=[far.pk])).content.decode()
     settings.VERITY_UNCERTAIN_MARGIN = 0.01
-    assert "Uncertain" not in client.get(reverse("verification:case_detail", args=[near.pk])).content.decode()
+    assert box not in client.get(reverse("verification:case_detail", args=[near.pk])).content.decode()
 
 
 def test_the_html_report_holds_verdicts_decisions_and_the_audit_trail(client, crew, case):

@@ -11,6 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from .evidence import EvidenceSerializer, LaneSerializer
 from ..models import Analysis, AnalysisStatus, AuditEvent, Case, CaseImage, Dataset, ModelVersion, TrainingRun, Verdict
 
 TAG_RE = re.compile(r"^[\w][\w .:-]{0,49}$")
@@ -79,12 +80,15 @@ class AnalysisSerializer(serializers.ModelSerializer):
     error = serializers.CharField(allow_null=True, read_only=True, help_text="Why the analysis failed.")
     heatmap_url = serializers.SerializerMethodField()
     overlay_url = serializers.SerializerMethodField()
+    evidence = serializers.SerializerMethodField(
+        help_text="The final verdict with its ordered evidence (model and provenance lanes); null until done.")
+    lanes = LaneSerializer(many=True, read_only=True, help_text="What each provenance lane found.")
 
     class Meta:
         model = Analysis
         fields = ["id", "case", "image", "status", "label", "probability_ai", "confidence", "threshold",
                   "uncertain", "uncertain_band", "model_version", "timings_ms", "crop_box", "error", "attempts",
-                  "created_at", "started_at", "finished_at", "heatmap_url", "overlay_url"]
+                  "created_at", "started_at", "finished_at", "heatmap_url", "overlay_url", "evidence", "lanes"]
         read_only_fields = fields
 
     def to_representation(self, instance: Analysis) -> dict[str, Any]:
@@ -106,6 +110,10 @@ class AnalysisSerializer(serializers.ModelSerializer):
             return None
         margin = settings.VERITY_UNCERTAIN_MARGIN
         return {"low": round(max(0.0, obj.threshold - margin), 6), "high": round(min(1.0, obj.threshold + margin), 6)}
+
+    @extend_schema_field(EvidenceSerializer(allow_null=True))
+    def get_evidence(self, obj: Analysis) -> dict[str, Any] | None:
+        return obj.evidence or None
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_heatmap_url(self, obj: Analysis) -> str | None:

@@ -128,6 +128,12 @@ class Analysis(models.Model):
     crop_box = models.JSONField(default=dict, blank=True)
     timings_ms = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
+    # Provenance lanes read by the worker (verification.provenance) and the verdict with its ordered
+    # evidence that verification.evidence made of them and the model (see docs/verdicts.md).
+    lanes = models.JSONField(default=list, blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    provenance = models.CharField(max_length=16, blank=True, db_index=True,
+                                  help_text="tampered, declared_ai, present, or blank: none found.")
     attempts = models.PositiveIntegerField(default=0)
     # The id of the Celery task that claimed this analysis (its own, or one that took it into a
     # batch). A redelivery of that same task may claim it again; any other task leaves it alone.

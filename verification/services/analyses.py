@@ -20,6 +20,7 @@ from ..audit import event, record_event
 from ..errors import VerityError
 from ..models import Analysis, AnalysisStatus, AuditEvent, CaseImage, ModelVersion
 from ._common import refresh_model_verdicts, require_member
+from .provenance import weigh_evidence
 
 
 def analyses_claim(*, analysis_ids: Sequence[int], claimant: str = "") -> list[Analysis]:
@@ -127,6 +128,7 @@ class AnalysisOutcome:
     crop_box: dict[str, int]
     timings_ms: dict[str, float]
     heatmap_png: bytes
+    lanes: list[dict[str, Any]] | None = None  # provenance lanes (verification.provenance.read_lanes)
 
 
 def _propagate_labels(image_ids: Iterable[int]) -> None:
@@ -165,7 +167,7 @@ def _save_each(rows: list[Analysis], fields: list[str]) -> None:
 
 
 _RECORDED_FIELDS = ["status", "model_version", "label", "probability_ai", "confidence", "threshold", "crop_box",
-                    "timings_ms", "heatmap", "error", "finished_at"]  # the overlay is drawn on request: analysis_overlay
+                    "timings_ms", "heatmap", "error", "finished_at", "lanes", "evidence", "provenance"]  # the overlay is drawn on request: analysis_overlay
 
 
 def _claim_lost(analysis: Analysis, claimant: str | None) -> bool:
@@ -186,6 +188,7 @@ def analyses_record(*, model_version_id: int, outcomes: dict[int, AnalysisOutcom
                     .filter(pk__in=list(outcomes)).order_by("pk"))
         todo = [a for a in rows if a.status != AnalysisStatus.DONE and not _claim_lost(a, claimant)]
         now = timezone.now()
+        model_name = ModelVersion.objects.filter(pk=model_version_id).values_list("name", flat=True).first() or ""
         for analysis in todo:
             outcome = outcomes[analysis.pk]
             analysis.heatmap = storage.store_artefact(f"analyses/{analysis.pk}/heatmap.png", outcome.heatmap_png)
@@ -197,6 +200,7 @@ def analyses_record(*, model_version_id: int, outcomes: dict[int, AnalysisOutcom
             analysis.threshold = outcome.threshold
             analysis.crop_box = outcome.crop_box
             analysis.timings_ms = outcome.timings_ms
+            analysis.lanes, analysis.evidence, analysis.provenance = weigh_evidence(outcome, model_name)
             analysis.error = ""
             analysis.finished_at = now
         if not todo:

@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from .. import charts, dashboards, selectors
+from ..dashboards_provenance import provenance_report
 from ._common import forbidden
 
 _NOT_A_LEAD = "Dashboards are for team leads and admins. Ask an admin if you need access."
@@ -42,7 +43,9 @@ def dashboard_live(request: HttpRequest) -> HttpResponse:
     report = dashboards.live_report(selectors.lead_teams(request.user))
     chart = charts.line_chart([(d.day.strftime("%d %b"), d.rate) for d in report.by_day],
                               title="Share of reviewed images where reviewers disagreed with the model, by day")
-    return render(request, "verification/dashboard_live.html", {"report": report, "chart": chart, "tab": "live"})
+    return render(request, "verification/dashboard_live.html", {
+        "report": report, "chart": chart, "tab": "live",
+        "provenance": provenance_report(selectors.lead_teams(request.user))})
 
 
 @login_required

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 from PIL import Image
 
-from .. import selectors, services, storage
+from .. import evidence, selectors, services, storage
 from ..models import Case
 from ._common import case_or_404
 from .cases import image_rows
@@ -95,6 +95,8 @@ def render_pdf(case: Case, rows: list[dict[str, Any]], events: list[Any], user: 
                 f"Model: {analysis.get_label_display()}{band}, p(AI-generated) = {analysis.probability_ai:.3f}, "
                 f"threshold {analysis.threshold:.2f}, model version {analysis.model_version}"),
                 new_x="LMARGIN", new_y="NEXT")
+            for line in evidence.as_lines(analysis.evidence):
+                pdf.multi_cell(0, 4.5, _latin1(line), new_x="LMARGIN", new_y="NEXT")
         elif analysis is not None:
             pdf.multi_cell(0, 4.5, _latin1(f"Analysis {analysis.get_status_display().lower()}. {analysis.error}"),
                            new_x="LMARGIN", new_y="NEXT")
