@@ -30,7 +30,7 @@ import logging
 import statistics
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -347,8 +347,13 @@ def calibration_batches(data: str | Path, preprocess: Any, *, images: int = 64, 
     samples = [s for s in assign_splits(load_samples(data), seed=seed) if s.split == "train"]
     if not samples:
         raise MLError(f"{data} has no train split to calibrate int8 on; give a dataset with training images.")
-    step = max(1, len(samples) // images)
-    chosen: Sequence[Any] = samples[::step][:images]
+    # An equal share per source (a folder of sources may hold 16,000 images of one, 400 of another).
+    sources = sorted({s.source for s in samples})
+    chosen: list[Any] = []
+    for i, source in enumerate(sources):
+        pool = [s for s in samples if s.source == source]
+        share = images // len(sources) + (1 if i < images % len(sources) else 0)
+        chosen += pool[::max(1, len(pool) // max(1, share))][:share]
     tensors = [to_tensor(center_crop(decode_image(s.read_bytes()).convert("RGB"), preprocess.input_size)[0],
                          preprocess) for s in chosen]
     return [torch.stack(tensors[i:i + batch_size]) for i in range(0, len(tensors), batch_size)]

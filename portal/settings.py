@@ -242,6 +242,9 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 # Batching: a worker takes up to this many queued analyses into one forward pass, waiting at
 # most VERITY_BATCH_WAIT_MS for more to arrive.
 VERITY_BATCH_SIZE = env_int("VERITY_BATCH_SIZE", 8)
+# The same for a worker whose model runs on a CUDA GPU (worker/layout.py): it fills larger batches
+# from the queue, whatever size the web process split a submission into.
+VERITY_GPU_BATCH_SIZE = env_int("VERITY_GPU_BATCH_SIZE", 64)
 VERITY_BATCH_WAIT_MS = env_int("VERITY_BATCH_WAIT_MS", 0)
 # The sweeper re-enqueues analyses queued longer than this (lost message) or running longer than
 # the hard time limit plus a margin (dead worker, no redelivery).
