@@ -52,7 +52,10 @@ def model_loop(checkpoint: Path, batch: int, seconds: float, start_at: float = 0
     from ml.explain import DecisionTarget, GradCamExplainer
     from ml.predict import Predictor
 
-    p = Predictor(checkpoint, device=os.environ.get("VERITY_DEVICE", "auto"))
+    # The precision a worker would serve at (VERITY_INFERENCE_PRECISION, ml/precision.py).
+    p = Predictor(checkpoint, device=os.environ.get("VERITY_DEVICE", "auto"),
+                  precision=os.environ.get("VERITY_INFERENCE_PRECISION", "auto"),
+                  calibration_data=os.environ.get("VERITY_INT8_CALIBRATION_DATA") or None)
     size = p.meta.preprocess.input_size
     x = torch.randn(batch, 3, size, size).to(p.device, memory_format=torch.channels_last)
     target = DecisionTarget(p.meta.temperature, p.meta.threshold)
@@ -70,7 +73,7 @@ def model_loop(checkpoint: Path, batch: int, seconds: float, start_at: float = 0
             torch.cuda.synchronize()
         return n / (time.perf_counter() - t)
 
-    out = {"threads": torch.get_num_threads(), "device": str(p.device)}
+    out = {"threads": torch.get_num_threads(), "device": str(p.device), "precision": p.precision.to_dict()}
     with torch.inference_mode():
         out["forward_images_per_s"] = timed(lambda: p.model(x))
     with GradCamExplainer(p.model) as cam:
@@ -96,6 +99,7 @@ def loop_limit(checkpoint: Path, batch: int, seconds: float) -> dict:
                                   env=env, stdout=subprocess.PIPE, text=True) for _ in range(processes)]
         runs = [json.loads(proc.communicate()[0].strip().splitlines()[-1]) for proc in procs]
         layout = {"processes": processes, "threads_per_process": runs[0]["threads"], "device": runs[0]["device"],
+                  "precision": [r["precision"]["precision"] for r in runs],
                   "forward_images_per_s": sum(r["forward_images_per_s"] for r in runs),
                   "forward_gradcam_images_per_s": sum(r["forward_gradcam_images_per_s"] for r in runs)}
         out["layouts"].append(layout)

@@ -36,5 +36,9 @@ def build_model(config: ModelConfig) -> nn.Module:
 
 
 def gradcam_target_layer(model: nn.Module) -> nn.Module:
-    """The layer Grad-CAM reads for ResNet50: the last bottleneck block of ``layer4``."""
+    """The layer Grad-CAM reads for ResNet50: the last bottleneck block of ``layer4`` (or, for a
+    model converted by :mod:`ml.precision`, its ``gradcam_layer``: the same activations in fp32)."""
+    layer = getattr(model, "gradcam_layer", None)
+    if isinstance(layer, nn.Module):
+        return layer
     return model.layer4[-1]  # type: ignore[index,union-attr]

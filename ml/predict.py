@@ -29,6 +29,7 @@ from .device import select_device
 from .errors import MLError
 from .explain import ClassTarget, DecisionTarget, GradCamExplainer
 from .imageio import DEFAULT_MAX_PIXELS, decode_image
+from .precision import PrecisionChoice, calibration_batches, prepare
 from .preprocess import CropBox, tile_crops, to_tensor
 
 
@@ -47,7 +48,8 @@ class Prediction:
 
 
 class Predictor:
-    def __init__(self, checkpoint: str | Path, *, device: str = "auto", max_tiles: int = 1) -> None:
+    def __init__(self, checkpoint: str | Path, *, device: str = "auto", max_tiles: int = 1,
+                 precision: str = "fp32", calibration_data: str | Path | None = None) -> None:
         if max_tiles < 1:
             raise MLError("max_tiles must be at least 1 (1: one centre crop per image).")
         self.checkpoint_path = Path(checkpoint)
@@ -59,6 +61,11 @@ class Predictor:
         self.meta: CheckpointMeta = meta
         self.device = select_device(device)
         self.model = model.to(self.device, memory_format=torch.channels_last).eval()
+        # bf16/int8 on the matrix units, Grad-CAM's cut kept in fp32 (ml/precision.py).
+        calibration = (None if not calibration_data else
+                       lambda: calibration_batches(calibration_data, meta.preprocess))
+        self.model, self.precision = prepare(self.model, self.device, precision,
+                                             input_size=meta.preprocess.input_size, calibration=calibration)
         self.max_tiles = max_tiles
         self._explainer: GradCamExplainer | None = None
 

@@ -177,6 +177,14 @@ VERITY_MODEL_DIR = Path(env_str("VERITY_MODEL_DIR", str(DATA_DIR / "models")) or
 # A trained checkpoint to register at start-up when no model is active (optional).
 VERITY_MODEL_CHECKPOINT = env_str("VERITY_MODEL_CHECKPOINT", "") or ""
 VERITY_DEVICE = env_str("VERITY_DEVICE", "auto")
+# Inference precision (ml/precision.py): auto (the fastest native one, measured at load), fp32,
+# bf16 (AMX / tensor cores) or int8 (CPU; needs VERITY_INT8_CALIBRATION_DATA, a dataset whose train
+# split calibrates it). One the hardware lacks falls back to fp32, with a warning in the log.
+VERITY_INFERENCE_PRECISION = env_str("VERITY_INFERENCE_PRECISION", "auto") or "auto"
+if VERITY_INFERENCE_PRECISION not in ("auto", "fp32", "bf16", "int8"):
+    raise ImproperlyConfigured("VERITY_INFERENCE_PRECISION must be auto, fp32, bf16 or int8, "
+                               f"not {VERITY_INFERENCE_PRECISION!r}.")
+VERITY_INT8_CALIBRATION_DATA = env_str("VERITY_INT8_CALIBRATION_DATA", "") or ""
 # Model versions kept loaded per worker process (the active one and recently used re-run versions).
 VERITY_MODEL_CACHE_SIZE = env_int("VERITY_MODEL_CACHE_SIZE", 2)
 # A calibrated probability this close to the threshold is shown as "Uncertain", not as a verdict.
@@ -240,6 +248,9 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 # Batching: a worker takes up to this many queued analyses into one forward pass, waiting at
 # most VERITY_BATCH_WAIT_MS for more to arrive.
 VERITY_BATCH_SIZE = env_int("VERITY_BATCH_SIZE", 8)
+# The same for a worker whose model runs on a CUDA GPU (worker/layout.py): it fills larger batches
+# from the queue, whatever size the web process split a submission into.
+VERITY_GPU_BATCH_SIZE = env_int("VERITY_GPU_BATCH_SIZE", 64)
 VERITY_BATCH_WAIT_MS = env_int("VERITY_BATCH_WAIT_MS", 0)
 # The sweeper re-enqueues analyses queued longer than this (lost message) or running without a
 # heartbeat from their claiming task for VERITY_CLAIM_DEAD_AFTER_S (dead worker: a kill -9 of the

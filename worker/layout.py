@@ -21,6 +21,12 @@ def inference_layout(*, cores: int, gpu: bool, processes: int = 0, threads: int 
     return processes, threads
 
 
+def inference_batch_size(*, cpu_batch: int, gpu_batch: int, gpu: bool) -> int:
+    """Images per forward pass: a GPU needs far larger batches than a CPU core to be kept busy
+    (``VERITY_GPU_BATCH_SIZE`` vs ``VERITY_BATCH_SIZE``); the worker fills them from the queue."""
+    return max(1, gpu_batch if gpu else cpu_batch)
+
+
 def host_layout() -> tuple[int, int]:
     """The layout for this host and environment."""
     device = os.environ.get("VERITY_DEVICE", "auto")

@@ -13,12 +13,15 @@ import logging
 import threading
 from collections import OrderedDict
 
+import torch
 from django.conf import settings
 
 from ml.predict import Predictor
 from verification.errors import NoActiveModel
 from verification.models import ModelVersion
 from verification.selectors import active_model
+
+from .layout import inference_batch_size
 
 logger = logging.getLogger(__name__)
 
@@ -40,20 +43,30 @@ def predictor_for(version: ModelVersion) -> tuple[ModelVersion, Predictor]:
         predictor = _cache.get(key)
         if predictor is None:
             logger.info("loading model version %s from %s", version.name, version.checkpoint)
-            predictor = Predictor(version.checkpoint, device=settings.VERITY_DEVICE or "auto")
+            predictor = Predictor(version.checkpoint, device=settings.VERITY_DEVICE or "auto",
+                                  precision=settings.VERITY_INFERENCE_PRECISION,
+                                  calibration_data=settings.VERITY_INT8_CALIBRATION_DATA or None)
+            logger.info("model version %s runs at %s", version.name, predictor.precision.to_dict())
             if predictor.checkpoint_sha256 != version.checkpoint_sha256:
                 predictor.close()
                 raise NoActiveModel(
                     f"The checkpoint file of model {version.name} has changed since it was registered "
                     "(SHA-256 mismatch). Register the new file as a new version.")
             # The first batch of a new process is slow; pay for it here, not in a user's analysis.
-            predictor.warm_up((max(1, settings.VERITY_BATCH_SIZE), 1))
+            predictor.warm_up((batch_size(), 1))
             _cache[key] = predictor
             while len(_cache) > max(1, settings.VERITY_MODEL_CACHE_SIZE):
                 _, old = _cache.popitem(last=False)
                 old.close()
         _cache.move_to_end(key)
         return version, predictor
+
+
+def batch_size() -> int:
+    """This worker's batch size: VERITY_GPU_BATCH_SIZE when its model runs on a CUDA GPU."""
+    gpu = (settings.VERITY_DEVICE or "auto") != "cpu" and torch.cuda.is_available()
+    return inference_batch_size(cpu_batch=settings.VERITY_BATCH_SIZE, gpu_batch=settings.VERITY_GPU_BATCH_SIZE,
+                                gpu=gpu)
 
 
 def loaded_versions() -> list[int]:

@@ -58,7 +58,7 @@ def _preload_model(**_: object) -> None:
 def _gather(claimant: str, batch: list[Analysis]) -> list[Analysis]:
     """Fill the batch up to VERITY_BATCH_SIZE with other queued analyses for the same version."""
     batch = list(batch)
-    size = max(1, settings.VERITY_BATCH_SIZE)
+    size = model_cache.batch_size()  # larger on a GPU (worker/layout.py)
     deadline = time.monotonic() + settings.VERITY_BATCH_WAIT_MS / 1000
     while True:
         if len(batch) >= size:
@@ -79,7 +79,7 @@ def analyse_image(self, analysis_id: int, batch_ids: list[int] | None = None) ->
     # The task id is the claim: a redelivery of this same task may resume what it had claimed.
     claimant = self.request.id or f"local-{uuid.uuid4()}"
     ids = [analysis_id, *(batch_ids or [])]
-    size = max(1, settings.VERITY_BATCH_SIZE)
+    size = model_cache.batch_size()  # larger on a GPU (worker/layout.py)
     if len(ids) > size:  # sent by a web process with a larger batch size than this worker's
         queue.enqueue_analyses(ids[size:])
         ids = ids[:size]

@@ -33,3 +33,11 @@ def test_the_entry_point_reads_the_environment():
     out = subprocess.run([sys.executable, "-m", "worker.layout"], cwd=ROOT, env=env, capture_output=True,
                          text=True, check=True).stdout.split()
     assert out == ["3", str(max(1, (os.cpu_count() or 1) // 3))]
+
+
+def test_a_gpu_worker_takes_the_gpu_batch_size():
+    from worker.layout import inference_batch_size
+
+    assert inference_batch_size(cpu_batch=8, gpu_batch=64, gpu=True) == 64
+    assert inference_batch_size(cpu_batch=8, gpu_batch=64, gpu=False) == 8
+    assert inference_batch_size(cpu_batch=0, gpu_batch=64, gpu=False) == 1

@@ -1,0 +1,259 @@
+"""Issue 17: inference precision on this machine, every ratio measured side by side in one run.
+
+(a) Loop limit: ResNet50 forward + Grad-CAM (the worker's GradCamExplainer) on preprocessed
+    ``--loop-size`` px batches of 8 and 32, for fp32 eager (the model as served before this issue),
+    fp32 with BatchNorm folded, bf16 and int8 (ml/precision.py). The variants run interleaved,
+    one call each per round, for ``--rounds`` rounds, so a change in the load of a shared host
+    hits them all alike; each round's ratio to fp32 eager is computed within the round.
+(b) Agreement with fp32 on the shared test splits (cifake test, unsplash-gemini test,
+    commons-zimage), through ``Predictor.explain`` (the worker's path): verdict agreement, mean and
+    max |p - p_fp32|, Grad-CAM map correlation, accuracy.
+(c) Tiles per second for a 12-megapixel photo (4000 x 3000), tiled inference with Grad-CAM on the
+    representative tile, per precision, interleaved.
+
+    .venv/bin/python benchmarks/precision.py --checkpoint CKPT --out benchmarks/precision_results \\
+        [--calibration-data ../shared/data] [--sections loop,agreement,tiles]
+
+The loop and tile timings do not depend on the weights; the agreement does (see precision.md for
+the checkpoint used).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from ml import precision  # noqa: E402
+from ml.checkpoint import load_checkpoint  # noqa: E402
+from ml.data.sources import load_samples  # noqa: E402
+from ml.explain import DecisionTarget, GradCamExplainer  # noqa: E402
+from ml.imageio import decode_image  # noqa: E402
+from ml.predict import Predictor  # noqa: E402
+from ml.preprocess import center_crop  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def _log(msg: str) -> None:
+    print(f"[{dt.datetime.now(dt.timezone.utc):%H:%M:%S}Z] {msg}", flush=True)
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def loop_section(checkpoint: Path, args: argparse.Namespace, calibration: Any) -> dict[str, Any]:
+    model, meta = load_checkpoint(checkpoint)
+    model = model.eval().to(memory_format=torch.channels_last)
+    size = args.loop_size
+    variants: dict[str, torch.nn.Module] = {"fp32_eager": model,
+                                            "fp32_folded": precision.fold_batchnorm(model)}
+    t0 = time.time()
+    variants["bf16"] = precision.to_bf16(model)
+    convert_s = {"bf16": time.time() - t0}
+    if "int8" in args.precisions:
+        t0 = time.time()
+        variants["int8"] = precision.to_int8(model, calibration())
+        convert_s["int8"] = time.time() - t0
+    out: dict[str, Any] = {"input_size": size, "convert_s": convert_s, "batches": {}}
+    target = DecisionTarget(meta.temperature, meta.threshold)
+    for batch in args.loop_batches:
+        torch.manual_seed(0)
+        x = torch.randn(batch, 3, size, size).contiguous(memory_format=torch.channels_last)
+        cams = {name: GradCamExplainer(m) for name, m in variants.items()}
+        for cam in cams.values():  # warm-up: first calls pay for oneDNN kernel selection
+            cam(x, [target] * batch)
+        seconds: dict[str, list[float]] = {name: [] for name in variants}
+        load = [_load()]
+        for r in range(args.rounds):
+            for name, cam in cams.items():
+                t = time.perf_counter()
+                cam(x, [target] * batch)
+                seconds[name].append(time.perf_counter() - t)
+            load.append(_load())
+            _log(f"batch {batch} round {r + 1}: " + ", ".join(f"{n} {s[-1]:.2f}s" for n, s in seconds.items()))
+        for cam in cams.values():
+            cam.close()
+        entry: dict[str, Any] = {"loadavg_per_round": load, "variants": {}}
+        for name, s in seconds.items():
+            ratios = [a / b for a, b in zip(seconds["fp32_eager"], s)]
+            entry["variants"][name] = {
+                "seconds_per_call": s, "images_per_s_median": batch / statistics.median(s),
+                "images_per_s_best": batch / min(s), "speedup_vs_fp32_eager_per_round": ratios,
+                "speedup_vs_fp32_eager_median": statistics.median(ratios)}
+        out["batches"][str(batch)] = entry
+    return out
+
+
+def _test_images(limit_cifake: int, size: int) -> dict[str, list[tuple[Image.Image, int]]]:
+    """Each source's test split, as the centre crops the model sees (cifake: every k-th image)."""
+    out: dict[str, list[tuple[Image.Image, int]]] = {}
+    for source in ("cifake", "unsplash-gemini", "commons-zimage"):
+        samples = [s for s in load_samples(SHARED / source) if s.split == "test"]
+        if source == "cifake" and limit_cifake and len(samples) > limit_cifake:
+            samples = samples[::len(samples) // limit_cifake][:limit_cifake]
+        images = []
+        for s in samples:
+            im = decode_image(s.read_bytes()).convert("RGB")
+            if min(im.size) >= size:  # keep only the crop: the same pixels, far less memory
+                im = center_crop(im, size)[0]
+            images.append((im, s.target))
+        out[source] = images
+    return out
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
+    if a.std() == 0 or b.std() == 0:
+        return None
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+def agreement_section(checkpoint: Path, args: argparse.Namespace) -> dict[str, Any]:
+    predictors = {p: Predictor(checkpoint, device="cpu", precision=p,
+                               calibration_data=args.calibration_data if p == "int8" else None)
+                  for p in ["fp32", *[q for q in args.precisions if q != "fp32"]]}
+    for p, pred in predictors.items():
+        assert pred.precision.precision == p, pred.precision.to_dict()
+    size = predictors["fp32"].meta.preprocess.input_size
+    data = _test_images(args.cifake_limit, size)
+    out: dict[str, Any] = {"input_size": size, "sources": {}}
+    for source, items in data.items():
+        results: dict[str, dict[str, list[Any]]] = {p: {"p": [], "maps": []} for p in predictors}
+        t_spent = {p: 0.0 for p in predictors}
+        for i in range(0, len(items), args.agreement_batch):
+            chunk = [im for im, _ in items[i:i + args.agreement_batch]]
+            for p, pred in predictors.items():
+                t = time.perf_counter()
+                preds = pred.explain(chunk)
+                t_spent[p] += time.perf_counter() - t
+                results[p]["p"] += [x.probability_ai for x in preds]
+                results[p]["maps"] += [x.heatmap for x in preds]
+        y = np.array([t for _, t in items])
+        threshold = predictors["fp32"].meta.threshold
+        ref_p = np.array(results["fp32"]["p"])
+        src: dict[str, Any] = {"n": len(items), "accuracy_fp32": float(((ref_p >= threshold) == y).mean()),
+                               "seconds": t_spent}
+        for p in predictors:
+            if p == "fp32":
+                continue
+            q = np.array(results[p]["p"])
+            corrs = [_corr(a, b) for a, b in zip(results["fp32"]["maps"], results[p]["maps"])]
+            valid = [c for c in corrs if c is not None]
+            flat_equal = sum(1 for c, a, b in zip(corrs, results["fp32"]["maps"], results[p]["maps"])
+                             if c is None and np.allclose(a, b, atol=0.02))
+            src[p] = {"verdict_agreement": float(((q >= threshold) == (ref_p >= threshold)).mean()),
+                      "mean_abs_dp": float(np.abs(q - ref_p).mean()), "max_abs_dp": float(np.abs(q - ref_p).max()),
+                      "gradcam_corr_mean": float(np.mean(valid)) if valid else None,
+                      "gradcam_corr_min": float(np.min(valid)) if valid else None,
+                      "gradcam_corr_p01": float(np.percentile(valid, 1)) if valid else None,
+                      "gradcam_fraction_ge_0_98": float(np.mean([c >= 0.98 for c in valid])) if valid else None,
+                      "gradcam_flat_maps": len(corrs) - len(valid), "gradcam_flat_maps_equal": flat_equal,
+                      "accuracy": float(((q >= threshold) == y).mean())}
+            src[p]["accuracy_delta_points"] = 100 * (src[p]["accuracy"] - src["accuracy_fp32"])
+        out["sources"][source] = src
+        _log(f"agreement {source}: " + json.dumps({k: v for k, v in src.items() if k != 'seconds'}))
+    for pred in predictors.values():
+        pred.close()
+    return out
+
+
+def tiles_section(checkpoint: Path, args: argparse.Namespace) -> dict[str, Any]:
+    rng = np.random.default_rng(0)
+    # A 12 MP photo-like image: smooth structure plus sensor-like noise.
+    base = Image.fromarray(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)).resize((4000, 3000), Image.BICUBIC)
+    noise = rng.normal(0, 6, (3000, 4000, 3))
+    photo = Image.fromarray(np.clip(np.asarray(base, dtype=np.float32) + noise, 0, 255).astype(np.uint8))
+    predictors = {p: Predictor(checkpoint, device="cpu", precision=p, max_tiles=args.tiles,
+                               calibration_data=args.calibration_data if p == "int8" else None)
+                  for p in ["fp32", *[q for q in args.precisions if q != "fp32"]]}
+    for pred in predictors.values():
+        pred.explain([photo.crop((0, 0, 1000, 1000))])  # warm-up
+    seconds: dict[str, list[float]] = {p: [] for p in predictors}
+    n_tiles = 0
+    for _ in range(args.tile_rounds):
+        for p, pred in predictors.items():
+            t = time.perf_counter()
+            result = pred.explain([photo])[0]
+            seconds[p].append(time.perf_counter() - t)
+            n_tiles = len(result.tiles)
+    for pred in predictors.values():
+        pred.close()
+    return {"image": "4000x3000", "tiles": n_tiles, "tile_size": predictors["fp32"].meta.preprocess.input_size,
+            "variants": {p: {"seconds": s, "tiles_per_s_median": n_tiles / statistics.median(s),
+                             "speedup_vs_fp32_median": statistics.median(
+                                 [a / b for a, b in zip(seconds["fp32"], s)])} for p, s in seconds.items()}}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--checkpoint", required=True)
+    ap.add_argument("--out", required=True, help="folder for results.json")
+    ap.add_argument("--calibration-data", default=str(SHARED),
+                    help="int8 calibration: the train split of this dataset (default: the shared sources)")
+    ap.add_argument("--precisions", default="bf16,int8")
+    ap.add_argument("--sections", default="loop,agreement,tiles")
+    ap.add_argument("--loop-size", type=int, default=224)
+    ap.add_argument("--loop-batches", default="8,32")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--cifake-limit", type=int, default=400, help="cifake test images (every k-th; 0: all 2000)")
+    ap.add_argument("--agreement-batch", type=int, default=16)
+    ap.add_argument("--tiles", type=int, default=48, help="max tiles for the 12 MP photo")
+    ap.add_argument("--tile-rounds", type=int, default=2)
+    args = ap.parse_args()
+    args.precisions = [p for p in args.precisions.split(",") if p]
+    args.loop_batches = [int(b) for b in args.loop_batches.split(",")]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = Path(args.checkpoint)
+    _, meta = load_checkpoint(checkpoint)
+    cache: list[list[torch.Tensor]] = []
+
+    def calibration() -> list[torch.Tensor]:
+        if not cache:
+            cache.append(precision.calibration_batches(args.calibration_data, meta.preprocess))
+        return cache[0]
+
+    results: dict[str, Any] = {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "checkpoint": {"path": str(checkpoint), "name": meta.name, "is_demo": meta.is_demo,
+                       "input_size": meta.preprocess.input_size},
+        "machine": {"cpus": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+                    "platform": platform.platform(), "cpu_features": precision.cpu_features().to_dict(),
+                    "shared": "2-core VM shared with 7 other engineers' jobs (training, test suites)"},
+        "loadavg_start": _load(),
+    }
+    torch.set_num_threads(int(os.environ.get("VERITY_TORCH_THREADS") or os.cpu_count() or 1))
+    sections = args.sections.split(",")
+    for name, fn in (("loop", lambda: loop_section(checkpoint, args, calibration)),
+                     ("agreement", lambda: agreement_section(checkpoint, args)),
+                     ("tiles", lambda: tiles_section(checkpoint, args))):
+        if name not in sections:
+            continue
+        _log(f"section {name} (load {_load()})")
+        t0 = time.time()
+        results[name] = fn()
+        results[name]["wall_s"] = time.time() - t0
+        results["loadavg_end"] = _load()
+        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

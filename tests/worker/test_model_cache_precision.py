@@ -1,0 +1,79 @@
+"""The worker's model cache serves at the configured inference precision (VERITY_INFERENCE_PRECISION),
+and falls back to fp32 on a CPU without the instructions for it."""
+
+from __future__ import annotations
+
+import pytest
+
+from ml import precision
+from ml.precision import CpuFeatures
+
+AMX = CpuFeatures(flags=frozenset({"amx_tile", "amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni"}),
+                  mkldnn=True, quantized_engines=("x86", "fbgemm"))
+NO_AMX = CpuFeatures(flags=frozenset({"avx2", "fma"}), mkldnn=True, quantized_engines=("x86",))
+
+
+@pytest.fixture
+def fresh_cache():  # type: ignore[no-untyped-def]
+    from worker import model_cache
+
+    model_cache.clear()
+    yield model_cache
+    model_cache.clear()
+
+
+@pytest.mark.parametrize(("configured", "features", "served"),
+                         [("bf16", AMX, "bf16"), ("fp32", AMX, "fp32"), ("bf16", NO_AMX, "fp32")])
+def test_the_cache_loads_the_model_at_the_configured_precision(fresh_cache, active_version, settings, monkeypatch,
+                                                               configured, features, served):
+    monkeypatch.setattr(precision, "cpu_features", lambda: features)
+    settings.VERITY_DEVICE = "cpu"
+    settings.VERITY_INFERENCE_PRECISION = configured
+    settings.VERITY_BATCH_SIZE = 2
+    _, predictor = fresh_cache.active_predictor()
+    assert predictor.precision.requested == configured
+    assert predictor.precision.precision == served
+    assert isinstance(predictor.model, precision.LowPrecisionResNet) == (served != "fp32")
+
+
+def test_int8_without_calibration_data_is_refused_with_what_to_set(fresh_cache, active_version, settings,
+                                                                  monkeypatch):
+    from ml.errors import MLError
+
+    monkeypatch.setattr(precision, "cpu_features", lambda: AMX)
+    settings.VERITY_DEVICE = "cpu"
+    settings.VERITY_INFERENCE_PRECISION = "int8"
+    settings.VERITY_INT8_CALIBRATION_DATA = ""
+    with pytest.raises(MLError, match="VERITY_INT8_CALIBRATION_DATA"):
+        fresh_cache.active_predictor()
+    assert fresh_cache.loaded_versions() == []
+
+
+@pytest.mark.parametrize(("device", "cuda", "expected"), [("auto", True, 48), ("cuda", True, 48),
+                                                          ("cpu", True, 6), ("auto", False, 6)])
+def test_the_worker_batch_size_follows_the_device(settings, monkeypatch, device, cuda, expected):
+    """Selection logic only: no GPU is lent to these tests (the CUDA numbers were not measured)."""
+    from worker import model_cache
+
+    monkeypatch.setattr(model_cache.torch.cuda, "is_available", lambda: cuda)
+    settings.VERITY_DEVICE = device
+    settings.VERITY_BATCH_SIZE = 6
+    settings.VERITY_GPU_BATCH_SIZE = 48
+    assert model_cache.batch_size() == expected
+
+
+def test_on_cuda_auto_chooses_bf16_without_measuring(monkeypatch):
+    """On a CUDA device with bf16 support ``auto`` serves bf16 (tensor cores) and times nothing."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a, **k: "test GPU")
+    monkeypatch.setattr(precision, "convert", lambda model, p, calibration=None: (model, p))
+    monkeypatch.setattr(precision, "time_forward", lambda *a, **k: pytest.fail("measured on CUDA"))
+    sentinel = torch.nn.Identity()
+    served, choice = precision.prepare(sentinel, torch.device("cuda"), "auto")
+    assert served == (sentinel, "bf16") and choice.precision == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    served, choice = precision.prepare(sentinel, torch.device("cuda"), "auto")
+    assert served is sentinel and choice.precision == "fp32"
+    assert precision.prepare(sentinel, torch.device("cuda"), "int8")[1].reason.startswith("fallback")
