@@ -34,6 +34,9 @@ class CheckpointMeta:
     train_config: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     name: str = ""
+    # SHA-256 (hex) of every image this model or any checkpoint it was fine-tuned from trained on,
+    # so any later evaluation can leave them out. Empty for checkpoints written before it existed.
+    trained_on: frozenset[str] = frozenset()
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, meta: CheckpointMeta,
@@ -54,10 +57,29 @@ def save_checkpoint(path: str | Path, model: nn.Module, meta: CheckpointMeta,
         "train_config": meta.train_config,
         "metrics": meta.metrics,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        TRAINED_ON_KEY: digests_to_tensor(meta.trained_on),
     }
     if extra:
         payload.update(extra)
     return atomic_save(payload, path)
+
+
+TRAINED_ON_KEY = "trained_on_sha256"
+
+
+def digests_to_tensor(digests: frozenset[str] | set[str]) -> torch.Tensor:
+    """SHA-256 hex digests as a sorted N x 32 uint8 tensor: 32 bytes an image (2 MB for 60,000),
+    and a tensor is what ``torch.load(weights_only=True)`` reads without a pickle."""
+    raw = b"".join(bytes.fromhex(d) for d in sorted(digests))
+    return torch.frombuffer(bytearray(raw), dtype=torch.uint8).reshape(-1, 32).clone() if raw \
+        else torch.zeros((0, 32), dtype=torch.uint8)
+
+
+def digests_from_tensor(tensor: Any) -> frozenset[str]:
+    if not isinstance(tensor, torch.Tensor) or tensor.numel() == 0:
+        return frozenset()
+    raw = tensor.to(torch.uint8).contiguous().numpy().tobytes()
+    return frozenset(raw[i:i + 32].hex() for i in range(0, len(raw), 32))
 
 
 def atomic_save(payload: dict[str, Any], path: str | Path) -> Path:
@@ -104,6 +126,7 @@ def meta_from_payload(payload: dict[str, Any]) -> CheckpointMeta:
         train_config=payload.get("train_config", {}),
         metrics=payload.get("metrics", {}),
         name=payload.get("name", ""),
+        trained_on=digests_from_tensor(payload.get(TRAINED_ON_KEY)),
     )
 
 
@@ -117,10 +140,12 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, CheckpointMeta]:
     return model, meta
 
 
-def init_from_checkpoint(model: nn.Module, path: str | Path, config: ModelConfig) -> None:
+def init_from_checkpoint(model: nn.Module, path: str | Path, config: ModelConfig,
+                         payload: dict[str, Any] | None = None) -> None:
     """Give ``model`` (built from ``config``) the weights of the Verity checkpoint at ``path``,
-    to train on from there. A checkpoint of another architecture or class list is refused."""
-    payload = read_checkpoint(path)
+    to train on from there. A checkpoint of another architecture or class list is refused.
+    ``payload``: the checkpoint as :func:`read_checkpoint` returned it, when already read."""
+    payload = payload if payload is not None else read_checkpoint(path)
     theirs = (payload.get("architecture"), list(payload.get("classes") or []))
     ours = (config.architecture, list(config.classes))
     if theirs != ours:

@@ -67,12 +67,16 @@ def _cmd_analyse(args: argparse.Namespace) -> None:
 
 def _cmd_split(args: argparse.Namespace) -> None:
     from .data import load_samples
-    from .splits import make_splits, split_summary, write_split_manifest
+    from .splits import make_splits, split_samples, split_summary, write_split_manifest
 
-    samples = make_splits(load_samples(args.data), seed=args.seed, fractions=args.fractions,
-                          keep_existing=args.keep_existing)
+    moved = 0
+    if args.keep_existing:
+        samples, moved = split_samples(load_samples(args.data), seed=args.seed, fractions=args.fractions)
+    else:
+        samples = make_splits(load_samples(args.data), seed=args.seed, fractions=args.fractions)
     out = write_split_manifest(samples, args.out)
-    print(json.dumps({"manifest": str(out), "seed": args.seed, "counts": split_summary(samples)}, indent=2))
+    print(json.dumps({"manifest": str(out), "seed": args.seed, "counts": split_summary(samples),
+                      "copies_moved_to_their_earlier_split": moved}, indent=2))
 
 
 # Options of `train` that map one to one onto TrainConfig fields (dest -> field).
@@ -129,7 +133,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     result = evaluate(args.checkpoint, args.data, split=args.split, device=args.device,
                       batch_size=args.batch_size, max_tiles=args.tiles, faithfulness=args.faithfulness,
                       out_dir=args.out, seed=args.seed, progress=True)
+    _warn(result["warnings"])
     _write_json(result, args.json)
+
+
+def _warn(warnings: list[str]) -> None:
+    for w in warnings:
+        print(f"WARNING: {w}", file=sys.stderr)
 
 
 def _cmd_predict(args: argparse.Namespace) -> None:
@@ -170,12 +180,10 @@ def _cmd_explain(args: argparse.Namespace) -> None:
         raise MLError("Give either image files or --data DATASET (with --split), not both or neither.")
     predictor = Predictor(args.checkpoint, device=args.device, max_tiles=args.tiles)
     if args.data:
-        from .data import load_samples
-        from .splits import assign_splits
+        from .evaluate import unseen_split
 
-        chosen = [s for s in assign_splits(load_samples(args.data), seed=args.seed) if s.split == args.split]
-        if not chosen:
-            raise MLError(f"No images in split {args.split!r} of {args.data}.")
+        chosen, report = unseen_split(predictor.meta, args.data, args.split, args.seed)
+        _warn(report["warnings"])
         chosen = chosen[:args.limit] if args.limit else chosen
         items = [(s.ref, Path(s.member or s.path.name).stem, s.read_bytes(), s.label) for s in chosen]
     else:
@@ -275,7 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--data", required=True)
     p.add_argument("--split", default="test")
-    p.add_argument("--seed", type=int, default=0, help="seed for splitting unsplit data (use the training seed)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed for splitting unsplit data (default: the checkpoint's training seed)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--tiles", type=int, default=1, help="tiled inference with at most this many tiles per image")
     p.add_argument("--faithfulness", action="store_true", help="also measure Grad-CAM faithfulness (slower)")
@@ -300,7 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help="dataset to explain instead of image files")
     p.add_argument("--split", default="test")
     p.add_argument("--limit", type=int, default=0, help="explain at most this many images of the split")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed for splitting unsplit data (default: the checkpoint's training seed)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--tiles", type=int, default=1)
     p.add_argument("--device", choices=devices, default="auto")

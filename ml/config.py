@@ -99,8 +99,10 @@ class TrainConfig:
     def validate(self) -> None:
         if self.epochs < 1:
             raise MLError("epochs must be at least 1")
-        if self.batch_size < 1:
-            raise MLError("batch_size must be at least 1")
+        if self.batch_size < 2:
+            # BatchNorm in train mode normalises over the batch: one image gives it nothing to
+            # normalise over (1x1 feature maps raise, larger ones normalise each image by itself).
+            raise MLError("batch_size must be at least 2: BatchNorm normalises over the images of a batch")
         if not self.lr > 0:
             raise MLError("lr must be positive")
         if self.optimizer not in ("adamw", "sgd"):

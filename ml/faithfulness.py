@@ -4,17 +4,26 @@ more than blurring somewhere else?
 For each image the predictor classifies and explains the crop it sees. Then:
 
 1. the ``fraction`` (20%) of crop pixels with the highest Grad-CAM values is replaced by a heavily
-   Gaussian-blurred copy of the crop (blur removes the high-frequency traces a detector reads);
+   Gaussian-blurred copy of the crop (blur removes the high-frequency traces a detector reads).
+   Pixels of equal value at the edge of that region are chosen at random, not by position (a
+   stable sort would always take the bottom rows of a saturated or flat area);
 2. the same number of pixels in a *random* region is blurred the same way, ``random_draws``
    times. The random region is made like a Grad-CAM map (noise on the grid of ResNet50's last
    feature map, input_size / 32 cells a side, bilinearly upsampled, top ``fraction`` taken), so
    both regions are blobs of the same size and shape statistics, not scattered pixels;
-3. the drop in the calibrated probability of the predicted class is recorded for both.
+3. the drop in the calibrated log-odds of the predicted class against the other is recorded for
+   both. Log-odds, not probability: a confident verdict sits where the softmax is flat, so the
+   same loss of evidence moves p(class) from 0.999 to 0.99 in one image and from 0.7 to 0.5 in
+   another; in log-odds both are measured in the unit the model and the Grad-CAM map use.
+
+An image whose map is flat (every value equal, e.g. no evidence for the verdict anywhere on the
+fixed colour scale) ranks nothing: it is left out and counted as ``flat_heatmaps``.
 
 A faithful map gives a larger drop for its own region than for random ones. The report has the
-mean drops and the fraction of images where the Grad-CAM drop exceeds the mean random drop, for
-all images and for the images predicted AI-generated (the "highlighted artifacts in N% of fake
-detections" claim).
+mean drops, the mean paired difference (Grad-CAM drop minus the image's mean random drop) with a
+95% confidence interval (normal approximation over images), and the fraction of images where the
+Grad-CAM drop exceeds the mean random drop, for all images and for the images predicted
+AI-generated (the "highlighted artifacts in N% of fake detections" claim).
 """
 
 from __future__ import annotations
@@ -33,10 +42,13 @@ from .preprocess import to_tensor
 FEATURE_STRIDE = 32  # ResNet50's layer4 sees the input at 1/32 resolution
 
 
-def top_mask(values: np.ndarray, fraction: float) -> np.ndarray:
-    """Boolean mask of the ``fraction`` of positions with the largest ``values`` (exact count)."""
+def top_mask(values: np.ndarray, fraction: float, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Boolean mask of the ``fraction`` of positions with the largest ``values`` (exact count).
+    Ties at the edge of the region are broken at random (``rng``, or a fixed seed), never by
+    position."""
+    rng = rng if rng is not None else np.random.default_rng(0)
     k = max(1, round(fraction * values.size))
-    order = np.argsort(values.ravel(), kind="stable")
+    order = np.lexsort((rng.random(values.size), values.ravel()))  # by value, then a random key
     mask = np.zeros(values.size, dtype=bool)
     mask[order[-k:]] = True
     return mask.reshape(values.shape)
@@ -47,7 +59,7 @@ def random_blob_mask(size: int, fraction: float, rng: np.random.Generator) -> np
     cells = max(2, size // FEATURE_STRIDE)
     noise = torch.from_numpy(rng.random((1, 1, cells, cells))).float()
     smooth = F.interpolate(noise, size=(size, size), mode="bilinear", align_corners=False)[0, 0].numpy()
-    return top_mask(smooth, fraction)
+    return top_mask(smooth, fraction, rng)
 
 
 def blur_region(crop: Image.Image, mask: np.ndarray, sigma: float) -> Image.Image:
@@ -55,24 +67,31 @@ def blur_region(crop: Image.Image, mask: np.ndarray, sigma: float) -> Image.Imag
     return Image.fromarray(np.where(mask[..., None], blurred, np.asarray(crop)))
 
 
-def _p_class(predictor: Predictor, crops: Sequence[Image.Image], indices: Sequence[int]) -> np.ndarray:
+def log_odds(predictor: Predictor, crops: Sequence[Image.Image], indices: Sequence[int]) -> np.ndarray:
+    """Calibrated log-odds of class ``indices[i]`` against the other class, for each crop."""
     batch = torch.stack([to_tensor(c, predictor.meta.preprocess) for c in crops])
     with torch.inference_mode():
         logits = predictor.model(batch.to(predictor.device, memory_format=torch.channels_last)).float().cpu()
-    p = torch.softmax(logits / predictor.meta.temperature, dim=1).numpy()
-    return p[np.arange(len(crops)), list(indices)]
+    chosen = np.asarray(indices)
+    own = logits.numpy()[np.arange(len(crops)), chosen]
+    other = logits.numpy()[np.arange(len(crops)), 1 - chosen]
+    return (own - other) / predictor.meta.temperature
 
 
 def _summary(gc: np.ndarray, rnd: np.ndarray) -> dict[str, Any]:
     if len(gc) == 0:
-        return {"n": 0, "mean_drop_gradcam": None, "mean_drop_random": None,
-                "fraction_gradcam_exceeds_random": None}
+        return {"n": 0, "mean_drop_gradcam": None, "mean_drop_random": None, "mean_difference": None,
+                "difference_ci95": None, "fraction_gradcam_exceeds_random": None}
+    diff = gc - rnd
+    half = 1.96 * float(diff.std(ddof=1)) / np.sqrt(len(diff)) if len(diff) > 1 else None
+    mean = float(diff.mean())
     return {"n": int(len(gc)), "mean_drop_gradcam": float(gc.mean()), "mean_drop_random": float(rnd.mean()),
+            "mean_difference": mean, "difference_ci95": None if half is None else [mean - half, mean + half],
             "fraction_gradcam_exceeds_random": float((gc > rnd).mean())}
 
 
 def faithfulness(predictor: Predictor, images: Iterable[Image.Image], *, fraction: float = 0.2,
-                 random_draws: int = 3, sigma: float | None = None, seed: int = 0,
+                 random_draws: int = 10, sigma: float | None = None, seed: int = 0,
                  batch_size: int = 16) -> dict[str, Any]:
     """Measure Grad-CAM faithfulness on ``images`` (see the module docstring).
 
@@ -97,13 +116,14 @@ def faithfulness(predictor: Predictor, images: Iterable[Image.Image], *, fractio
             heat = np.asarray(Image.fromarray(pred.heatmap).resize(crop.size, Image.Resampling.BILINEAR)) \
                 if pred.heatmap.shape != (crop.height, crop.width) else pred.heatmap
             if float(heat.max()) == float(heat.min()):
-                flat += 1  # an all-equal map ranks nothing; its "top" region is arbitrary
-            variants = [blur_region(crop, top_mask(heat, fraction), sigma)]
+                flat += 1  # an all-equal map ranks nothing; its "top" region would be arbitrary
+                continue
+            variants = [blur_region(crop, top_mask(heat, fraction, rng), sigma)]
             variants += [blur_region(crop, random_blob_mask(crop.width, fraction, rng), sigma)
                          for _ in range(random_draws)]
-            p = _p_class(predictor, [crop, *variants], [index] * (len(variants) + 1))
-            drops_gc.append(float(p[0] - p[1]))
-            drops_rnd.append(float(np.mean(p[0] - p[2:])))
+            lo = log_odds(predictor, [crop, *variants], [index] * (len(variants) + 1))
+            drops_gc.append(float(lo[0] - lo[1]))
+            drops_rnd.append(float(np.mean(lo[0] - lo[2:])))
             is_ai.append(pred.label == "ai_generated")
 
     for im in images:
@@ -115,5 +135,6 @@ def faithfulness(predictor: Predictor, images: Iterable[Image.Image], *, fractio
         run(pending)
 
     gc, rnd, ai = np.array(drops_gc), np.array(drops_rnd), np.array(is_ai, dtype=bool)
-    return {**_summary(gc, rnd), "fraction": fraction, "blur_sigma": sigma, "random_draws": random_draws,
-            "flat_heatmaps": flat, "ai_predicted": _summary(gc[ai], rnd[ai]) if len(ai) else _summary(gc, rnd)}
+    return {**_summary(gc, rnd), "unit": "calibrated log-odds of the predicted class", "fraction": fraction,
+            "blur_sigma": sigma, "random_draws": random_draws, "flat_heatmaps": flat,
+            "ai_predicted": _summary(gc[ai], rnd[ai]) if len(ai) else _summary(gc, rnd)}

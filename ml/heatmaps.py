@@ -9,6 +9,19 @@ import numpy as np
 from PIL import Image
 
 
+# The colour scale of every Grad-CAM map, the same for all images (see ml.explain): a cell's
+# share of the verdict's calibrated log-odds, from 0 (no evidence for the verdict: transparent
+# blue) to ln(99) = 4.6 and above (evidence that, spread over the whole crop, would on its own
+# make the verdict 99% certain: full red). A map of weak evidence therefore stays cool.
+FULL_SCALE_LOG_ODDS = float(np.log(99.0))
+
+
+def fixed_scale(share: np.ndarray) -> np.ndarray:
+    """Map per-pixel shares of the verdict's log-odds onto [0, 1] with :data:`FULL_SCALE_LOG_ODDS`
+    as 1; negative shares (evidence against the verdict) are 0, as in Grad-CAM's ReLU."""
+    return np.clip(np.asarray(share, dtype=np.float32) / FULL_SCALE_LOG_ODDS, 0.0, 1.0)
+
+
 def render_overlay(crop: Image.Image, heatmap: np.ndarray, alpha: float = 0.45) -> Image.Image:
     """Blend a jet-coloured ``heatmap`` onto ``crop`` (RGB) with the heat at ``alpha`` opacity."""
     import matplotlib

@@ -93,9 +93,17 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
 
 
 def to_rgb(im: Image.Image) -> Image.Image:
-    """Convert any Pillow mode to 8-bit RGB, compositing transparency on white."""
+    """Convert any Pillow mode to 8-bit RGB, compositing transparency on white.
+
+    Transparency counts in all its forms: an alpha channel, a palette's, and a PNG tRNS colour key
+    on an RGB or greyscale image (pixels of one colour are transparent). Float images (32-bit TIFF)
+    in [0, 1] are scaled to 0..255 rather than clipped to black."""
+    if im.mode in ("RGB", "L") and "transparency" in im.info:
+        im = im.convert("RGBA")  # applies the colour key
     if im.mode == "RGB":
         return im.copy()
+    if im.mode == "F":
+        im = _float_to_l(im)
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
         # 16-bit greyscale: scale to 8 bits rather than clipping at 255.
         im = im.point(lambda v: v / 256).convert("L")
@@ -106,3 +114,14 @@ def to_rgb(im: Image.Image) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return im.convert("RGB")
+
+
+def _float_to_l(im: Image.Image) -> Image.Image:
+    """A float image as 8-bit greyscale: [0, 1] data (the usual convention) is scaled by 255;
+    data with larger values is taken as 0..255. NaN becomes 0."""
+    import numpy as np
+
+    arr = np.nan_to_num(np.asarray(im, dtype=np.float32), nan=0.0, posinf=255.0, neginf=0.0)
+    if arr.size and float(arr.max()) <= 1.0:
+        arr = arr * 255.0
+    return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), mode="L")

@@ -41,7 +41,7 @@ class Prediction:
     threshold: float
     crop: CropBox
     timings_ms: dict[str, float] = field(default_factory=dict)
-    heatmap: np.ndarray | None = None  # Grad-CAM over the crop, in [0, 1]
+    heatmap: np.ndarray | None = None  # Grad-CAM over the crop, in [0, 1] on ml.heatmaps' fixed scale
     crop_image: Image.Image | None = None  # the pixels the model saw
     # Tiled inference only: one {"box": [left, top, width, height], "probability_ai": p} per tile.
     tiles: list[dict[str, object]] = field(default_factory=list)
@@ -152,7 +152,7 @@ class Predictor:
             tile_p = self._p_ai(logits)
             decisions = self._decide(tile_p, per_image)
             reps = batch[[rep for _, _, rep in decisions]]
-            maps, _ = self._explainer(reps, [ClassTarget(lab) for _, lab, _ in decisions])
+            maps, _ = self._explainer(reps, [ClassTarget(lab, self.meta.temperature) for _, lab, _ in decisions])
         t2 = time.perf_counter()
         return self._predictions(decisions, tile_p, per_image,
                                  {"preprocess": (t1 - t0) * 1e3, "inference_gradcam": (t2 - t1) * 1e3},

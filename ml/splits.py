@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import logging
 import os
 import random
 from collections import Counter, defaultdict
@@ -18,6 +19,8 @@ from pathlib import Path
 
 from .data.sources import SPLITS, Sample, sort_key
 from .errors import MLError
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)
 MANIFEST_FIELDS = ("path", "label", "split", "source", "generator", "sha256", "shard")
@@ -83,10 +86,48 @@ def make_splits(samples: list[Sample], *, seed: int = 0,
 
 def assign_splits(samples: list[Sample], *, seed: int = 0,
                   fractions: tuple[float, float, float] = DEFAULT_FRACTIONS) -> list[Sample]:
-    """Keep splits the data already has; give the rest a seeded, stratified, duplicate-aware one."""
-    if all(s.split for s in samples):
-        return samples
-    return make_splits(samples, seed=seed, fractions=fractions, keep_existing=True)
+    """Keep splits the data already has; give the rest a seeded, stratified, duplicate-aware one.
+    Copies that the data itself puts in two splits are regrouped (see :func:`split_samples`)."""
+    return split_samples(samples, seed=seed, fractions=fractions)[0]
+
+
+def split_samples(samples: list[Sample], *, seed: int = 0,
+                  fractions: tuple[float, float, float] = DEFAULT_FRACTIONS) -> tuple[list[Sample], int]:
+    """:func:`assign_splits` plus the number of copies moved by :func:`regroup_copies`.
+
+    Every sample comes back with its SHA-256 filled in (so callers can exclude images by content)."""
+    hashed = [s if s.sha256 else replace(s, sha256=content_sha256(s)) for s in samples]
+    if not all(s.split for s in hashed):
+        hashed = make_splits(hashed, seed=seed, fractions=fractions, keep_existing=True)
+    out, moved = regroup_copies(hashed)
+    if moved:
+        logger.warning("%d image(s) had a byte-identical copy in an earlier split; moved to that split so "
+                       "copies never cross splits.", moved)
+    return out, moved
+
+
+def regroup_copies(samples: list[Sample]) -> tuple[list[Sample], int]:
+    """Put every group of byte-identical samples (same SHA-256) into the earliest split any of them
+    has (train, then val, then test), and return the samples with the number moved.
+
+    A manifest's fixed split is data like any other: CIFAKE puts 13 groups of identical files in
+    two splits. A test copy of a training image measures memory, not detection, so the copy joins
+    the split its twin was trained on (or tuned on) and is never evaluated."""
+    groups: dict[str, set[str]] = defaultdict(set)
+    for s in samples:
+        if s.sha256 and s.split:
+            groups[s.sha256].add(s.split)
+    target = {d: min(splits, key=SPLITS.index) for d, splits in groups.items() if len(splits) > 1}
+    if not target:
+        return samples, 0
+    out, moved = [], 0
+    for s in samples:
+        split = target.get(s.sha256, s.split) if s.split else s.split
+        if split != s.split:
+            moved += 1
+            s = replace(s, split=split)
+        out.append(s)
+    return out, moved
 
 
 def write_split_manifest(samples: list[Sample], path: str | Path) -> Path:

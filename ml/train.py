@@ -32,7 +32,8 @@ from torch.utils.data import DataLoader
 
 from . import CLASSES
 from .calibration import choose_threshold, fit_temperature
-from .checkpoint import CheckpointMeta, atomic_save, init_from_checkpoint, save_checkpoint
+from .checkpoint import CheckpointMeta, atomic_save, init_from_checkpoint, meta_from_payload, read_checkpoint, \
+    save_checkpoint
 from .config import TrainConfig
 from .data.dataset import ImageDataset
 from .data.sources import Sample, fingerprint, load_samples
@@ -41,7 +42,7 @@ from .errors import MLError, TrainingCancelled
 from .metrics import binary_metrics
 from .model import build_model
 from .preprocess import Augment
-from .splits import assign_splits
+from .splits import make_splits, split_samples
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
@@ -191,6 +192,9 @@ def _save_state(path: Path, *, config: TrainConfig, epoch: int, step: int, model
         "best_val": stopper.best,
         "bad_epochs": stopper.bad_epochs,
         "rng": _rng_state(loader_gen),
+        # The device type the run trained on: resuming elsewhere would change the numbers (bf16
+        # autocast on CUDA only, other kernels) while claiming to equal an uninterrupted run.
+        "device_type": next(model.parameters()).device.type,
     }, path)
 
 
@@ -217,6 +221,42 @@ def _check_resumable(saved: dict[str, Any], config: TrainConfig) -> None:
         )
 
 
+# Stored inside the validation metrics so that wherever they are shown they say what they are.
+IN_SAMPLE_LABEL = {
+    "in_sample": True,
+    "note": "In-sample: the best epoch, the temperature and the threshold were chosen on these images. "
+            "Quote the test metrics.",
+}
+
+
+def _carve_validation(by_split: dict[str, list[Sample]], seed: int) -> int:
+    """Without a validation split the best epoch would be picked on training loss and the model left
+    uncalibrated: set aside a seeded, stratified, duplicate-aware 15% of the training images as one
+    instead. Returns how many images were moved (0 when the data has a validation split)."""
+    if by_split["val"]:
+        return 0
+    carved = make_splits(by_split["train"], seed=seed, fractions=(0.85, 0.15, 0.0))
+    train = [s for s in carved if s.split == "train"]
+    val = [s for s in carved if s.split != "train"]  # a rounding remainder "test" joins val
+    if len(train) < 2 or not val:
+        raise MLError(f"The data has no validation split and its {len(by_split['train'])} training images are too "
+                      "few to set some aside as one. Add a val split (or more images).")
+    by_split["train"], by_split["val"] = train, val
+    return len(val)
+
+
+def _resume_device(saved: dict[str, Any], config: TrainConfig) -> torch.device:
+    """The device the interrupted run trained on; refuse to continue it on another kind."""
+    was = saved.get("device_type")
+    if not was:
+        return select_device(config.device)
+    if config.device not in ("auto", was) or (was == "cuda" and not torch.cuda.is_available()):
+        raise MLError(f"Cannot resume: the interrupted run trained on {was}, and resuming on another device would "
+                      "not continue the same computation. Resume it on a machine with that device, or start the "
+                      "run again in a new --out folder.")
+    return select_device(was)
+
+
 def _eta(elapsed: float, done: int, total: int) -> float | None:
     """Seconds left if the remaining ``total - done`` steps go as fast as the ``done`` ones."""
     return elapsed * (total - done) / done if done > 0 else None
@@ -238,13 +278,13 @@ def train(config: TrainConfig, *, progress: ProgressFn | None = None, show_bar: 
     """
     config.validate()
     seed_everything(config.seed)
-    device = select_device(config.device)
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     state_path = out_dir / STATE_FILE
     saved = load_training_state(state_path) if resume else None
     if saved is not None:
         _check_resumable(saved["config"], config)
+    device = _resume_device(saved, config) if saved is not None else select_device(config.device)
     (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
     log_path = out_dir / "metrics.jsonl"
     if saved is None:
@@ -252,12 +292,27 @@ def train(config: TrainConfig, *, progress: ProgressFn | None = None, show_bar: 
         # A fresh start: a state left by an earlier run in this folder must never be resumed.
         state_path.unlink(missing_ok=True)
 
-    samples = assign_splits(load_samples(config.data), seed=config.seed)
+    samples, regrouped = split_samples(load_samples(config.data), seed=config.seed)
     by_split = {s: [x for x in samples if x.split == s] for s in ("train", "val", "test")}
     if len(by_split["train"]) < 2:
         raise MLError(
             f"The dataset has {len(by_split['train'])} training image(s); training needs at least 2 "
             "(BatchNorm normalises over a batch). Add images to the train split.")
+    # The data and its split as the data and the seed give them (before the carving below), so
+    # that ml.evaluate can check it is looking at the same data.
+    data_fingerprint = fingerprint(samples)
+    carved = _carve_validation(by_split, config.seed)
+    base = read_checkpoint(config.init_checkpoint) if config.init_checkpoint else None
+    base_meta = meta_from_payload(base) if base is not None else None
+    # Images any ancestor trained on are never scored here: not in the test metrics, nor in the
+    # validation set that picks the epoch and fits the calibration.
+    ancestry = base_meta.trained_on if base_meta is not None else frozenset()
+    excluded = {k: sum(1 for x in by_split[k] if x.sha256 in ancestry) for k in ("val", "test")}
+    for k in ("val", "test"):
+        by_split[k] = [x for x in by_split[k] if x.sha256 not in ancestry]
+    if not by_split["val"]:
+        raise MLError("No validation images are left once the images the base model trained on are set aside; "
+                      "the best epoch, the temperature and the threshold need them. Add images to the val split.")
     loader_gen = torch.Generator()
     loader_gen.manual_seed(config.seed)
     train_loader = _loader(by_split["train"], config, train=True, generator=loader_gen)
@@ -266,7 +321,7 @@ def train(config: TrainConfig, *, progress: ProgressFn | None = None, show_bar: 
 
     model = build_model(config.model)
     if config.init_checkpoint and saved is None:
-        init_from_checkpoint(model, config.init_checkpoint, config.model)
+        init_from_checkpoint(model, config.init_checkpoint, config.model, payload=base)
     model = model.to(device, memory_format=torch.channels_last)
     if config.optimizer == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(
@@ -386,14 +441,22 @@ def train(config: TrainConfig, *, progress: ProgressFn | None = None, show_bar: 
         test_p = torch.softmax(test_logits / temperature, dim=1)[:, 1]
         metrics["test"] = binary_metrics(test_y.numpy(), test_p.numpy(), threshold)
     if len(val_y):
-        metrics["val"] = binary_metrics(val_y.numpy(), val_p.numpy(), threshold)
+        metrics["val"] = {**binary_metrics(val_y.numpy(), val_p.numpy(), threshold), **IN_SAMPLE_LABEL}
     metrics["counts"] = {s: len(v) for s, v in by_split.items()}
+    metrics["counts"].update({"val_carved_from_train": carved, "copies_moved_to_their_earlier_split": regrouped,
+                              "excluded_base_model_trained": excluded})
+    if carved:
+        metrics["notes"] = [f"The data had no validation split: {carved} training images were set aside as one "
+                            f"(seeded with {config.seed}, stratified by class and source)."]
     emit({"event": "done", "metrics": metrics})
 
+    # Demo-ness is inherited: a model fine-tuned from a demo model is no better founded.
+    demo = is_demo or bool(base_meta and base_meta.is_demo)
     meta = CheckpointMeta(model=config.model, preprocess=config.preprocess, temperature=temperature,
-                          threshold=threshold, is_demo=is_demo, data_fingerprint=fingerprint(samples),
+                          threshold=threshold, is_demo=demo, data_fingerprint=data_fingerprint,
                           train_config=config.to_dict(), metrics=metrics,
-                          name=name or out_dir.name)
+                          name=name or out_dir.name,
+                          trained_on=frozenset(x.sha256 for x in by_split["train"]) | ancestry)
     ckpt = save_checkpoint(out_dir / "model.pt", model.cpu(), meta)
     if not config.keep_last_state:
         state_path.unlink(missing_ok=True)

@@ -87,3 +87,36 @@ def test_animated_gifs_contribute_their_first_frame():
     info = inspect_image(buf.getvalue())
     assert info.frames == 3
     assert decode_image(buf.getvalue()).size == (16, 16)
+
+
+def test_a_png_colour_key_is_transparent_and_composited_on_white():
+    """PNG tRNS on an RGB image: pixels of the key colour are transparent (issue 18, item 16)."""
+    import io
+
+    from PIL import Image
+
+    from ml.imageio import decode_image
+
+    im = Image.new("RGB", (8, 8), (0, 255, 0))
+    im.putpixel((1, 1), (200, 10, 10))
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", transparency=(0, 255, 0))
+    out = decode_image(buf.getvalue())
+    assert out.getpixel((0, 0)) == (255, 255, 255)  # the key colour: transparent, on white
+    assert out.getpixel((1, 1)) == (200, 10, 10)
+
+
+def test_a_float_tiff_in_zero_to_one_keeps_its_tones():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from ml.imageio import decode_image
+
+    arr = np.linspace(0.0, 1.0, 64, dtype=np.float32).reshape(8, 8)
+    buf = io.BytesIO()
+    Image.fromarray(arr, mode="F").save(buf, format="TIFF")
+    out = np.asarray(decode_image(buf.getvalue()))
+    assert out[0, 0, 0] == 0 and out[-1, -1, 0] == 255
+    assert 120 <= out[4, 0, 0] <= 135  # the middle stays mid-grey, not clipped to black
