@@ -12,6 +12,7 @@ from .dataset_reviews import dataset_build_from_reviews
 from .datasets import dataset_register
 from .evaluations import (EvaluationData, evaluation_begin, evaluation_data, evaluation_fail, evaluation_finish,
                           evaluation_request, evaluation_schedule, evaluations_stuck)
+from .memos import case_memo_issue
 from .modelversions import model_version_activate, model_version_promote, model_version_register
 from .people import member_role_change, membership_set, team_create, user_create, user_login_record
 from .review import (case_assign, case_export_record, case_finalise, case_reopen, comment_add,
@@ -26,7 +27,7 @@ __all__ = [
     "AcceptedFile", "AnalysisOutcome", "NotAllowed", "Rejection", "SubmissionResult", "Upload",
     "analyses_claim", "analyses_stuck", "analysis_claim_batch", "analysis_requeue", "analyses_record",
     "analysis_fail", "analysis_overlay", "analysis_record", "analysis_rerun", "analysis_start",
-    "case_assign", "case_export_record",
+    "case_assign", "case_export_record", "case_memo_issue",
     "case_finalise", "case_reopen", "case_submit", "case_tags_set", "comment_add", "expand_zip",
     "latest_model_analysis", "list_export_record", "member_role_change", "membership_set",
     "model_version_activate", "model_version_register", "normalise_tags", "refresh_model_verdicts",
