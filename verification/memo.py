@@ -100,6 +100,12 @@ def sign(memo: dict[str, Any]) -> bytes:
     return _armour(body, signing.public_raw(), signing.sign(body.encode("utf-8"))).encode("utf-8")
 
 
+def content(data: bytes) -> dict[str, Any]:
+    """The memo part of a memo this installation just issued (no checking)."""
+    text = data.decode("utf-8")
+    return json.loads(text[len(BEGIN):text.index(END)])
+
+
 @dataclass
 class MemoCheck:
     """What checking a memo found. ``authentic``: signed by this installation and unchanged."""

@@ -55,7 +55,7 @@ def test_the_memo_carries_hashes_model_decisions_and_the_chain_head(client, crew
     export = AuditEvent.objects.filter(action="case.exported").latest("seq")
     assert content["audit"] == {**content["audit"], "chain": export.chain, "head_seq": export.seq,
                                 "head_hash": export.hash}
-    assert export.details == {"format": "memo", "internal": False}
+    assert export.details == {"format": "memo"}
 
 
 def test_internal_discussion_only_when_the_exporter_includes_it(client, crew, decided) -> None:
