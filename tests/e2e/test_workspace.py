@@ -208,3 +208,18 @@ def test_a_memo_is_authentic_then_one_changed_byte_is_caught(page, shot, live_se
     assert page.locator("[data-verdict]").get_attribute("data-verdict") == "altered"
     assert "Changed after signing" in page.locator(".memo-result").inner_text()
     shot(page, "memo-altered")
+
+
+def test_the_first_run_banner_shows_the_demo_models_progress(page, shot, live_server, desk, settings, tmp_path) -> None:
+    from verification import first_run
+
+    settings.DATA_DIR = tmp_path
+    first_run.write("training", epoch=3, epochs=8, step=45, total_steps=120, eta_s=140.0)
+    page.goto(f"{live_server.url}/accounts/login/")
+    banner = page.locator("#first-run")
+    assert banner.is_visible() and "epoch 3 of 8, 38% done" in banner.inner_text()
+    shot(page, "first-run-banner-login")
+    _login(page, live_server, desk["lead"])
+    page.goto(f"{live_server.url}/")
+    assert "analyses wait in the queue" in page.locator("#first-run").inner_text()
+    shot(page, "first-run-banner-cases")
