@@ -5,6 +5,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     VERITY_ENV=production VERITY_DATA_DIR=/data MEDIA_ROOT=/data/media VERITY_MODEL_DIR=/data/models
 WORKDIR /app
 
+# Unicode fonts for PDF reports in any script (Arabic, Cyrillic, CJK, Devanagari...): see verification/pdf_fonts.py.
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-noto-core fonts-noto-cjk \
+    && rm -rf /var/lib/apt/lists/*
+
 COPY requirements.txt ./
 RUN pip install -r requirements.txt
 

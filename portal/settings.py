@@ -172,6 +172,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = VERITY_MAX_FILES_PER_CASE
 
+# The Ed25519 key that signs verification memos: a file outside the database, made on first use
+# (default VERITY_DATA_DIR/keys/memo-ed25519.pem, mode 0600). Back it up with the database.
+VERITY_SIGNING_KEY = env_str("VERITY_SIGNING_KEY", "") or ""
+
 # --- Models -----------------------------------------------------------------------------------
 VERITY_MODEL_DIR = Path(env_str("VERITY_MODEL_DIR", str(DATA_DIR / "models")) or "")
 # A trained checkpoint to register at start-up when no model is active (optional).

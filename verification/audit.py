@@ -12,8 +12,9 @@ from .models import AuditEvent, Case, Team
 def event(*, action: str, obj: models.Model, actor: Any = None, team: Team | None = None,
           case: Case | None = None, details: dict[str, Any] | None = None) -> AuditEvent:
     """An unsaved event, for ``AuditEvent.objects.bulk_create`` when one change touches many rows."""
+    known = actor if getattr(actor, "is_authenticated", False) else None
     return AuditEvent(
-        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        actor=known, actor_name=known.get_username() if known else "",
         team=team, case=case, action=action, object_type=obj._meta.model_name or "",
         object_id=str(obj.pk), details=details or {},
     )

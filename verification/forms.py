@@ -101,6 +101,8 @@ class CommentForm(forms.Form):
 class FinaliseForm(forms.Form):
     verdict = forms.ChoiceField(label="Final verdict", choices=HumanVerdict.choices, widget=forms.RadioSelect)
     comment = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Summary")
+    confirm_unreviewed = forms.BooleanField(
+        required=False, label="Finalise although some images have no review yet (recorded in the audit history)")
 
 
 class ReopenForm(forms.Form):

@@ -13,6 +13,7 @@ from django.db.models.functions import Coalesce
 
 from .evidence import PROVENANCE_FILTERS
 from .evidence import as_lines as evidence_lines
+from . import audit_display
 from .models import (Analysis, AnalysisStatus, AuditEvent, Case, CaseImage, CaseStatus, Comment, Dataset,
                      EvaluationSource, EvaluationStatus, HumanVerdict, Membership, ModelEvaluation, ModelVersion,
                      Review, Role, Tag, Team, TrainingRun)
@@ -225,8 +226,7 @@ def audit_log(user: User, *, q: str = "", action: str = "", date_from: date | No
             scope |= Q(team__isnull=True) & shared
         events = events.filter(scope)
     if q:
-        events = events.filter(Q(action__icontains=q) | Q(actor__username__icontains=q) | Q(object_id=q)
-                               | Q(case__title__icontains=q) | Q(object_type__icontains=q))
+        events = events.filter(audit_display.plain_search(q))
     if action:
         events = events.filter(action=action)
     if date_from:

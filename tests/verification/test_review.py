@@ -92,14 +92,22 @@ def test_a_reviewer_cannot_finalise_but_a_lead_can(client, crew, make_case):
     assert "Only a lead" in response.content.decode()
     assert Case.objects.get().status == "open"
     client.force_login(crew["lead"])
+    # The image has no review yet: the lead is asked to confirm, inside the form, with the choice kept.
+    asked = client.post(reverse("verification:case_finalise", args=[case.pk]),
+                        {"verdict": "real", "comment": "Photographer confirmed"})
+    assert asked.status_code == 400 and Case.objects.get().status == "open"
+    body = asked.content.decode()
+    assert 'id="finalise-error"' in body and "1 image(s) have no review yet" in body
+    assert 'value="real" required id="id_verdict_0" checked' in body or 'checked' in body.split('id="final"')[1]
+    assert "Photographer confirmed</textarea>" in body
     client.post(reverse("verification:case_finalise", args=[case.pk]),
-                {"verdict": "real", "comment": "Photographer confirmed"})
+                {"verdict": "real", "comment": "Photographer confirmed", "confirm_unreviewed": "on"})
     case.refresh_from_db()
     assert case.status == "finalised" and case.final_verdict == "real" and case.finalised_by == crew["lead"]
     assert case.disagrees
     event = AuditEvent.objects.get(action="case.finalised")
     assert event.details == {"verdict": "real", "model_verdict": "ai_generated", "disagrees": True,
-                             "comment": "Photographer confirmed"}
+                             "comment": "Photographer confirmed", "unreviewed": 1, "unreviewed_confirmed": True}
 
 
 def test_a_finalised_case_refuses_reviews_until_a_lead_reopens_it(crew, make_case):

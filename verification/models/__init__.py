@@ -1,7 +1,7 @@
 """The domain models, one module per subject; importing this package registers them all."""
 
 from .api import ApiSubmission, ApiToken, DeliveryStatus, IdempotencyKey, TokenScope, WebhookDelivery
-from .audit import AuditEvent, AuditEventQuerySet
+from .audit import AuditChainHead, AuditEvent, AuditEventQuerySet
 from .cases import (Analysis, AnalysisStatus, Case, CaseImage, CaseStatus, Comment, HumanVerdict, Review, Tag,
                     Verdict)
 from .datasets import Dataset, DatasetOrigin
@@ -12,7 +12,7 @@ from .training import (EVALUATION_TRANSITIONS, TRAINING_TRANSITIONS, EvaluationS
 
 __all__ = [
     "EVALUATION_TRANSITIONS", "TRAINING_TRANSITIONS",
-    "Analysis", "AnalysisStatus", "ApiSubmission", "ApiToken", "AuditEvent", "AuditEventQuerySet", "Case",
+    "Analysis", "AnalysisStatus", "ApiSubmission", "ApiToken", "AuditChainHead", "AuditEvent", "AuditEventQuerySet", "Case",
     "CaseImage", "CaseStatus", "Comment", "Dataset", "DatasetOrigin", "DeliveryStatus", "EvaluationSource",
     "EvaluationStatus", "HumanVerdict", "IdempotencyKey", "Membership", "ModelEvaluation", "ModelVersion", "Review", "Role", "Tag",
     "Team", "TokenScope", "TrainingRun", "TrainingStatus", "Verdict", "WebhookDelivery",

@@ -13,6 +13,7 @@ from .datasets import dataset_register
 from .evaluations import (EvaluationData, evaluation_begin, evaluation_data, evaluation_fail, evaluation_finish,
                           evaluation_request, evaluation_schedule, evaluations_stuck)
 from .logins import login_failure_record
+from .memos import case_memo_issue
 from .modelversions import model_version_activate, model_version_promote, model_version_register
 from .people import member_role_change, membership_set, team_create, user_create, user_login_record
 from .review import (case_assign, case_export_record, case_finalise, case_reopen, comment_add,
@@ -28,7 +29,7 @@ __all__ = [
     "analyses_claim", "analyses_heartbeat", "analyses_stuck", "analysis_claim_batch", "analysis_requeue",
     "analyses_record",
     "analysis_fail", "analysis_overlay", "analysis_record", "analysis_rerun", "analysis_start",
-    "case_assign", "case_export_record",
+    "case_assign", "case_export_record", "case_memo_issue",
     "case_finalise", "case_reopen", "case_submit", "case_tags_set", "comment_add", "expand_zip",
     "latest_model_analysis", "list_export_record", "login_failure_record", "member_role_change", "membership_set",
     "model_version_activate", "model_version_register", "normalise_tags", "refresh_model_verdicts",

@@ -88,13 +88,22 @@ def case_assign(*, user: Any, case: Case, assignee: Any | None) -> Case:
     return case
 
 
-def case_finalise(*, user: Any, case: Case, verdict: str, comment: str = "") -> Case:
-    """A lead closes the case with the team's verdict. Analyses must have finished first."""
+def case_finalise(*, user: Any, case: Case, verdict: str, comment: str = "",
+                  confirm_unreviewed: bool | None = None) -> Case:
+    """A lead closes the case with the team's verdict. Analyses must have finished first.
+
+    ``confirm_unreviewed``: False refuses while images have no review yet (the web page asks the
+    lead to confirm); True records that the lead finalised knowingly; None (API clients, which
+    predate the question) does not ask. The audit event counts the unreviewed images either way."""
     require_lead(user, case.team, "finalise a verdict")
     if verdict not in HumanVerdict.values:
         raise VerityError("Choose real, AI-generated or inconclusive as the final verdict.")
     if Analysis.objects.filter(image__case=case, status__in=[AnalysisStatus.QUEUED, AnalysisStatus.RUNNING]).exists():
         raise InvalidTransition("Some images are still being analysed; finalise once every analysis is done.")
+    unreviewed = case.images.filter(human_verdict="").count()
+    if unreviewed and confirm_unreviewed is False:
+        raise VerityError(f"{unreviewed} image(s) have no review yet. Review them, or tick the box to confirm "
+                          "that you finalise without their review.", details={"unreviewed": unreviewed})
     with transaction.atomic():
         locked = _lock_open_case(case, "finalise it again")
         now = timezone.now()
@@ -103,7 +112,8 @@ def case_finalise(*, user: Any, case: Case, verdict: str, comment: str = "") -> 
         case.refresh_from_db()
         record_event(action="case.finalised", obj=case, actor=user, team=case.team, case=case, details={
             "verdict": verdict, "model_verdict": locked.model_verdict, "disagrees": case.disagrees,
-            "comment": comment.strip()[:500]})
+            "comment": comment.strip()[:500],
+            **({"unreviewed": unreviewed, "unreviewed_confirmed": bool(confirm_unreviewed)} if unreviewed else {})})
     return case
 
 

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from .. import selectors, services
+from .. import audit_display, selectors, services
 from ..forms import AuditFilterForm
 from ..models import AuditEvent
 from ._common import csv_response, forbidden
@@ -49,7 +49,9 @@ def audit_csv(request: HttpRequest) -> HttpResponse:
     rows = list(events)
     services.list_export_record(user=request.user, what="audit", filters=filters, rows=len(rows))
     return csv_response("verity-audit.csv", [
-        "id", "time", "action", "actor", "team", "case_id", "case_title", "object_type", "object_id", "details"],
-        ([e.pk, e.created_at.isoformat(), e.action, e.actor.get_username() if e.actor else "system",
+        "id", "time", "action", "actor", "team", "case_id", "case_title", "object_type", "object_id", "summary",
+        "details", "chain", "seq", "hash"],
+        ([e.pk, e.created_at.isoformat(), e.action, e.actor.get_username() if e.actor else (e.actor_name or "system"),
           e.team.name if e.team else "", e.case_id or "", e.case.title if e.case else "", e.object_type,
-          e.object_id, json.dumps(e.details, sort_keys=True)] for e in rows))
+          e.object_id, audit_display.summary(e), json.dumps(e.details, sort_keys=True), e.chain, e.seq, e.hash]
+         for e in rows))

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
-from .. import selectors, services, storage
+from .. import selectors, services, storage, workspace
 from ..errors import VerityError
 from ..forms import AssignForm, CaseFilterForm, CaseForm, CommentForm, FinaliseForm, ReopenForm, RerunForm
 from ..models import Analysis, Case, CaseImage, HumanVerdict
@@ -158,18 +158,31 @@ def comment_threads(case: Case) -> list[dict[str, Any]]:
 @login_required
 @require_GET
 def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
-    case = case_or_404(request, case_id)
+    return render_case(request, case_or_404(request, case_id))
+
+
+def render_case(request: HttpRequest, case: Case, *, review_error: dict[str, Any] | None = None,
+                finalise_error: dict[str, Any] | None = None, status: int = 200) -> HttpResponse:
+    """The case page; after a refused decision, with the error inside the card it belongs to and
+    what the reviewer chose kept (``review_error``: image, message, verdict, comment)."""
     rows = image_rows(case)
+    progress = workspace.annotate(rows)
+    for row in rows:
+        row["bar"] = workspace.probability_bar(row["analysis"])
+        row["box"] = workspace.judged_box(row["image"], row["analysis"])
+        if review_error and review_error["image"] == row["image"].pk:
+            row["error"] = review_error
     pending = any(r["analysis"] and r["analysis"].is_pending for r in rows)
     is_lead = selectors.is_lead_of(request.user, case.team)
     members = selectors.team_members(case.team)
+    finalise_form = FinaliseForm(finalise_error["data"]) if finalise_error else FinaliseForm()
     return render(request, "verification/case_detail.html", {
-        "case": case, "rows": rows, "pending": pending, "is_lead": is_lead,
-        "events": selectors.case_audit(case)[:100], "threads": comment_threads(case),
-        "verdict_choices": HumanVerdict.choices, "comment_form": CommentForm(), "finalise_form": FinaliseForm(),
-        "reopen_form": ReopenForm(), "rerun_form": RerunForm(),
+        "case": case, "rows": rows, "pending": pending, "is_lead": is_lead, "progress": progress,
+        "history": workspace.history(list(selectors.case_audit(case)[:200]), rows), "threads": comment_threads(case),
+        "verdict_choices": HumanVerdict.choices, "comment_form": CommentForm(), "finalise_form": finalise_form,
+        "finalise_error": finalise_error, "reopen_form": ReopenForm(), "rerun_form": RerunForm(),
         "assign_form": AssignForm(members=members, initial={"assignee": case.assignee_id or ""}),
-    })
+    }, status=status)
 
 
 @login_required

@@ -20,6 +20,7 @@ from ..errors import VerityError
 from ..forms import AssignForm, CommentForm, FinaliseForm, ReopenForm, RerunForm, ReviewForm
 from ..models import Case, Comment
 from ._common import case_or_404, image_or_404
+from .cases import render_case
 
 
 def _back(case: Case, anchor: str = "") -> HttpResponse:
@@ -44,15 +45,34 @@ def _form_errors(request: HttpRequest, form: object) -> None:
 @login_required
 @require_POST
 def image_review(request: HttpRequest, image_id: int) -> HttpResponse:
+    """Record a decision. A refused one (an override without a comment) shows the case page again
+    with the error inside that image's card and the reviewer's choice and text kept."""
     image = image_or_404(request, image_id)
     form = ReviewForm(request.POST)
+    verdict, comment = request.POST.get("verdict", ""), request.POST.get("comment", "")
     if not form.is_valid():
-        _form_errors(request, form)
+        message = "Choose a verdict: real, AI-generated or inconclusive." if "verdict" in form.errors else \
+            " ".join(e for errors in form.errors.values() for e in errors)
     else:
-        _attempt(request, lambda: services.review_record(
-            user=request.user, image=image, verdict=form.cleaned_data["verdict"],
-            comment=form.cleaned_data["comment"]), f"Your decision on {image.original_name} is recorded.")
-    return _back(image.case, f"image-{image.pk}")
+        try:
+            services.review_record(user=request.user, image=image, verdict=form.cleaned_data["verdict"],
+                                   comment=form.cleaned_data["comment"])
+        except VerityError as exc:
+            message = exc.message
+        else:
+            messages.success(request, f"Your decision on {image.original_name} is recorded.")
+            return _back(image.case, _next_anchor(request, image))
+    return render_case(request, image.case, status=400, review_error={
+        "image": image.pk, "message": message, "verdict": verdict, "comment": comment})
+
+
+def _next_anchor(request: HttpRequest, image: object) -> str:
+    """Go on to the next image without a review when the reviewer asked for it (keyboard flow)."""
+    if request.POST.get("advance") == "1":
+        nxt = image.case.images.filter(human_verdict="").exclude(pk=image.pk).order_by("pk").first()  # type: ignore[attr-defined]
+        if nxt is not None:
+            return f"image-{nxt.pk}"
+    return f"image-{image.pk}"  # type: ignore[attr-defined]
 
 
 @login_required
@@ -97,11 +117,18 @@ def case_finalise(request: HttpRequest, case_id: int) -> HttpResponse:
     form = FinaliseForm(request.POST)
     if not form.is_valid():
         _form_errors(request, form)
-    else:
-        _attempt(request, lambda: services.case_finalise(user=request.user, case=case,
-                                                         verdict=form.cleaned_data["verdict"],
-                                                         comment=form.cleaned_data["comment"]),
-                 "The case is finalised.")
+        return _back(case, "final")
+    try:
+        services.case_finalise(user=request.user, case=case, verdict=form.cleaned_data["verdict"],
+                               comment=form.cleaned_data["comment"],
+                               confirm_unreviewed=form.cleaned_data["confirm_unreviewed"])
+    except VerityError as exc:
+        if isinstance(exc.details, dict) and exc.details.get("unreviewed"):
+            # The lead must confirm: ask inside the form, with their verdict and summary kept.
+            return render_case(request, case, status=400, finalise_error={"message": exc.message, "data": request.POST})
+        messages.error(request, exc.message)
+        return _back(case, "final")
+    messages.success(request, "The case is finalised.")
     return _back(case, "final")
 
 

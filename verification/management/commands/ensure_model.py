@@ -8,7 +8,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from verification import services
+from verification import first_run, services
 from verification.models import ModelVersion
 from verification.selectors import active_model
 
@@ -31,9 +31,16 @@ class Command(BaseCommand):
             self._register(Path(configured), demo=False)
             return
         demo_ckpt = settings.VERITY_MODEL_DIR / "demo" / "model.pt"
-        if not demo_ckpt.exists():
-            self._train_demo(demo_ckpt.parent, pairs=options["pairs"], epochs=options["epochs"])
-        self._register(demo_ckpt, demo=True)
+        try:
+            if not demo_ckpt.exists():
+                self._train_demo(demo_ckpt.parent, pairs=options["pairs"], epochs=options["epochs"])
+            first_run.write("registering")
+            self._register(demo_ckpt, demo=True)
+        except BaseException as exc:
+            # Pages say so instead of showing a training banner that never moves.
+            first_run.write("failed", message=f"{type(exc).__name__}: {exc}"[:300])
+            raise
+        first_run.clear()
 
     def _register(self, path: Path, *, demo: bool) -> None:
         from ml.checkpoint import file_sha256
@@ -59,10 +66,19 @@ class Command(BaseCommand):
             "portal and is not a detector for real-world AI images."))
         data_dir = settings.DATA_DIR / "demo-data"
         if not (data_dir / "MANIFEST.csv").exists():
+            first_run.write("generating", pairs=pairs)
             generate_demo_dataset(data_dir, pairs=pairs, size=128, seed=0, progress=True)
         config = TrainConfig(data=str(data_dir), out_dir=str(out_dir), epochs=epochs, batch_size=32, lr=1e-3,
                              seed=0, preprocess=PreprocessConfig(input_size=128, train_crop=64))
-        result = train(config, is_demo=True, name="demo-resnet50")
+        first_run.write("training", epoch=0, epochs=epochs)
+
+        def report(event: dict) -> None:  # type: ignore[type-arg]
+            if event.get("event") in ("step", "epoch"):
+                first_run.write("training", epoch=event.get("epoch"), epochs=event.get("epochs"),
+                                step=event.get("step"), total_steps=event.get("total_steps"),
+                                eta_s=event.get("eta_s"))
+
+        result = train(config, progress=report, is_demo=True, name="demo-resnet50")
         test = result.metrics.get("test", {})
         if test:
             self.stdout.write(f"Demo model test accuracy {test['accuracy']:.3f} on {test['n']} generated images.")
