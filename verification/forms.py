@@ -64,6 +64,7 @@ class CaseFilterForm(forms.Form):
     date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
     disagreement = forms.BooleanField(required=False, label="Model and reviewers disagree")
+    seen_before = forms.BooleanField(required=False, label="Seen before (near-duplicate in the archive)")
     sort = forms.ChoiceField(required=False, choices=[(k, k.capitalize()) for k in SORTS])
 
     def __init__(self, *args: Any, members: Any = (), **kwargs: Any) -> None:
@@ -77,7 +78,8 @@ class CaseFilterForm(forms.Form):
         data = self.cleaned_data
         return CaseFilters(q=data["q"], status=data["status"], verdict=data["verdict"], model=data["model"],
                            assignee=data["assignee"], date_from=data["date_from"], date_to=data["date_to"],
-                           disagreement=data["disagreement"], sort=data["sort"] or "newest")
+                           disagreement=data["disagreement"], seen_before=data["seen_before"],
+                           sort=data["sort"] or "newest")
 
 
 class ReviewForm(forms.Form):

@@ -140,6 +140,7 @@ class CaseFilters:
     date_from: date | None = None
     date_to: date | None = None
     disagreement: bool = False
+    seen_before: bool = False  # holds a near-duplicate of an earlier case's image (issue 14)
     sort: str = "newest"
 
     def as_dict(self) -> dict[str, Any]:
@@ -176,6 +177,9 @@ def case_list(user: User, filters: CaseFilters) -> QuerySet[Case]:
         cases = cases.filter(created_at__date__lte=filters.date_to)
     if filters.disagreement:
         cases = disagreeing(cases)
+    if filters.seen_before:
+        from .archive_selectors import seen_before
+        cases = seen_before(cases)
     pending = [AnalysisStatus.QUEUED, AnalysisStatus.RUNNING]
     cases = cases.annotate(
         n_images=count_of(images_of_case()),

@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from .. import selectors, services, storage
+from .. import archive_selectors, selectors, services, storage
 from ..errors import VerityError
 from ..forms import AssignForm, CaseFilterForm, CaseForm, CommentForm, FinaliseForm, ReopenForm, RerunForm
 from ..models import Analysis, Case, CaseImage, HumanVerdict
@@ -145,6 +145,7 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
         "events": selectors.case_audit(case)[:100], "threads": comment_threads(case),
         "verdict_choices": HumanVerdict.choices, "comment_form": CommentForm(), "finalise_form": FinaliseForm(),
         "reopen_form": ReopenForm(), "rerun_form": RerunForm(),
+        "memory": archive_selectors.case_memory(request.user, case),
         "assign_form": AssignForm(members=members, initial={"assignee": case.assignee_id or ""}),
     })
 

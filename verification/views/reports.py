@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 from PIL import Image
 
-from .. import selectors, services, storage
+from .. import archive_selectors, selectors, services, storage
 from ..models import Case
 from ._common import case_or_404
 from .cases import image_rows
@@ -25,7 +25,7 @@ def case_report(request: HttpRequest, case_id: int) -> HttpResponse:
     services.case_export_record(user=request.user, case=case, fmt="html")
     return render(request, "verification/case_report.html", {
         "case": case, "rows": image_rows(case), "events": selectors.case_audit(case),
-        "generated_at": timezone.now()})
+        "memory": archive_selectors.case_memory(request.user, case), "generated_at": timezone.now()})
 
 
 @login_required
