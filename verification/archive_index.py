@@ -41,7 +41,7 @@ def lookup_many(*, team_id: int, queries: Sequence[Sequence[phash.PerceptualHash
     keys = phash.probe_keys([h.value for variants in queries for h in variants], max_distance=max_distance)
     if not keys:
         return [[] for _ in queries]
-    candidates = FingerprintKey.objects.filter(team_id=team_id, key__in=keys).values("fingerprint_id")
+    candidates = FingerprintKey.objects.filter(team_id=team_id, key__any_of=keys).values("fingerprint_id")
     rows = ImageFingerprint.objects.filter(pk__in=candidates, team_id=team_id)
     if exclude_case_id is not None:
         rows = rows.exclude(image__case_id=exclude_case_id)

@@ -11,29 +11,14 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from ml import reshare
 from ml.errors import MLError
-from ml.imageio import decode_image
+from ml.stability import judge_reshares
 from verification import selectors, services
 from verification.errors import VerityError
 
 from . import model_cache
 
 logger = logging.getLogger(__name__)
-
-
-def judge_reshares(predictor: object, data: bytes) -> tuple[dict[str, object], list[dict[str, object]]]:
-    """The prediction on the image and one result per re-share (``flipped``: another label)."""
-    max_pixels = settings.VERITY_MAX_IMAGE_PIXELS
-    transforms = reshare.stability_set()
-    images = [decode_image(data, max_pixels=max_pixels)]
-    images += [decode_image(t.fn(data), max_pixels=max_pixels) for t in transforms]
-    predictions = predictor.predict(images)  # type: ignore[attr-defined]
-    base = predictions[0]
-    results = [{"transform": t.name, "description": t.description, "label": p.label,
-                "probability_ai": round(p.probability_ai, 4), "flipped": p.label != base.label}
-               for t, p in zip(transforms, predictions[1:])]
-    return {"label": base.label, "probability_ai": base.probability_ai}, results
 
 
 @shared_task(bind=True, name="worker.tasks.reshare_stability", acks_late=True, reject_on_worker_lost=True,
@@ -48,7 +33,8 @@ def reshare_stability(self, check_id: int) -> str:  # type: ignore[no-untyped-de
     try:
         version, predictor = model_cache.active_predictor()
         started = time.perf_counter()
-        base, results = judge_reshares(predictor, selectors.image_bytes(check.image))
+        outcome = judge_reshares(predictor, selectors.image_bytes(check.image),
+                                 max_pixels=settings.VERITY_MAX_IMAGE_PIXELS)
         cost_ms = (time.perf_counter() - started) * 1e3
     except (MLError, VerityError, OSError) as exc:
         services.stability_fail(check_id=check_id, reason=f"The stability check could not run: {exc}")
@@ -59,7 +45,7 @@ def reshare_stability(self, check_id: int) -> str:  # type: ignore[no-untyped-de
         logger.exception("stability check %s failed", check_id)
         services.stability_fail(check_id=check_id, reason=f"Internal error: {type(exc).__name__}: {exc}")
         return "failed"
-    services.stability_finish(check_id=check_id, model_version_id=version.pk, label=str(base["label"]),
-                              probability_ai=float(base["probability_ai"]),  # type: ignore[arg-type]
-                              results=results, cost_ms=round(cost_ms, 1))
+    services.stability_finish(check_id=check_id, model_version_id=version.pk, label=outcome.label,
+                              probability_ai=outcome.probability_ai, results=outcome.results,
+                              cost_ms=round(cost_ms, 1))
     return "done"
