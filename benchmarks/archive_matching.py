@@ -52,7 +52,9 @@ def _arr(hashes: list[phash.PerceptualHash]) -> np.ndarray:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    ap.add_argument("--per-source", type=int, default=250)
+    ap.add_argument("--per-source", type=int, default=250, help="originals per source put through every re-share")
+    ap.add_argument("--extra-per-source", type=int, default=0,
+                    help="more originals per source, hashed untouched only: more pairs for the false-match rate")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cifake", type=int, default=200, help="cifake originals hashed for the quality check only")
     ap.add_argument("--out", required=True)
@@ -60,9 +62,12 @@ def main() -> None:
     rng = random.Random(args.seed)
     data = Path(args.data)
     picked: list[Any] = []
+    extra: list[Any] = []
     for source in SOURCES:
         samples = load_samples(data / source)
-        picked += [(source, s) for s in rng.sample(samples, min(args.per_source, len(samples)))]
+        chosen = rng.sample(samples, min(args.per_source + args.extra_per_source, len(samples)))
+        picked += [(source, s) for s in chosen[:args.per_source]]
+        extra += [(source, s) for s in chosen[args.per_source:]]
     transforms = reshare.matching_set()
     stored: list[np.ndarray] = []  # per original: (4, 32)
     stored_quality: list[int] = []
@@ -89,6 +94,15 @@ def main() -> None:
             queries[t.name].append((_arr(q), q[0].quality))
         if n % 50 == 0:
             print(f"{n}/{len(picked)} {time.time() - started:.0f}s", flush=True)
+    for source, sample in extra:
+        raw = sample.read_bytes()
+        st = phash.archive_hashes(Image.open(io.BytesIO(raw)))
+        stored.append(_arr(st))
+        stored_quality.append(st[0].quality)
+        q = phash.query_hashes(Image.open(io.BytesIO(raw)))
+        queries["original"].append((_arr(q), q[0].quality))
+    picked_all = picked + extra
+    n_all = len(picked_all)
     n = len(picked)
     usable_stored = np.array([qv >= phash.MIN_QUALITY for qv in stored_quality])
     flat_stored = np.concatenate(stored)  # (n*k, 32), k hashes per original
@@ -98,19 +112,20 @@ def main() -> None:
     fm_pairs = 0
     fm_examples: list[dict[str, Any]] = []
     for name, rows in queries.items():
-        own_min = np.full(n, 10_000)
-        other_min = np.full((n, n), 10_000)
+        m = len(rows)  # every original for "original", the transformed set for the others
+        own_min = np.full(m, 10_000)
+        other_min = np.full((m, n_all), 10_000)
         usable_q = np.array([qv >= phash.MIN_QUALITY for _, qv in rows])
         for i, (qa, _) in enumerate(rows):
-            d = phash.distances(qa, flat_stored).min(axis=0).reshape(n, k).min(axis=1)  # per original
+            d = phash.distances(qa, flat_stored).min(axis=0).reshape(n_all, k).min(axis=1)  # per original
             own_min[i] = d[i]
             other_min[i] = d
-        valid = usable_q & usable_stored
-        results["recall"][name] = {str(t): float(((own_min <= t) & valid).sum() / n) for t in THRESHOLDS}
+        valid = usable_q & usable_stored[:m]
+        results["recall"][name] = {str(t): float(((own_min <= t) & valid).sum() / m) for t in THRESHOLDS}
         results["min_distance_to_own"][name] = {"median": float(np.median(own_min)),
                                                 "p95": float(np.percentile(own_min, 95)),
                                                 "max": int(own_min.max())}
-        pair_ok = valid[:, None] & usable_stored[None, :] & ~np.eye(n, dtype=bool)
+        pair_ok = valid[:, None] & usable_stored[None, :] & ~np.eye(m, n_all, dtype=bool)
         fm_pairs += int(pair_ok.sum())
         per = {}
         for t in THRESHOLDS:
@@ -120,7 +135,8 @@ def main() -> None:
             if t == phash.MAX_DISTANCE:
                 for i, j in zip(*np.nonzero(hits)):
                     if len(fm_examples) < 40:
-                        fm_examples.append({"transform": name, "query": picked[i][1].ref, "matched": picked[j][1].ref,
+                        fm_examples.append({"transform": name, "query": picked_all[i][1].ref,
+                                            "matched": picked_all[j][1].ref,
                                             "distance": int(other_min[i, j])})
         results["false_matches"][name] = {"pairs": int(pair_ok.sum()), "matches": per}
     results["false_match_rate"] = {str(t): fm_counts[t] / fm_pairs for t in THRESHOLDS}
@@ -130,7 +146,7 @@ def main() -> None:
     cifake = rng.sample(load_samples(data / "cifake"), args.cifake) if args.cifake else []
     cq = [phash.pdq(Image.open(io.BytesIO(s.read_bytes()))).quality for s in cifake]
     results["quality"] = {
-        "shared_sample_below_50": int((~usable_stored).sum()), "shared_sample": n,
+        "shared_sample_below_50": int((~usable_stored).sum()), "shared_sample": n_all,
         "cifake_32px_below_50": int(sum(q < phash.MIN_QUALITY for q in cq)), "cifake_32px": len(cq),
     }
     results["cost_ms_per_image"] = {key: 1000 * v / n for key, v in seconds.items()}
@@ -138,7 +154,8 @@ def main() -> None:
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(sys.argv), "machine": f"{platform.machine()} {platform.processor()} "
         "2-core VM shared with other engineers' jobs", "python": platform.python_version(),
-        "sources": {s: sum(1 for src, _ in picked if src == s) for s in SOURCES}, "seed": args.seed,
+        "sources": {s: sum(1 for src, _ in picked if src == s) for s in SOURCES},
+        "extra_sources": {s: sum(1 for src, _ in extra if src == s) for s in SOURCES}, "seed": args.seed,
         "thresholds": THRESHOLDS, "stored_crops": phash.STORED_CROPS, "min_quality": phash.MIN_QUALITY,
         "transforms": {t.name: t.description for t in transforms}, "seconds": time.time() - started,
     }

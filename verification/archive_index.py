@@ -45,13 +45,14 @@ def lookup_many(*, team_id: int, queries: Sequence[Sequence[phash.PerceptualHash
     rows = ImageFingerprint.objects.filter(pk__in=candidates, team_id=team_id)
     if exclude_case_id is not None:
         rows = rows.exclude(image__case_id=exclude_case_id)
-    stored = [(image_id, bytes(value)) for image_id, value in rows.values_list("image_id", "value")]
+    stored = [(image_id, int.from_bytes(value, "big")) for image_id, value in rows.values_list("image_id", "value")]
     out: list[list[Hit]] = []
     for variants in queries:
         best: dict[int, Hit] = {}
+        ints = [int.from_bytes(q.value, "big") for q in variants]
         for image_id, value in stored:
-            for i, q in enumerate(variants):
-                d = phash.hamming(value, q.value)
+            for i, q in enumerate(ints):
+                d = (value ^ q).bit_count()
                 if d <= max_distance and (image_id not in best or d < best[image_id].distance):
                     best[image_id] = Hit(image_id=image_id, distance=d, variant=phash.DIHEDRAL[i % 8])
         out.append(sorted(best.values(), key=lambda h: (h.distance, -h.image_id)))
