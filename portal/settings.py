@@ -243,6 +243,8 @@ CELERY_TASK_ROUTES = {
     # Webhook deliveries are short network calls; they share the inference queue, which every
     # worker consumes, rather than a queue that a deployment might forget to start.
     "worker.tasks.deliver_webhook": {"queue": "inference"},
+    # Re-share stability checks run the model on an image and its copies: inference work.
+    "worker.tasks.reshare_stability": {"queue": "inference"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing gives up quickly when the broker is down: the row stays queued and the sweeper below

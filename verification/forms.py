@@ -70,6 +70,7 @@ class CaseFilterForm(forms.Form):
     disagreement = forms.BooleanField(required=False, label="Model and reviewers disagree")
     provenance = forms.ChoiceField(required=False, label="Provenance", choices=_ANY + [
         (key, label) for key, (label, _) in PROVENANCE_FILTERS.items()])
+    seen_before = forms.BooleanField(required=False, label="Seen before (near-duplicate in the archive)")
     sort = forms.ChoiceField(required=False, choices=[(k, k.capitalize()) for k in SORTS])
 
     def __init__(self, *args: Any, members: Any = (), **kwargs: Any) -> None:
@@ -83,8 +84,8 @@ class CaseFilterForm(forms.Form):
         data = self.cleaned_data
         return CaseFilters(q=data["q"], status=data["status"], verdict=data["verdict"], model=data["model"],
                            assignee=data["assignee"], date_from=data["date_from"], date_to=data["date_to"],
-                           disagreement=data["disagreement"], sort=data["sort"] or "newest",
-                           provenance=data["provenance"])
+                           disagreement=data["disagreement"], seen_before=data["seen_before"],
+                           sort=data["sort"] or "newest", provenance=data["provenance"])
 
 
 class ReviewForm(forms.Form):

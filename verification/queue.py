@@ -67,3 +67,12 @@ def enqueue_evaluation(evaluation_id: int) -> bool:
     image, so it must not wait in front of analyses). On a broker outage the evaluation stays
     queued; an admin can request another."""
     return _send(EVALUATE_TASK, evaluation_id, "training", "evaluation")
+
+
+STABILITY_TASK = "worker.tasks.reshare_stability"
+
+
+def enqueue_stability(check_id: int) -> bool:
+    """Send a re-share stability check to the inference queue (it runs the model, like an analysis).
+    On a broker outage the check stays queued; the reviewer can ask again once it is back."""
+    return _send(STABILITY_TASK, check_id, "inference", "stability check")

@@ -143,6 +143,7 @@ class CaseFilters:
     date_from: date | None = None
     date_to: date | None = None
     disagreement: bool = False
+    seen_before: bool = False  # holds a near-duplicate of an earlier case's image (issue 14)
     sort: str = "newest"
     provenance: str = ""  # a key of evidence.PROVENANCE_FILTERS
 
@@ -184,6 +185,9 @@ def case_list(user: User, filters: CaseFilters) -> QuerySet[Case]:
         cases = cases.filter(Exists(Analysis.objects.filter(
             image__case=OuterRef("pk"), status=AnalysisStatus.DONE,
             provenance__in=PROVENANCE_FILTERS[filters.provenance][1])))
+    if filters.seen_before:
+        from .archive_selectors import seen_before
+        cases = seen_before(cases)
     pending = [AnalysisStatus.QUEUED, AnalysisStatus.RUNNING]
     cases = cases.annotate(
         n_images=count_of(images_of_case()),

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import views
+from .views import archive
 
 app_name = "verification"
 
@@ -21,6 +22,10 @@ urlpatterns = [
     path("memos/key.pem", views.memo_public_key, name="memo_public_key"),
     path("images/<int:image_id>/review/", views.image_review, name="image_review"),
     path("images/<int:image_id>/rerun/", views.image_rerun, name="image_rerun"),
+    path("images/<int:image_id>/stability/", archive.image_stability, name="image_stability"),
+    path("cases/<int:case_id>/stability/", archive.case_stability, name="case_stability"),
+    path("archive-flags/<int:flag_id>/resolve/", archive.flag_resolve, name="flag_resolve"),
+    path("notifications/", archive.notifications, name="notifications"),
     path("media/images/<int:image_id>/", views.image_file, name="image_file"),
     path("media/analyses/<int:analysis_id>/<str:kind>.png", views.analysis_file, name="analysis_file"),
     path("audit/", views.audit_log, name="audit_log"),

@@ -297,3 +297,5 @@ def reevaluate_active_model() -> str:
         logger.info("re-evaluation of %s skipped: %s", version.name, reason)
         return reason
     return run_evaluation(evaluation.pk)
+
+from .stability import reshare_stability  # noqa: E402,F401 - registers worker.tasks.reshare_stability

@@ -47,7 +47,15 @@ def cases(user: Any) -> QuerySet[Case]:
 def case_details(user: Any) -> QuerySet[Case]:
     return cases(user).prefetch_related(
         Prefetch("images", queryset=CaseImage.objects.prefetch_related(
-            Prefetch("analyses", queryset=analyses_newest_first()))))
+            Prefetch("analyses", queryset=analyses_newest_first()), *archive_prefetch())))
+
+
+def archive_prefetch() -> list[Prefetch]:
+    """An image's near-duplicate matches and stability checks (issue 14), in two queries."""
+    from ..models import ArchiveMatch, StabilityCheck
+
+    return [Prefetch("archive_matches", queryset=ArchiveMatch.objects.select_related("matched__case__finalised_by")),
+            Prefetch("stability_checks", queryset=StabilityCheck.objects.order_by("-created_at", "-id"))]
 
 
 def filter_cases(qs: QuerySet[Case], params: dict[str, Any]) -> QuerySet[Case]:
@@ -71,6 +79,9 @@ def filter_cases(qs: QuerySet[Case], params: dict[str, Any]) -> QuerySet[Case]:
         qs = qs.filter(created_at__lt=params["created_before"])
     if params.get("team") is not None:
         qs = qs.filter(team_id=params["team"])
+    if params.get("seen_before"):
+        from ..archive_selectors import seen_before
+        qs = seen_before(qs)
     if params.get("tag"):
         qs = qs.filter(pk__in=Case.tags.through.objects.filter(
             tag__name=" ".join(params["tag"].split()).lower()).values("case"))
@@ -81,7 +92,8 @@ def filter_cases(qs: QuerySet[Case], params: dict[str, Any]) -> QuerySet[Case]:
 
 
 def images(user: Any, params: dict[str, Any]) -> QuerySet[CaseImage]:
-    qs = selectors.images_for(user).prefetch_related(Prefetch("analyses", queryset=analyses_newest_first()))
+    qs = selectors.images_for(user).prefetch_related(Prefetch("analyses", queryset=analyses_newest_first()),
+                                                     *archive_prefetch())
     if params.get("case") is not None:
         qs = qs.filter(case_id=params["case"])
     if params.get("sha256"):

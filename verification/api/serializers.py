@@ -12,6 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .evidence import EvidenceSerializer, LaneSerializer
+from .archive import ArchiveMatchSerializer, StabilityCheckSerializer
 from ..models import Analysis, AnalysisStatus, AuditEvent, Case, CaseImage, Dataset, ModelVersion, TrainingRun, Verdict
 
 TAG_RE = re.compile(r"^[\w][\w .:-]{0,49}$")
@@ -133,11 +134,14 @@ class AnalysisSerializer(serializers.ModelSerializer):
 class ImageSerializer(serializers.ModelSerializer):
     file_url = serializers.SerializerMethodField(help_text="The original bytes as uploaded.")
     latest_analysis = serializers.SerializerMethodField(help_text="The newest analysis of this image.")
+    seen_before = ArchiveMatchSerializer(source="archive_matches", many=True, read_only=True,
+                                         help_text="Near-duplicates of this image in your team's earlier cases.")
+    reshare_stability = serializers.SerializerMethodField(help_text="The latest re-share stability check.")
 
     class Meta:
         model = CaseImage
         fields = ["id", "case", "original_name", "format", "width", "height", "size_bytes", "sha256",
-                  "created_at", "file_url", "latest_analysis"]
+                  "created_at", "file_url", "latest_analysis", "seen_before", "reshare_stability"]
         read_only_fields = fields
 
     @extend_schema_field(OpenApiTypes.URI)
@@ -149,6 +153,11 @@ class ImageSerializer(serializers.ModelSerializer):
         # Prefetched newest first by the view; [0] avoids a query per image.
         analyses = list(obj.analyses.all())
         return AnalysisSerializer(analyses[0], context=self.context).data if analyses else None
+
+    @extend_schema_field(StabilityCheckSerializer(allow_null=True))
+    def get_reshare_stability(self, obj: CaseImage) -> dict[str, Any] | None:
+        checks = list(obj.stability_checks.all())  # prefetched newest first (queries.archive_prefetch)
+        return StabilityCheckSerializer(checks[0]).data if checks else None
 
 
 # --- Cases ---------------------------------------------------------------------------------------------
@@ -302,6 +311,8 @@ class CaseFilterSerializer(serializers.Serializer):
                                    help_text="Words found in the title, source URL or notes.")
     team = IdField(required=False)
     tag = serializers.CharField(required=False, max_length=50)
+    seen_before = serializers.BooleanField(required=False, default=False,
+                                           help_text="Only cases holding a near-duplicate of an earlier case's image.")
     ordering = serializers.ChoiceField(
         choices=["created_at", "-created_at", "title", "-title"], required=False, default="-created_at")
 

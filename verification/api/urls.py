@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.routers import DefaultRouter
 
 from . import views
+from .archive import StabilityCheckViewSet
 from .evaluations import EvaluationViewSet
 from .reviews import ReviewViewSet
 from .errors import api_not_found
@@ -21,6 +22,7 @@ router.register("reviews", ReviewViewSet, basename="review")
 router.register("datasets", views.DatasetViewSet, basename="dataset")
 router.register("training-runs", views.TrainingRunViewSet, basename="training-run")
 router.register("evaluations", EvaluationViewSet, basename="evaluation")
+router.register("stability-checks", StabilityCheckViewSet, basename="stability-check")
 
 urlpatterns = [
     *router.urls,

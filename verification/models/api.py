@@ -88,7 +88,8 @@ class WebhookDelivery(models.Model):
     """One event for one token's webhook, with the outcome of its latest attempt."""
 
     token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="deliveries")
-    analysis = models.ForeignKey(Analysis, on_delete=models.CASCADE, related_name="+")
+    # Empty for events about a case rather than an analysis (case.archive_flagged).
+    analysis = models.ForeignKey(Analysis, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     event = models.CharField(max_length=32)
     url = models.URLField(max_length=500)
     payload = models.JSONField()

@@ -7,6 +7,8 @@ from ._common import NotAllowed, refresh_model_verdicts, require_admin, require_
 from .analyses import (AnalysisOutcome, analyses_claim, analyses_heartbeat, analyses_record, analyses_stuck,
                        analysis_claim_batch, analysis_fail, analysis_overlay, analysis_record, analysis_requeue,
                        analysis_rerun, analysis_start)
+from .archive import (archive_flag_resolve, archive_on_final_verdict, archive_remember,
+                      notifications_mark_read)
 from .dataset_archive import dataset_register_archive
 from .dataset_reviews import dataset_build_from_reviews
 from .datasets import dataset_register
@@ -18,6 +20,8 @@ from .modelversions import model_version_activate, model_version_promote, model_
 from .people import member_role_change, membership_set, team_create, user_create, user_login_record
 from .review import (case_assign, case_export_record, case_finalise, case_reopen, comment_add,
                      latest_model_analysis, list_export_record, review_record)
+from .stability import (stability_begin, stability_fail, stability_finish, stability_request,
+                        stability_request_case)
 from .submission import (AcceptedFile, Rejection, SubmissionResult, Upload, case_submit, case_tags_set,
                          expand_zip, normalise_tags, validate_upload)
 from .training import (HYPERPARAMETERS, training_cancel_requested, training_hyperparameters, training_run_begin,
@@ -40,6 +44,8 @@ __all__ = [
     "training_hyperparameters", "training_run_begin", "training_run_cancel", "training_run_fail",
     "training_run_finish", "training_run_heartbeat", "training_run_progress", "training_run_requeue",
     "training_run_start", "training_runs_stuck",
+    "archive_flag_resolve", "archive_on_final_verdict", "archive_remember", "notifications_mark_read",
+    "stability_request", "stability_request_case", "stability_begin", "stability_finish", "stability_fail",
     "EvaluationData", "evaluation_begin", "evaluation_data", "evaluation_fail", "evaluation_finish",
     "evaluation_request", "evaluation_schedule", "evaluations_stuck",
 ]

@@ -13,6 +13,7 @@ from ..errors import InvalidTransition, VerityError
 from ..models import (Analysis, AnalysisStatus, Case, CaseImage, CaseStatus, Comment, HumanVerdict, Membership,
                       Review)
 from ._common import require_lead, require_member
+from .archive import archive_on_final_verdict
 
 
 def _lock_open_case(case: Case, action: str) -> Case:
@@ -110,6 +111,7 @@ def case_finalise(*, user: Any, case: Case, verdict: str, comment: str = "",
         Case.objects.filter(pk=case.pk).update(status=CaseStatus.FINALISED, final_verdict=verdict,
                                                final_comment=comment.strip(), finalised_by=user, finalised_at=now)
         case.refresh_from_db()
+        archive_on_final_verdict(case=case, verdict=verdict, actor=user)  # before this finalisation's event
         record_event(action="case.finalised", obj=case, actor=user, team=case.team, case=case, details={
             "verdict": verdict, "model_verdict": locked.model_verdict, "disagrees": case.disagrees,
             "comment": comment.strip()[:500],

@@ -21,6 +21,7 @@ from ..errors import SubmissionRejected, VerityError
 from ..metadata import read_metadata
 from ..models import Analysis, Case, CaseImage, Tag, Team
 from ._common import refresh_model_verdicts, require_member
+from .archive import archive_remember
 
 
 class Upload(Protocol):
@@ -247,6 +248,8 @@ def case_submit(*, user: Any, team: Team, title: str, files: Iterable[Upload], s
                 CaseImage.objects.filter(pk=image.pk).update(duplicate_of=image.duplicate_of)
             elif image.duplicate_of is None:
                 first_here[image.sha256] = image
+        # Near-duplicates (resized, recompressed, cropped copies) in the team's archive (issue 14).
+        archive_remember(images=images, data={digest: item.data for item, _, digest in stored})
         duplicates = [image for image in images if image.duplicate_of is not None]
         queued = [a.pk for a in Analysis.objects.bulk_create(
             [Analysis(image=image) for image in images if image.duplicate_of is None])]

@@ -1,0 +1,88 @@
+"""PDQ hashing, the multi-index keys and the re-share transforms (issue 14)."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ml import phash, reshare
+from tests.archive_images import jpeg, scene
+
+
+def test_the_dihedral_variants_are_named_after_the_pil_transposes_that_make_them():
+    im = scene(11)
+    variants = phash.pdq_dihedral(im)
+    for name in phash.DIHEDRAL[1:]:
+        op = getattr(Image.Transpose, name.upper())
+        turned = phash.pdq(im.transpose(op)).value
+        nearest = min(variants, key=lambda n: phash.hamming(variants[n].value, turned))
+        assert nearest == name
+
+
+def test_a_hash_within_the_threshold_always_shares_a_probe_key():
+    # The pigeonhole guarantee the index rests on, checked on the worst case: exactly 31 bits differ.
+    rng = random.Random(0)
+    for _ in range(300):
+        a = rng.getrandbits(256)
+        b = a
+        for bit in rng.sample(range(256), phash.MAX_DISTANCE):
+            b ^= 1 << bit
+        va, vb = a.to_bytes(32, "big"), b.to_bytes(32, "big")
+        assert phash.hamming(va, vb) == phash.MAX_DISTANCE
+        assert set(phash.index_keys(vb)) & set(phash.probe_keys([va]))
+
+
+def test_probe_keys_are_the_chunks_and_their_one_bit_neighbours():
+    value = bytes(range(32))
+    keys = phash.probe_keys([value])
+    assert len(keys) == phash.CHUNKS * (1 + phash.CHUNK_BITS)
+    assert set(phash.index_keys(value)) <= set(keys)
+
+
+def test_distances_agree_with_hamming():
+    rng = np.random.default_rng(1)
+    a, b = rng.integers(0, 256, (3, 32), dtype=np.uint8), rng.integers(0, 256, (4, 32), dtype=np.uint8)
+    d = phash.distances(a, b)
+    assert d.shape == (3, 4)
+    assert d[2, 1] == phash.hamming(a[2].tobytes(), b[1].tobytes())
+
+
+def test_a_flat_image_has_a_quality_below_the_threshold():
+    assert not phash.pdq(Image.new("RGB", (200, 200), (90, 90, 90))).usable
+    assert phash.pdq(scene(1)).usable
+
+
+def test_screenshot_bars_are_trimmed_before_hashing():
+    shot = Image.open(io.BytesIO(reshare.screenshot(jpeg(scene(4)))))
+    trimmed = phash.trim_uniform_borders(shot)
+    assert trimmed.height < shot.height
+    assert min(phash.hamming(q.value, phash.archive_hashes(scene(4))[0].value)
+               for q in phash.query_hashes(shot)) <= phash.MAX_DISTANCE
+
+
+@pytest.mark.parametrize("transform", reshare.matching_set(), ids=lambda t: t.name)
+def test_every_reshare_makes_a_readable_image(transform):
+    out = transform.fn(jpeg(scene(2)))
+    with Image.open(io.BytesIO(out)) as im:
+        im.load()
+        assert im.width > 0 and im.height > 0
+
+
+def test_stripping_metadata_keeps_the_pixels_and_drops_the_exif():
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    buf = io.BytesIO()
+    scene(3).save(buf, "JPEG", quality=90, exif=exif.tobytes())
+    stripped = reshare.strip_metadata(buf.getvalue())
+    before, after = Image.open(buf), Image.open(io.BytesIO(stripped))
+    assert b"Canon" in buf.getvalue() and b"Canon" not in stripped and not after.getexif()
+    assert np.array_equal(np.asarray(before.convert("RGB")), np.asarray(after.convert("RGB")))
+
+
+def test_the_stability_set_has_eight_reshares():
+    assert [t.name for t in reshare.stability_set()] == list(reshare.STABILITY_NAMES) and len(
+        reshare.STABILITY_NAMES) == 8

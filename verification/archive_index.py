@@ -1,0 +1,66 @@
+"""The near-duplicate index over the team's fingerprints: writing an image's hashes and finding the
+stored ones within ml.phash.MAX_DISTANCE of a query, on PostgreSQL and SQLite alike.
+
+Multi-index hashing (see ml.phash): candidates come from exact matches on 16-bit chunk keys, one
+index scan on (team, key); only those candidates get the exact Hamming check. Nothing here scans
+the table. Writes are called by services (archive_remember); reads by services and selectors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ml import phash
+
+from .models import CaseImage, FingerprintKey, ImageFingerprint
+
+
+@dataclass(frozen=True)
+class Hit:
+    image_id: int
+    distance: int
+    variant: str  # the query variant (ml.phash.DIHEDRAL name) that came closest
+
+
+def store(*, items: Sequence[tuple[CaseImage, Sequence[phash.PerceptualHash]]], team_id: int) -> None:
+    """Keep each image's hashes (ml.phash.archive_hashes) and their index keys: two inserts for
+    any number of images."""
+    rows = ImageFingerprint.objects.bulk_create([
+        ImageFingerprint(image=image, team_id=team_id, variant=i, value=h.value, quality=h.quality)
+        for image, hashes in items for i, h in enumerate(hashes)])
+    FingerprintKey.objects.bulk_create([
+        FingerprintKey(fingerprint=row, team_id=team_id, key=key)
+        for row in rows for key in phash.index_keys(bytes(row.value))], batch_size=2000)
+
+
+def lookup_many(*, team_id: int, queries: Sequence[Sequence[phash.PerceptualHash]],
+                exclude_case_id: int | None = None, max_distance: int = phash.MAX_DISTANCE) -> list[list[Hit]]:
+    """For each query (the dihedral variants of ml.phash.query_hashes, in ml.phash.DIHEDRAL order):
+    the team's images with a stored hash within ``max_distance`` of one variant, nearest first, one
+    hit per image. One query for all of them: candidates by chunk key, then the exact check here."""
+    keys = phash.probe_keys([h.value for variants in queries for h in variants], max_distance=max_distance)
+    if not keys:
+        return [[] for _ in queries]
+    candidates = FingerprintKey.objects.filter(team_id=team_id, key__any_of=keys).values("fingerprint_id")
+    rows = ImageFingerprint.objects.filter(pk__in=candidates, team_id=team_id)
+    if exclude_case_id is not None:
+        rows = rows.exclude(image__case_id=exclude_case_id)
+    stored = [(image_id, int.from_bytes(value, "big")) for image_id, value in rows.values_list("image_id", "value")]
+    out: list[list[Hit]] = []
+    for variants in queries:
+        best: dict[int, Hit] = {}
+        ints = [int.from_bytes(q.value, "big") for q in variants]
+        for image_id, value in stored:
+            for i, q in enumerate(ints):
+                d = (value ^ q).bit_count()
+                if d <= max_distance and (image_id not in best or d < best[image_id].distance):
+                    best[image_id] = Hit(image_id=image_id, distance=d, variant=phash.DIHEDRAL[i % 8])
+        out.append(sorted(best.values(), key=lambda h: (h.distance, -h.image_id)))
+    return out
+
+
+def lookup(*, team_id: int, queries: Sequence[phash.PerceptualHash], exclude_case_id: int | None = None,
+           max_distance: int = phash.MAX_DISTANCE) -> list[Hit]:
+    """:func:`lookup_many` for one image."""
+    return lookup_many(team_id=team_id, queries=[queries], exclude_case_id=exclude_case_id,
+                       max_distance=max_distance)[0]
