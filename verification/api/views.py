@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, F
+from django.db.models import Count
 from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -20,7 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import archives, idempotency, selectors, services, storage
+from .. import archives, idempotency, selectors, services, storage, uncertainty
 from ..models import ApiToken
 from ..case_metadata import case_update
 from ..errors import NoActiveModel, VerityError
@@ -424,9 +424,7 @@ class MetricsView(APIView):
         by_status = dict(analyses.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
         done = analyses.filter(status=AnalysisStatus.DONE)
         by_label = dict(done.values_list("label").annotate(n=Count("id")).values_list("label", "n"))
-        margin = settings.VERITY_UNCERTAIN_MARGIN
-        uncertain = done.filter(probability_ai__gte=F("threshold") - margin,
-                                probability_ai__lte=F("threshold") + margin).count()
+        uncertain = done.filter(uncertainty.uncertain_q()).count()
         body = {
             "cases": selectors.cases_for(request.user).count(),
             "images": selectors.images_for(request.user).count(),
