@@ -21,5 +21,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# ruff (ruff.toml), mypy with the Django and DRF stubs (mypy.ini) and the import directions of
+# DESIGN.md as import-linter contracts (.importlinter). .ci/run calls this before the tests.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
 clean-data:
 	rm -rf var

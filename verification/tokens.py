@@ -19,9 +19,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .audit import record_event
+from .errors import VerityError
 from .models import ApiToken, Team, TokenScope
 from .selectors import default_team_for
-from .errors import VerityError
 
 TOKEN_PREFIX = "vty"
 # Recording every use would write a row per request; a minute is precise enough for "last used".

@@ -44,7 +44,9 @@ def test_an_admin_registers_a_dataset_on_the_page(client, crew, page_dataset_dir
     page = client.get(reverse("verification:datasets")).content.decode()
     assert 'data-dataset="demo"' in page and Dataset.objects.get().analysis["total"] == 8
     bad = client.post(reverse("verification:datasets"), {"name": "other", "path": "/no/such/place"})
-    assert bad.status_code == 400 and "does not exist" in bad.content.decode()
+    assert bad.status_code == 400 and "Datasets can only be registered from under" in bad.content.decode()
+    missing = client.post(reverse("verification:datasets"), {"name": "other", "path": str(page_dataset_dir / "x")})
+    assert missing.status_code == 400 and "does not exist" in missing.content.decode()
 
 
 def test_an_admin_starts_a_run_watches_it_and_cancels_it(client, crew, sent_runs, django_capture_on_commit_callbacks):

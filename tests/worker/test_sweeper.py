@@ -7,10 +7,10 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from tests.images import png_bytes
+from tests.queueing import each_analysis as _each_analysis
 from verification import queue, services
 from verification.models import Analysis, AnalysisStatus, AuditEvent
 from worker.tasks import requeue_stuck
-from tests.queueing import each_analysis as _each_analysis
 
 pytestmark = pytest.mark.django_db
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from .. import uncertainty
 from .evidence import EvidenceSerializer, LaneSerializer
 from .archive import ArchiveMatchSerializer, StabilityCheckSerializer
 from ..models import Analysis, AnalysisStatus, AuditEvent, Case, CaseImage, Dataset, ModelVersion, TrainingRun, Verdict
@@ -100,17 +100,16 @@ class AnalysisSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.BooleanField(allow_null=True))
     def get_uncertain(self, obj: Analysis) -> bool | None:
-        band = self.get_uncertain_band(obj)
-        if band is None or obj.probability_ai is None:
+        if obj.threshold is None or obj.probability_ai is None:
             return None
-        return band["low"] <= obj.probability_ai <= band["high"]
+        return uncertainty.is_uncertain(obj.probability_ai, obj.threshold)
 
     @extend_schema_field(UncertainBandSerializer(allow_null=True))
     def get_uncertain_band(self, obj: Analysis) -> dict[str, float] | None:
-        if obj.threshold is None:
+        edges = uncertainty.band(obj.threshold)
+        if edges is None:
             return None
-        margin = settings.VERITY_UNCERTAIN_MARGIN
-        return {"low": round(max(0.0, obj.threshold - margin), 6), "high": round(min(1.0, obj.threshold + margin), 6)}
+        return {"low": round(edges[0], 6), "high": round(edges[1], 6)}
 
     @extend_schema_field(EvidenceSerializer(allow_null=True))
     def get_evidence(self, obj: Analysis) -> dict[str, Any] | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, F
+from django.db.models import Count
 from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -20,11 +20,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import archives, idempotency, selectors, services, storage
+from .. import archives, idempotency, selectors, services, storage, uncertainty
 from ..models import ApiToken
 from ..case_metadata import case_update
 from ..errors import NoActiveModel, VerityError
-from ..models import Analysis, AnalysisStatus, Case, CaseImage, Dataset, ModelVersion, TrainingRun, Verdict
+from ..models import Analysis, AnalysisStatus, Case, CaseImage, Verdict
 from . import queries
 from .permissions import HasTokenScope, IsVerityAdmin
 from .schema import errors
@@ -376,7 +376,7 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self) -> Any:
         # Model versions are not team data: every signed-in user may see which model judged.
-        return ModelVersion.objects.order_by("-created_at", "-id")
+        return selectors.model_versions().order_by("-created_at", "-id")
 
     @extend_schema(summary="The active model version", tags=["models"],
                    description="The model that analyses new images; 503 (no_active_model) when none is. "
@@ -424,9 +424,7 @@ class MetricsView(APIView):
         by_status = dict(analyses.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
         done = analyses.filter(status=AnalysisStatus.DONE)
         by_label = dict(done.values_list("label").annotate(n=Count("id")).values_list("label", "n"))
-        margin = settings.VERITY_UNCERTAIN_MARGIN
-        uncertain = done.filter(probability_ai__gte=F("threshold") - margin,
-                                probability_ai__lte=F("threshold") + margin).count()
+        uncertain = done.filter(uncertainty.uncertain_q()).count()
         body = {
             "cases": selectors.cases_for(request.user).count(),
             "images": selectors.images_for(request.user).count(),
@@ -496,7 +494,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
     def get_queryset(self) -> Any:
-        return Dataset.objects.order_by("-created_at", "-id")
+        return selectors.datasets().order_by("-created_at", "-id")
 
     @extend_schema(summary="Register a dataset by its path on the server or by uploading a zip", tags=["training"],
                    request={"application/json": DatasetCreateSerializer,
@@ -512,7 +510,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                    examples=[OpenApiExample("Register", value={"name": "demo-2026-11", "path": "/data/demo"},
                                             request_only=True),
                              OpenApiExample("Registered", value=DATASET_EXAMPLE, response_only=True)])
-    def create(self, request: Request) -> Response:
+    def create(self, request: Request, format: str | None = None) -> Response:
         if "archive" in request.data:
             upload = DatasetUploadSerializer(data=request.data)
             upload.is_valid(raise_exception=True)
@@ -559,7 +557,7 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     parser_classes = [JSONParser]
 
     def get_queryset(self) -> Any:
-        return TrainingRun.objects.select_related("dataset").order_by("-created_at", "-id")
+        return selectors.training_runs()
 
     @extend_schema(summary="Start a training run", tags=["training"], request=TrainingRunCreateSerializer,
                    responses={201: TrainingRunSerializer, **errors(400, 403)},
@@ -570,16 +568,16 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
                                             request_only=True),
                              OpenApiExample("Queued", value={**RUN_EXAMPLE, "status": "queued", "epoch": 0,
                                                              "step": 0, "started_at": None}, response_only=True)])
-    def create(self, request: Request) -> Response:
+    def create(self, request: Request, format: str | None = None) -> Response:
         data = TrainingRunCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        dataset = Dataset.objects.filter(pk=values["dataset"]).first()
+        dataset = selectors.datasets().filter(pk=values["dataset"]).first()
         if dataset is None:
             raise VerityError("No such dataset.", details={"dataset": ["No such dataset."]})
         base = None
         if values.get("base_model"):
-            base = ModelVersion.objects.filter(pk=values["base_model"]).first()
+            base = selectors.model_versions().filter(pk=values["base_model"]).first()
             if base is None:
                 raise VerityError("No such model version.", details={"base_model": ["No such model version."]})
         run = services.training_run_start(actor=request.user, dataset=dataset, base_model=base,

@@ -161,9 +161,9 @@ class Analysis(models.Model):
     @property
     def is_uncertain(self) -> bool:
         """Within VERITY_UNCERTAIN_MARGIN of the threshold: too close to call either way."""
-        if self.probability_ai is None or self.threshold is None:
-            return False
-        return abs(self.probability_ai - self.threshold) < settings.VERITY_UNCERTAIN_MARGIN
+        from ..uncertainty import is_uncertain
+
+        return is_uncertain(self.probability_ai, self.threshold)
 
     @property
     def latency_s(self) -> float | None:

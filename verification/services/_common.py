@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
+from .. import selectors
 from ..errors import VerityError
 from ..models import Case, CaseImage, Membership, Role, Team, Verdict
+from ..selectors import User
 
 
 class NotAllowed(VerityError):
@@ -14,20 +15,19 @@ class NotAllowed(VerityError):
     status = 403
 
 
-def role_in(user: Any, team: Team) -> str | None:
-    if not getattr(user, "is_authenticated", False):
-        return None
-    return Membership.objects.filter(user=user, team=team).values_list("role", flat=True).first()
+def role_in(user: User, team: Team) -> str | None:
+    """The user's role in ``team`` (None: not a member); the one lookup, in selectors."""
+    return selectors.role_in(user, team)
 
 
-def require_member(user: Any, team: Team) -> str:
+def require_member(user: User, team: Team) -> str:
     role = role_in(user, team)
     if role is None:
         raise VerityError("You are not a member of that team.")
     return role
 
 
-def require_lead(user: Any, team: Team, what: str) -> None:
+def require_lead(user: User, team: Team, what: str) -> None:
     """Leads and admins of the team may ``what``; reviewers may not."""
     if getattr(user, "is_superuser", False):
         return
@@ -35,7 +35,7 @@ def require_lead(user: Any, team: Team, what: str) -> None:
         raise NotAllowed(f"Only a lead of {team} can {what}.")
 
 
-def require_admin(user: Any, team: Team | None = None) -> None:
+def require_admin(user: User, team: Team | None = None) -> None:
     if getattr(user, "is_superuser", False):
         return
     memberships = Membership.objects.filter(user=user, role=Role.ADMIN)

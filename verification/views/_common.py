@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import wraps
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -11,6 +12,8 @@ from django.shortcuts import render
 
 from .. import selectors
 from ..models import Case, CaseImage
+
+ViewFunc = Callable[..., HttpResponse]
 
 
 def case_or_404(request: HttpRequest, case_id: int) -> Case:
@@ -30,6 +33,25 @@ def image_or_404(request: HttpRequest, image_id: int) -> CaseImage:
 
 def forbidden(request: HttpRequest, message: str) -> HttpResponse:
     return render(request, "verification/forbidden.html", {"message": message}, status=403)
+
+
+NOT_ADMIN = "Only admins manage datasets, training and model versions. Ask an admin of your team."
+
+
+def admin_required(message: str = NOT_ADMIN) -> Callable[[ViewFunc], ViewFunc]:
+    """The one admin check of the pages: anyone who is not an admin of some team (or a superuser)
+    gets the 403 page with ``message``. Put it under ``login_required``."""
+
+    def decorate(view: ViewFunc) -> ViewFunc:
+        @wraps(view)
+        def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not selectors.is_admin(request.user):
+                return forbidden(request, message)
+            return view(request, *args, **kwargs)
+
+        return guarded
+
+    return decorate
 
 
 def _safe_cell(value: Any) -> Any:

@@ -10,18 +10,16 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
-from .. import selectors, services
+from .. import services
 from ..errors import VerityError
 from ..forms import EvaluationRequestForm
-from ._common import forbidden
-from .lifecycle import _NOT_ADMIN
+from ._common import admin_required
 
 
 @login_required
 @require_POST
+@admin_required()
 def models_evaluate(request: HttpRequest) -> HttpResponse:
-    if not selectors.is_admin(request.user):
-        return forbidden(request, _NOT_ADMIN)
     form = EvaluationRequestForm(request.POST)
     back = {k: request.POST[k] for k in ("a", "b") if request.POST.get(k, "").isdigit()}
     if not form.is_valid():

@@ -16,14 +16,11 @@ from .. import dashboards, selectors, services
 from ..errors import VerityError
 from ..forms import DatasetFromReviewsForm, DatasetRegisterForm, DatasetUploadForm, EvaluationRequestForm, TrainingStartForm
 from ..models import Dataset, TrainingRun
-from ._common import forbidden
+from ._common import admin_required
 
 # (label, metric key, shown as: True a percentage, False a number, None a count)
 COMPARED_METRICS = [("Accuracy", "accuracy", True), ("Precision", "precision", False), ("Recall", "recall", False),
                     ("F1", "f1", False), ("ROC-AUC", "roc_auc", False), ("Images", "n", None)]
-
-_NOT_ADMIN = "Only admins manage datasets, training and model versions. Ask an admin of your team."
-
 
 def _run_or_404(run_id: int) -> TrainingRun:
     run = selectors.training_runs().filter(pk=run_id).first()
@@ -69,9 +66,8 @@ def _registered_message(dataset: Dataset) -> str:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@admin_required()
 def datasets(request: HttpRequest) -> HttpResponse:
-    if not selectors.is_admin(request.user):
-        return forbidden(request, _NOT_ADMIN)
     intake = request.POST.get("intake", "path") if request.method == "POST" else ""
     if request.method == "POST" and intake not in DATASET_FORMS:
         return HttpResponseBadRequest("Unknown form.")
@@ -93,9 +89,8 @@ def datasets(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@admin_required()
 def training_runs(request: HttpRequest) -> HttpResponse:
-    if not selectors.is_admin(request.user):
-        return forbidden(request, _NOT_ADMIN)
     form = TrainingStartForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
@@ -114,9 +109,8 @@ def training_runs(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@admin_required()
 def training_run(request: HttpRequest, run_id: int) -> HttpResponse:
-    if not selectors.is_admin(request.user):
-        return forbidden(request, _NOT_ADMIN)
     return render(request, "verification/training_run.html", {"run": _run_or_404(run_id)})
 
 
@@ -137,9 +131,8 @@ def training_run_status(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@admin_required()
 def training_run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
-    if not selectors.is_admin(request.user):
-        return forbidden(request, _NOT_ADMIN)
     try:
         services.training_run_cancel(actor=request.user, run=_run_or_404(run_id))
     except VerityError as exc:
@@ -151,10 +144,9 @@ def training_run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
+@admin_required()
 def models_compare(request: HttpRequest) -> HttpResponse:
     """Two model versions side by side: test metrics and confusion matrices."""
-    if not selectors.is_admin(request.user):
-        return forbidden(request, _NOT_ADMIN)
     versions = selectors.model_versions()
     chosen = []
     for key in ("a", "b"):
