@@ -204,3 +204,11 @@ def test_xmp_outside_the_app1_segment_pillow_reads_is_still_found():
     data = data[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + data[2:]
     found = lane(read_lanes(data, "JPEG"), "xmp")
     assert found["claim"] == "ai_generated"
+
+
+def test_a1111_parameters_in_a_webp_exif_user_comment_are_found():
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9286] = b"UNICODE\x00" + A1111.encode("utf-16-le")  # the other byte order
+    data = encode(photo_like((16, 16)), "WEBP", exif=exif.tobytes())
+    found = lane(read_lanes(data, "WEBP"), "generator_parameters")
+    assert found["found"]["model"] == "sd_xl_base_1.0" and found["found"]["seed"] == "3141592653"
