@@ -24,8 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .provenance import c2pa_lane
-from .provenance._lane import DECISIVE, DECLARES_AI, DECLARES_CAPTURE, ERROR, FOUND, SUPPORTING, WEAK
+from .provenance import DECISIVE, DECLARES_AI, DECLARES_CAPTURE, ERROR, FOUND, SUPPORTING, WEAK, c2pa_lane
 
 RULES_VERSION = 1
 
@@ -65,7 +64,8 @@ def _lane_items(lanes: list[dict[str, Any]]) -> list[dict[str, str]]:
         source = _SOURCES.get(name, name)
         state, claim, strength = lane.get("state"), lane.get("claim"), lane.get("strength")
         if state == ERROR:
-            items.append(_item(NEUTRAL, "info", source, f"Lane error: {lane.get('summary') or lane.get('error')}", name))
+            said = lane.get("summary") or lane.get("error")
+            items.append(_item(NEUTRAL, "info", source, f"Lane error: {said}", name))
             continue
         if state != FOUND:
             continue  # absence is not evidence

@@ -48,7 +48,8 @@ def test_declared_ai_and_tampered_images_show_their_evidence(page, shot, live_se
     declared = Analysis.objects.get(image__original_name="C.jpg")
     card = page.locator(f"#image-{declared.image_id} .evidence")
     assert card.locator("[data-evidence-headline]").inner_text() == "AI-generated (declared by its C2PA manifest)"
-    assert card.locator(".evidence-headline .prob").inner_text() == f"model p(AI-generated) = {declared.probability_ai:.3f}"
+    probability = card.locator(".evidence-headline .prob").inner_text()
+    assert probability == f"model p(AI-generated) = {declared.probability_ai:.3f}"
     assert card.locator("li[data-strength=decisive]").count() == 1
 
     tampered = Analysis.objects.get(image__original_name="XCA.jpg")

@@ -19,7 +19,8 @@ A1111 = ("a lighthouse at dusk, oil painting\nNegative prompt: blurry\n"
          "Steps: 30, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 3141592653, Size: 512x512, "
          "Model hash: 31e35c80fc, Model: sd_xl_base_1.0, Version: v1.7.0")
 COMFY_PROMPT = {"3": {"class_type": "KSampler", "inputs": {"seed": 156680208700286, "steps": 20, "model": ["4", 0]}},
-                "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}}}
+                "4": {"class_type": "CheckpointLoaderSimple",
+                      "inputs": {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}}}
 
 
 def lane(lanes: list[dict], name: str) -> dict:
@@ -140,7 +141,8 @@ def _errors(lanes: list[dict]) -> dict[str, str]:
 
 
 def test_a_corrupt_manifest_is_a_c2pa_lane_error_and_the_other_lanes_still_read():
-    corrupt = b"JP\x00\x01\x00\x00\x00\x01" + b"\x00\x00\x00\x40jumb" + b"\x00\x00\x00\x18jumdc2pa\x00" + b"\xde\xad" * 20
+    corrupt = (b"JP\x00\x01\x00\x00\x00\x01" + b"\x00\x00\x00\x40jumb" + b"\x00\x00\x00\x18jumdc2pa\x00"
+               + b"\xde\xad" * 20)
     lanes = read_lanes(_jpeg_with_app11(corrupt), "JPEG")
     assert set(_errors(lanes)) == {"c2pa"}
     assert lane(lanes, "camera_exif")["state"] == "absent"
@@ -202,3 +204,11 @@ def test_xmp_outside_the_app1_segment_pillow_reads_is_still_found():
     data = data[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + data[2:]
     found = lane(read_lanes(data, "JPEG"), "xmp")
     assert found["claim"] == "ai_generated"
+
+
+def test_a1111_parameters_in_a_webp_exif_user_comment_are_found():
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9286] = b"UNICODE\x00" + A1111.encode("utf-16-le")  # the other byte order
+    data = encode(photo_like((16, 16)), "WEBP", exif=exif.tobytes())
+    found = lane(read_lanes(data, "WEBP"), "generator_parameters")
+    assert found["found"]["model"] == "sd_xl_base_1.0" and found["found"]["seed"] == "3141592653"

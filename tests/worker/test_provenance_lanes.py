@@ -57,7 +57,8 @@ def test_a_declared_ai_image_gets_its_c2pa_lane_and_a_decisive_verdict(analyse):
 
 def test_a_corrupt_manifest_is_a_lane_error_and_the_analysis_still_finishes(analyse):
     data = encode(photo_like((64, 48)), "JPEG")
-    payload = b"JP\x00\x01\x00\x00\x00\x01" + b"\x00\x00\x00\x40jumb" + b"\x00\x00\x00\x18jumdc2pa\x00" + b"\xbe\xef" * 24
+    payload = (b"JP\x00\x01\x00\x00\x00\x01" + b"\x00\x00\x00\x40jumb" + b"\x00\x00\x00\x18jumdc2pa\x00"
+               + b"\xbe\xef" * 24)
     data = data[:2] + b"\xff\xeb" + struct.pack(">H", len(payload) + 2) + payload + data[2:]
     analysis = analyse("broken.jpg", data)
     assert analysis.status == AnalysisStatus.DONE and analysis.error == ""

@@ -22,7 +22,8 @@ class EvidenceItemSerializer(serializers.Serializer):
 
 class EvidenceSerializer(serializers.Serializer):
     verdict = serializers.ChoiceField(choices=["ai_generated", "real", "needs_review"],
-                                      help_text="The final verdict; needs_review: conflicting evidence, a human decides.")
+                                      help_text="The final verdict; needs_review: the evidence conflicts, a human "
+                                                "decides.")
     headline = serializers.CharField(help_text='One line, e.g. "AI-generated (declared by its C2PA manifest)".')
     needs_human = serializers.BooleanField()
     conflict = serializers.CharField(allow_blank=True, help_text="Which items disagree, if any.")

@@ -23,10 +23,12 @@ from typing import Any
 from PIL import Image
 
 from . import c2pa_lane, exif, generators, xmp
-from ._lane import ERROR, FOUND, LaneResult, lane_error
+from ._lane import (ABSENT, DECISIVE, DECLARES_AI, DECLARES_CAPTURE, ERROR, FOUND, NONE, SUPPORTING, WEAK,
+                    LaneResult, lane_error)
 from .pngtext import has_chunk, text_chunks
 
-__all__ = ["ERROR", "FOUND", "LANES", "LaneResult", "camera_metadata", "read_lanes"]
+__all__ = ["ABSENT", "DECISIVE", "DECLARES_AI", "DECLARES_CAPTURE", "ERROR", "FOUND", "LANES", "NONE", "SUPPORTING",
+           "WEAK", "LaneResult", "camera_metadata", "read_lanes"]
 
 LANES = (c2pa_lane.LANE, xmp.LANE, generators.LANE, exif.SOFTWARE_LANE, exif.CAMERA_LANE)
 
@@ -46,8 +48,8 @@ def _open(data: bytes) -> tuple[dict[str, Any], tuple[bool, dict[str, str]]]:
             if im.format == "PNG" and not has_chunk(data, b"eXIf"):
                 # Pillow looks for a late eXIf chunk by decoding the whole image (~60 ms for 1024 px):
                 # with no such chunk anywhere in the bytes there is nothing to find.
-                return dict(im.info), (False, {})
-            return dict(im.info), exif.exif_fields(im)
+                return {str(k): v for k, v in im.info.items()}, (False, {})
+            return {str(k): v for k, v in im.info.items()}, exif.exif_fields(im)
 
 
 def read_lanes(data: bytes, fmt: str, *, trust_anchors_pem: str | None = None) -> list[dict[str, Any]]:

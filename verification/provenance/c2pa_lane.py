@@ -93,7 +93,7 @@ def manifest_store_bytes(data: bytes, fmt: str) -> int:
 
 
 def _reader_context(trust_anchors_pem: str | None) -> Any:
-    import c2pa
+    import c2pa  # type: ignore[import-untyped]
 
     verify: dict[str, Any] = {"remote_manifest_fetch": False, "ocsp_fetch": False}
     settings: dict[str, Any] = {"verify": verify}
@@ -140,7 +140,8 @@ def _summarise_store(store: dict[str, Any], state: str) -> dict[str, Any]:
     ingredients = []
     ingredient_source_types = []
     for ing in active.get("ingredients") or []:
-        entry = {"title": clip(ing.get("title", ""), 200), "relationship": clip(ing.get("relationship", ""), 50)}
+        entry: dict[str, Any] = {"title": clip(ing.get("title", ""), 200),
+                                 "relationship": clip(ing.get("relationship", ""), 50)}
         ing_codes = [s.get("code", "") for s in ing.get("validation_status") or [] if isinstance(s, dict)]
         if ing_codes:
             entry["validation_codes"] = ing_codes
@@ -202,7 +203,7 @@ def read(data: bytes, fmt: str, *, trust_anchors_pem: str | None = None,
          max_manifest_bytes: int = MAX_MANIFEST_BYTES) -> LaneResult:
     """Read and validate the embedded manifest store. Raises nothing the caller must handle
     beyond what :func:`verification.provenance.read_lanes` turns into a lane error."""
-    import c2pa
+    import c2pa  # type: ignore[import-untyped]
 
     mime = mime_of(fmt)
     if mime is None:

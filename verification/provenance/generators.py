@@ -53,7 +53,7 @@ def _comfy(prompt: Any) -> dict[str, Any]:
     for node in prompt.values():
         if not isinstance(node, dict):
             continue
-        inputs = node.get("inputs") if isinstance(node.get("inputs"), dict) else {}
+        inputs: dict[str, Any] = node["inputs"] if isinstance(node.get("inputs"), dict) else {}
         for key in ("ckpt_name", "unet_name", "model_name"):
             if isinstance(inputs.get(key), str):
                 models.append(clip(inputs[key], 300))
@@ -110,5 +110,5 @@ def read(text: dict[str, str]) -> LaneResult:
     if not found:
         return LaneResult(lane=LANE, summary="No generator parameters.")
     detail = ", ".join(f"{k} {found[k]}" for k in ("model", "seed") if k in found)
-    return LaneResult(lane=LANE, state=FOUND, claim=DECLARES_AI, strength=SUPPORTING, found=found,
-                      summary=f"Generation parameters written by {found['generator']}" + (f" ({detail})." if detail else "."))
+    summary = f"Generation parameters written by {found['generator']}" + (f" ({detail})." if detail else ".")
+    return LaneResult(lane=LANE, state=FOUND, claim=DECLARES_AI, strength=SUPPORTING, found=found, summary=summary)

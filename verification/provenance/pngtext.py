@@ -32,7 +32,8 @@ def text_chunks(data: bytes) -> dict[str, str]:
     """Keyword -> text of every text chunk (later chunks with the same keyword are kept apart)."""
     if data[:8] != PNG_SIGNATURE:
         return {}
-    pos, found = 8, {}
+    pos = 8
+    found: dict[str, str] = {}
     while pos + 8 <= len(data) and len(found) < MAX_CHUNKS:
         length, kind = struct.unpack(">I4s", data[pos:pos + 8])
         body = data[pos + 8:pos + 8 + length]
