@@ -44,7 +44,8 @@ def _development_secret_key() -> str:
 
 
 SECRET_KEY = _require("SECRET_KEY") if PRODUCTION else (env_str("SECRET_KEY") or _development_secret_key())
-DEBUG = env_bool("DEBUG", not PRODUCTION)
+# Off unless a developer asks for it (DEBUG=true): debug pages show settings and code to anyone.
+DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -73,9 +74,12 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-if PRODUCTION:
-    # Static files straight from the app server in production (runserver serves them in development).
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+# Static files straight from the app server: collected ones in production; in development (where
+# runserver serves nothing with DEBUG off) from the apps' folders through the finders.
+MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+if not PRODUCTION:
+    WHITENOISE_USE_FINDERS = True
+    WHITENOISE_AUTOREFRESH = True
 
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"

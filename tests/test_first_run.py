@@ -67,3 +67,16 @@ def test_a_failed_first_run_says_what_to_do(client, data_dir) -> None:
 def test_a_status_file_that_is_not_json_is_ignored(data_dir) -> None:
     (data_dir / "first-run.json").write_text("{half")
     assert first_run.read() is None
+
+
+def test_the_demo_dataset_is_listed_on_the_datasets_page(db, demo_dataset, django_user_model) -> None:
+    from verification.management.commands.ensure_model import Command
+    from verification.models import AuditEvent, Dataset
+
+    admin = django_user_model.objects.create_superuser("admin", password="pw-admin-123!")
+    folder = demo_dataset(pairs=4, seed=4)
+    Command()._register_demo_dataset(folder)
+    Command()._register_demo_dataset(folder)  # a second start lists it once
+    dataset = Dataset.objects.get()
+    assert (dataset.name, dataset.path, dataset.analysis["total"]) == ("demo-generated", str(folder), 8)
+    assert AuditEvent.objects.get(action="dataset.registered").actor == admin

@@ -1,11 +1,12 @@
 """/api/v1/: the versioned API, its OpenAPI schema and the documentation pages (served locally)."""
 
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
 from . import views
 from .archive import StabilityCheckViewSet
+from .docs_views import LocalRedocView, LocalSwaggerView
 from .evaluations import EvaluationViewSet
 from .reviews import ReviewViewSet
 from .errors import api_not_found
@@ -30,10 +31,9 @@ urlpatterns = [
     path("me/", views.MeView.as_view(), name="me"),
     path("schema/", SpectacularAPIView.as_view(api_version="v1", permission_classes=[], authentication_classes=[]),
          name="schema"),
-    path("schema/swagger/", SpectacularSwaggerView.as_view(url_name="api:schema", permission_classes=[],
-                                                           authentication_classes=[]), name="swagger"),
-    path("schema/redoc/", SpectacularRedocView.as_view(url_name="api:schema", template_name="api/redoc.html",
-                                                       permission_classes=[],
-                                                       authentication_classes=[]), name="redoc"),
+    path("schema/swagger/", LocalSwaggerView.as_view(url_name="api:schema", permission_classes=[],
+                                                     authentication_classes=[]), name="swagger"),
+    path("schema/redoc/", LocalRedocView.as_view(url_name="api:schema", permission_classes=[],
+                                                 authentication_classes=[]), name="redoc"),
     re_path(r"^.*$", api_not_found),
 ]

@@ -36,6 +36,7 @@ class Command(BaseCommand):
                 self._train_demo(demo_ckpt.parent, pairs=options["pairs"], epochs=options["epochs"])
             first_run.write("registering")
             self._register(demo_ckpt, demo=True)
+            self._register_demo_dataset(settings.DATA_DIR / "demo-data")
         except BaseException as exc:
             # Pages say so instead of showing a training banner that never moves.
             first_run.write("failed", message=f"{type(exc).__name__}: {exc}"[:300])
@@ -54,6 +55,23 @@ class Command(BaseCommand):
             version = services.model_version_register(checkpoint=path, activate=True)
         kind = "DEMO model" if version.is_demo else "model"
         self.stdout.write(self.style.SUCCESS(f"Active {kind}: {version.name} ({path})."))
+
+    def _register_demo_dataset(self, data_dir: Path) -> None:
+        """List the demo's generated images on the Datasets page, so people see what it learnt from."""
+        from django.contrib.auth import get_user_model
+
+        from verification.models import Dataset
+
+        admin = get_user_model().objects.filter(is_superuser=True).order_by("pk").first()
+        if admin is None or not (data_dir / "MANIFEST.csv").exists() or Dataset.objects.filter(
+                path=str(data_dir)).exists():
+            return
+        try:
+            dataset = services.dataset_register(actor=admin, name="demo-generated", path=str(data_dir))
+        except Exception as exc:  # noqa: BLE001 - the model is ready; a missing listing must not stop the start
+            self.stdout.write(self.style.WARNING(f"The demo dataset was not listed on the Datasets page: {exc}"))
+        else:
+            self.stdout.write(f"Demo dataset registered: {dataset.name} ({data_dir}).")
 
     def _train_demo(self, out_dir: Path, *, pairs: int, epochs: int) -> None:
         from ml.config import PreprocessConfig, TrainConfig
