@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.db import connection
+
 from ml import phash
 
 from .models import CaseImage, FingerprintKey, ImageFingerprint
@@ -28,9 +30,13 @@ def store(*, items: Sequence[tuple[CaseImage, Sequence[phash.PerceptualHash]]], 
     rows = ImageFingerprint.objects.bulk_create([
         ImageFingerprint(image=image, team_id=team_id, variant=i, value=h.value, quality=h.quality)
         for image, hashes in items for i, h in enumerate(hashes)])
-    FingerprintKey.objects.bulk_create([
-        FingerprintKey(fingerprint=row, team_id=team_id, key=key)
-        for row in rows for key in phash.index_keys(bytes(row.value))], batch_size=2000)
+    # One executemany rather than bulk_create: SQLite's parameter limit would split 16 keys per hash
+    # into more statements as a case grows, and intake costs a fixed number of queries.
+    table = FingerprintKey._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {table} (fingerprint_id, team_id, {connection.ops.quote_name('key')}) "
+                           "VALUES (%s, %s, %s)",
+                           [(row.pk, team_id, key) for row in rows for key in phash.index_keys(bytes(row.value))])
 
 
 def lookup_many(*, team_id: int, queries: Sequence[Sequence[phash.PerceptualHash]],

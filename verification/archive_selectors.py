@@ -5,8 +5,6 @@ the same team (see services.archive), which the user may see too."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 
@@ -93,7 +91,3 @@ def notifications_for(user: User) -> QuerySet[Notification]:
 
 def unread_notifications(user: User) -> int:
     return notifications_for(user).filter(read_at__isnull=True).count()
-
-
-def report_rows(case: Case, user: Any) -> dict[int, ImageMemory]:
-    return case_memory(user, case).images

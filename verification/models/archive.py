@@ -4,6 +4,7 @@ the notifications that tell people, and re-share stability checks of a verdict."
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.conf import settings
@@ -20,8 +21,9 @@ class ChunkKeyField(models.IntegerField):
 
 @ChunkKeyField.register_lookup
 class AnyOf(models.Lookup):
-    """``IN`` for the few thousand probe keys of one lookup. On PostgreSQL it is sent as one array
-    parameter (``= ANY(%s)``): planning a 2,000-item ``IN`` list costs more than the index scans."""
+    """``IN`` for the thousands of probe keys of one lookup, sent as one parameter: on PostgreSQL an
+    array (``= ANY(%s)``; planning a 2,000-item ``IN`` list costs more than the index scans), on
+    SQLite a JSON array."""
 
     lookup_name = "any_of"
     prepare_rhs = False
@@ -31,6 +33,10 @@ class AnyOf(models.Lookup):
         values = [int(v) for v in self.rhs]
         if connection.vendor == "postgresql":
             return f"{lhs} = ANY(%s)", [*lhs_params, values]
+        if connection.vendor == "sqlite":
+            # One JSON parameter: a case of many images probes more keys than SQLite's 32,766
+            # bound parameters, and the query stays one query whatever the number of images.
+            return f"{lhs} IN (SELECT value FROM json_each(%s))", [*lhs_params, json.dumps(values)]
         return f"{lhs} IN ({', '.join(['%s'] * len(values))})", [*lhs_params, *values]
 
 
