@@ -89,6 +89,24 @@ def seed(n_cases: int) -> tuple[str, str, int]:
     return session.session_key, token, Case.objects.order_by("-id").values_list("pk", flat=True)[n_cases // 2]
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer to count, not to follow: a request sent to the login page instead of
+    the measured page must not be timed as if it were that page."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def problems(results: dict[str, dict]) -> list[str]:
+    """One sentence per target that did not answer every request with 200 (e.g. 302 to /login/)."""
+    return [f"{name}: statuses {r['statuses']} (expected {r['requests']} x 200); its timings do not measure that "
+            "page. Check the session cookie or token the run uses." for name, r in results.items()
+            if r["statuses"] != {200: r["requests"]}]
+
+
 def load(url: str, headers: dict[str, str], n: int, concurrency: int) -> dict:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -103,7 +121,7 @@ def load(url: str, headers: dict[str, str], n: int, concurrency: int) -> dict:
             req = urllib.request.Request(url, headers=headers)
             t = time.perf_counter()
             try:
-                with urllib.request.urlopen(req, timeout=30) as r:
+                with _OPENER.open(req, timeout=30) as r:
                     r.read()
                     code = r.status
             except urllib.error.HTTPError as e:
@@ -185,10 +203,14 @@ def main() -> int:
               "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "cases": args.cases,
               "seed_s": seed_s, "concurrency": args.concurrency, "web_workers": args.web_workers,
               "results": results}
+    failed = problems(results)
+    report["problems"] = failed
     print(json.dumps(report, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-    return 0
+    for line in failed:
+        print(f"error: {line}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

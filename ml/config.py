@@ -81,7 +81,8 @@ class TrainConfig:
     # After training, re-estimate BatchNorm statistics on this many batches of training images
     # seen exactly as at inference (input_size centre crops), for when train_crop is much smaller
     # than input_size (Touvron et al. 2019). Off by default: on the demo set (train_crop 64,
-    # input_size 128) 4 batches lowered test accuracy from 0.979 to 0.851 (benchmarks/ml.md).
+    # input_size 128) 4 batches lowered validation accuracy from 0.990 to 0.948 (benchmarks/ml.md,
+    # whose outputs were not kept).
     bn_recalibration_batches: int = 0
     # last.pt (model + optimizer + best state: about 4x model.pt) exists to resume an interrupted
     # run; a finished run deletes it unless asked to keep it.

@@ -36,6 +36,7 @@ from .checkpoint import CheckpointMeta, atomic_save, init_from_checkpoint, meta_
     save_checkpoint
 from .config import TrainConfig
 from .data.dataset import ImageDataset
+from .data.demo import DEMO_GENERATOR
 from .data.sources import Sample, fingerprint, load_samples
 from .device import select_device
 from .errors import MLError, TrainingCancelled
@@ -450,8 +451,10 @@ def train(config: TrainConfig, *, progress: ProgressFn | None = None, show_bar: 
                             f"(seeded with {config.seed}, stratified by class and source)."]
     emit({"event": "done", "metrics": metrics})
 
-    # Demo-ness is inherited: a model fine-tuned from a demo model is no better founded.
-    demo = is_demo or bool(base_meta and base_meta.is_demo)
+    # Demo-ness is inherited: a model fine-tuned from a demo model, or trained on the generated
+    # demo set, is no better founded than the demo model.
+    demo = is_demo or bool(base_meta and base_meta.is_demo) or any(
+        x.generator == DEMO_GENERATOR for x in by_split["train"])
     meta = CheckpointMeta(model=config.model, preprocess=config.preprocess, temperature=temperature,
                           threshold=threshold, is_demo=demo, data_fingerprint=data_fingerprint,
                           train_config=config.to_dict(), metrics=metrics,

@@ -131,6 +131,7 @@ def analysis_payload(analysis: Analysis, event: str) -> dict[str, Any]:
                 "id": analysis.pk, "status": analysis.status, "label": analysis.label or None,
                 "probability_ai": analysis.probability_ai, "confidence": analysis.confidence,
                 "threshold": analysis.threshold, "model_version": analysis.model_version_id,
+                "by_demo_model": bool(analysis.model_version is not None and analysis.model_version.is_demo),
                 "error": analysis.error or None,
             },
             "image": {"id": image.pk, "sha256": image.sha256, "original_name": image.original_name},

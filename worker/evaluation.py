@@ -45,8 +45,15 @@ def _score_dataset(evaluation: ModelEvaluation) -> dict[str, Any]:
 
 def _score_reviewed(evaluation: ModelEvaluation) -> dict[str, Any]:
     _, predictor = model_cache.predictor_for(evaluation.model_version)
-    pairs = evaluation.labels
-    images = CaseImage.objects.in_bulk([pk for pk, _ in pairs])
+    images = CaseImage.objects.in_bulk([pk for pk, _ in evaluation.labels])
+    # Reviewed images this version (or a model it was fine-tuned from) trained on, e.g. after
+    # "build dataset from reviewed cases", say nothing about how it does on unseen images.
+    trained_on = predictor.meta.trained_on
+    pairs = [(pk, v) for pk, v in evaluation.labels if pk not in images or images[pk].sha256 not in trained_on]
+    excluded = len(evaluation.labels) - len(pairs)
+    if not pairs:
+        raise VerityError(f"All {excluded} reviewed images were used to train this version (or a model it was "
+                          "fine-tuned from), so none can measure it. Review more cases, then evaluate again.")
     y: list[int] = []
     p: list[float] = []
     skipped = 0
@@ -65,6 +72,7 @@ def _score_reviewed(evaluation: ModelEvaluation) -> dict[str, Any]:
         raise VerityError("None of the reviewed images could be read; check the image storage and try again.")
     result = binary_metrics(np.array(y), np.array(p), predictor.meta.threshold)
     result["skipped"] = skipped
+    result["excluded_trained_on"] = excluded
     return result
 
 

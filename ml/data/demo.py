@@ -23,6 +23,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+# The generator column of every synthetic demo image: a model trained on it is a demo model.
+DEMO_GENERATOR = "demo-transposed-conv"
+
 # Photographs (not drawings or synthetic patterns) that ship inside scikit-image's wheel.
 PHOTOS = ("astronaut", "camera", "coffee", "chelsea", "rocket", "coins", "moon",
           "hubble_deep_field", "immunohistochemistry", "retina", "brick", "grass", "gravel",
@@ -106,7 +109,7 @@ def generate_demo_dataset(out: str | Path, *, pairs: int = 300, size: int = 128,
             Image.fromarray(arr).save(out / rel)
             rows.append({"path": rel.as_posix(), "label": label, "split": split,
                          "source": f"skimage:{name}",
-                         "generator": "" if label == "real" else "demo-transposed-conv"})
+                         "generator": "" if label == "real" else DEMO_GENERATOR})
     with (out / "MANIFEST.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["path", "label", "split", "source", "generator"])
         writer.writeheader()

@@ -79,12 +79,10 @@ def shot(request: pytest.FixtureRequest) -> Any:
 
 @pytest.fixture
 def celery_worker_process(transactional_db: None, settings: Any, tmp_path: Path) -> Iterator[subprocess.Popen]:
-    """A real worker (`celery -A portal worker`) on the test database, consuming both queues."""
-    from django.db import connection
+    """A real worker (`celery -A portal worker`) on the test database (SQLite or PostgreSQL), consuming
+    both queues from the test's broker (the filesystem one or Redis)."""
+    from tests.worker_process import test_database_url
 
-    db = connection.settings_dict
-    if db["ENGINE"] != "django.db.backends.sqlite3":
-        pytest.skip("the e2e worker fixture handles the embedded SQLite database only")
     data_dir = Path(settings.DATA_DIR)
     broker_url = settings.CELERY_BROKER_URL
     if broker_url.startswith("filesystem://"):
@@ -93,7 +91,12 @@ def celery_worker_process(transactional_db: None, settings: Any, tmp_path: Path)
             folder = data_dir / "broker" / sub
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db['NAME']}", "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+    else:  # Redis: the same, for the queues this worker reads
+        from portal.celery import app
+
+        app.control.purge()
+    # The test database as the worker must reach it: SQLite's file or PostgreSQL's test_ database.
+    env = {**os.environ, "DATABASE_URL": test_database_url(), "MEDIA_ROOT": str(settings.MEDIA_ROOT),
            "VERITY_DATA_DIR": str(data_dir), "CELERY_BROKER_URL": broker_url, "VERITY_DEVICE": "cpu",
            "VERITY_TORCH_THREADS": "1", "DJANGO_SETTINGS_MODULE": "portal.settings"}
     log = (tmp_path / "worker.log").open("w")

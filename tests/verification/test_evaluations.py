@@ -3,6 +3,7 @@ a tiny generated dataset and on reviewed cases, and the periodic re-evaluation's
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -207,3 +208,27 @@ def test_a_failing_evaluation_records_a_readable_reason(crew, model, sent_evalua
     evaluation.refresh_from_db()
     assert evaluation.status == EvaluationStatus.FAILED and "/no/such/data" in evaluation.error
     assert AuditEvent.objects.filter(action="evaluation.failed", object_id=str(evaluation.pk)).exists()
+
+
+def test_reviewed_images_the_version_trained_on_are_left_out_and_counted(
+        crew, model, eval_data, tiny_checkpoint, sent_evaluations, tmp_path):
+    """After "build dataset from reviewed cases" a version may have trained on reviewed images:
+    scoring them would flatter it and hide drift (issue 18, item 3)."""
+    from ml.checkpoint import load_checkpoint
+    from ml.data.demo import generate_demo_dataset
+    from ml.data.sources import load_samples
+
+    trained_on = load_checkpoint(tiny_checkpoint)[1].trained_on
+    # tests/conftest.py's tiny_checkpoint trained on this generated set (the generator is seeded).
+    again = load_samples(generate_demo_dataset(tmp_path / "again", pairs=12, size=64, seed=1))
+    seen = [s for s in again if hashlib.sha256(s.read_bytes()).hexdigest() in trained_on][:2]
+    assert len(seen) == 2
+    unseen = [s for s in load_samples(eval_data) if hashlib.sha256(s.read_bytes()).hexdigest() not in trained_on][:4]
+    assert len(unseen) == 4
+    finalise_reviewed(crew, [(s.read_bytes(), s.label) for s in [*seen, *unseen]])
+    [evaluation] = services.evaluation_request(actor=crew["admin"], versions=[model], source="reviewed_cases")
+    assert evaluate_model.run(evaluation.pk) == "done"
+    evaluation.refresh_from_db()
+    assert evaluation.n_images == 4 and evaluation.metrics["excluded_trained_on"] == 2
+    done = AuditEvent.objects.get(action="evaluation.done", object_id=str(evaluation.pk))
+    assert done.details["excluded_trained_on"] == 2

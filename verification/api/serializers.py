@@ -74,6 +74,8 @@ class AnalysisSerializer(serializers.ModelSerializer):
         help_text="True when the probability lies inside the uncertain band: treat the verdict with care.")
     uncertain_band = serializers.SerializerMethodField()
     model_version = ModelVersionRefSerializer(allow_null=True, read_only=True)
+    by_demo_model = serializers.SerializerMethodField(
+        help_text="True when a demo model (trained on generated demo data) made this verdict: not for real decisions.")
     timings_ms = serializers.DictField(child=serializers.FloatField(), read_only=True,
                                        help_text="Milliseconds per step of the analysis.")
     crop_box = serializers.DictField(child=serializers.IntegerField(), read_only=True,
@@ -88,7 +90,7 @@ class AnalysisSerializer(serializers.ModelSerializer):
     class Meta:
         model = Analysis
         fields = ["id", "case", "image", "status", "label", "probability_ai", "confidence", "threshold",
-                  "uncertain", "uncertain_band", "model_version", "timings_ms", "crop_box", "error", "attempts",
+                  "uncertain", "uncertain_band", "model_version", "by_demo_model", "timings_ms", "crop_box", "error", "attempts",
                   "created_at", "started_at", "finished_at", "heatmap_url", "overlay_url", "evidence", "lanes"]
         read_only_fields = fields
 
@@ -97,6 +99,10 @@ class AnalysisSerializer(serializers.ModelSerializer):
         data["label"] = instance.label or None
         data["error"] = instance.error or None
         return data
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_by_demo_model(self, obj: Analysis) -> bool:
+        return bool(obj.model_version is not None and obj.model_version.is_demo)
 
     @extend_schema_field(serializers.BooleanField(allow_null=True))
     def get_uncertain(self, obj: Analysis) -> bool | None:
@@ -191,11 +197,15 @@ class CaseSerializer(serializers.ModelSerializer):
     verdict = serializers.SerializerMethodField(
         help_text="ai_generated if any image was judged AI-generated, real if all judged images are real, "
                   "null while nothing is judged.")
+    verdict_by_demo_model = serializers.BooleanField(
+        source="model_verdict_demo", read_only=True,
+        help_text="True when a demo model (trained on generated demo data) made a verdict behind this case's: "
+                  "not for real decisions.")
 
     class Meta:
         model = Case
         fields = ["id", "title", "team", "source_url", "notes", "tags", "created_by", "created_at",
-                  "image_count", "analyses", "status", "verdict"]
+                  "image_count", "analyses", "status", "verdict", "verdict_by_demo_model"]
         read_only_fields = fields
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))

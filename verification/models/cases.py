@@ -63,6 +63,9 @@ class Case(models.Model):
     # The model's case-level verdict, kept up to date by services.analysis_record so that lists can
     # filter and sort on it without a subquery per row: AI-generated if any image is, else real.
     model_verdict = models.CharField(max_length=16, choices=Verdict.choices, blank=True, db_index=True)
+    # Set with model_verdict: a demo model (trained on generated demo data) made one of the
+    # analyses behind it, so every list, export and report can mark the verdict as not for use.
+    model_verdict_demo = models.BooleanField(default=False)
     final_verdict = models.CharField(max_length=16, choices=HumanVerdict.choices, blank=True, db_index=True)
     final_comment = models.TextField(blank=True)
     finalised_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from .. import selectors
 from ..errors import VerityError
-from ..models import Case, CaseImage, Membership, Role, Team, Verdict
+from ..models import Analysis, AnalysisStatus, Case, CaseImage, Membership, Role, Team, Verdict
 from ..selectors import User
 
 
@@ -59,3 +59,11 @@ def refresh_model_verdicts(case_ids: Iterable[int]) -> None:
         by_verdict.setdefault(verdict, []).append(case_id)
     for verdict, ids in by_verdict.items():
         Case.objects.filter(pk__in=ids).exclude(model_verdict=verdict).update(model_verdict=verdict)
+    # The verdict is a demo model's when one made a finished analysis of an image of the case (or
+    # of the original that an unanalysed duplicate takes its verdict from).
+    demo = Analysis.objects.filter(status=AnalysisStatus.DONE, model_version__is_demo=True)
+    by_demo = set(demo.filter(image__case_id__in=case_ids).values_list("image__case_id", flat=True))
+    by_demo |= set(CaseImage.objects.filter(case_id__in=case_ids, duplicate_of__analyses__in=demo)
+                   .values_list("case_id", flat=True))
+    Case.objects.filter(pk__in=by_demo).exclude(model_verdict_demo=True).update(model_verdict_demo=True)
+    Case.objects.filter(pk__in=case_ids - by_demo).exclude(model_verdict_demo=False).update(model_verdict_demo=False)

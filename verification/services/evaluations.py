@@ -46,15 +46,28 @@ class EvaluationData:
         return hashlib.sha256(what.encode()).hexdigest()
 
 
+def _lineage(versions: list[ModelVersion]) -> set[int]:
+    """The ids of ``versions`` and of every base model they were fine-tuned from, transitively."""
+    seen: set[int] = set()
+    frontier = {v.pk for v in versions}
+    while frontier:
+        seen |= frontier
+        frontier = set(TrainingRun.objects.filter(model_version_id__in=frontier, base_model__isnull=False)
+                       .values_list("base_model_id", flat=True)) - seen
+    return seen
+
+
 def _split_seed(dataset: Dataset, versions: list[ModelVersion]) -> int:
     """The seed whose test split none of ``versions`` trained on: the one their training runs on
-    this dataset used (0, the training default, when none did). A dataset whose every file names
-    its split needs no seed."""
+    this dataset used, or their ancestors' runs (the base models they were fine-tuned from); 0,
+    the training default, when none did. A dataset whose every file names its split needs no seed.
+    Whatever the seed, the evaluation also leaves out by content every image the checkpoint's
+    lineage trained on (ml.evaluate)."""
     by_split = (dataset.analysis or {}).get("by_split") or {}
     if by_split and sum(by_split.values()) == (dataset.analysis or {}).get("total"):
         return 0
     seeds = {int(hp.get("seed", 0)) for hp in TrainingRun.objects.filter(
-        dataset=dataset, model_version__in=versions).values_list("hyperparameters", flat=True)}
+        dataset=dataset, model_version__in=_lineage(versions)).values_list("hyperparameters", flat=True)}
     if len(seeds) > 1:
         raise VerityError(f"These versions were trained on {dataset.name} with different split seeds, so no test "
                           "split of it is held out from both. Compare them on another dataset or on the reviewed "
@@ -176,6 +189,7 @@ def evaluation_finish(*, evaluation_id: int, metrics: dict[str, Any]) -> ModelEv
         evaluation.finished_at = timezone.now()
         evaluation.save(update_fields=["status", "metrics", "n_images", "baseline_accuracy", "drift", "finished_at"])
         summary = {"evaluation": evaluation.pk, "source": evaluation.source, "images": evaluation.n_images,
+                   "excluded_trained_on": int(metrics.get("excluded_trained_on", 0)),
                    "accuracy": evaluation.accuracy, "baseline_accuracy": evaluation.baseline_accuracy}
         record_event(action="evaluation.done", obj=evaluation, details={**summary, "drift": evaluation.drift})
         if evaluation.drift:

@@ -17,22 +17,24 @@ from ._common import require_admin
 
 
 def model_version_register(*, checkpoint: str | Path, name: str = "", actor: Any = None,
-                           activate: bool = False) -> ModelVersion:
-    """Register a checkpoint file as a model version (reading its self-description)."""
+                           activate: bool = False, is_demo: bool = False) -> ModelVersion:
+    """Register a checkpoint file as a model version (reading its self-description). It is a demo
+    model when its checkpoint says so or ``is_demo`` does (e.g. it descends from a demo model)."""
     path = Path(checkpoint).resolve()
     try:
         payload = read_checkpoint(path)
     except MLError as exc:
         raise VerityError(str(exc)) from exc
     meta = meta_from_payload(payload)
+    is_demo = is_demo or meta.is_demo
     digest = file_sha256(path)
     with transaction.atomic():
         version = ModelVersion.objects.create(
             name=name or meta.name or f"model-{digest[:12]}", checkpoint=str(path), checkpoint_sha256=digest,
             architecture=meta.model.architecture, input_size=meta.preprocess.input_size,
-            is_demo=meta.is_demo, metrics=meta.metrics)
+            is_demo=is_demo, metrics=meta.metrics)
         record_event(action="model.registered", obj=version, actor=actor,
-                     details={"checkpoint": str(path), "sha256": digest, "is_demo": meta.is_demo})
+                     details={"checkpoint": str(path), "sha256": digest, "is_demo": is_demo})
         if activate:
             model_version_activate(version=version, actor=actor, note="activated on registration")
     return version

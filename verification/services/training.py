@@ -251,7 +251,11 @@ def training_run_finish(*, run_id: int, checkpoint: str | Path) -> TrainingRun:
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().select_related("dataset").get(pk=run_id)
         _transition(run, TrainingStatus.SUCCEEDED)
-        version = model_version_register(checkpoint=checkpoint, name=f"{run.dataset.name[:90]}-run{run.pk}")
+        # Demo-ness is inherited: fine-tuning a demo model does not make it fit for real decisions
+        # (the checkpoint also says so when the base's checkpoint did, or the data was the demo set).
+        base = run.base_model
+        version = model_version_register(checkpoint=checkpoint, name=f"{run.dataset.name[:90]}-run{run.pk}",
+                                         is_demo=bool(base is not None and base.is_demo))
         run.model_version = version
         run.finished_at = timezone.now()
         run.eta_s = None

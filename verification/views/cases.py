@@ -55,15 +55,17 @@ def case_list_csv(request: HttpRequest) -> HttpResponse:
     services.list_export_record(user=request.user, what="cases", filters=filters.as_dict(), rows=len(cases))
     base = request.build_absolute_uri("/")[:-1]
     evidence = selectors.case_evidence_lines([c.pk for c in cases])
-    rows = ([c.pk, c.title, c.team.name, c.get_status_display(), c.model_verdict, c.final_verdict,
+    rows = ([c.pk, c.title, c.team.name, c.get_status_display(), c.model_verdict,
+             "yes" if c.model_verdict_demo else "no", c.final_verdict,
              "yes" if c.disagrees else "no", c.assignee.get_username() if c.assignee else "",
              ", ".join(t.name for t in c.tags.all()), c.n_images, c.n_pending, c.n_failed,
              c.created_at.isoformat(), c.created_by.get_username(), c.source_url,
              base + reverse("verification:case_detail", args=[c.pk]), "\n".join(evidence.get(c.pk, []))]
             for c in cases)
     return csv_response("verity-cases.csv", [
-        "id", "title", "team", "status", "model_verdict", "final_verdict", "disagreement", "assignee", "tags",
-        "images", "analysing", "failed", "submitted_at", "submitted_by", "source_url", "url", "evidence"], rows)
+        "id", "title", "team", "status", "model_verdict", "model_verdict_by_demo_model", "final_verdict",
+        "disagreement", "assignee", "tags", "images", "analysing", "failed", "submitted_at", "submitted_by",
+        "source_url", "url", "evidence"], rows)
 
 
 @login_required
