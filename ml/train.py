@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader
 
 from . import CLASSES
 from .calibration import choose_threshold, fit_temperature
+from .wholeimage import served_calibration
 from .checkpoint import CheckpointMeta, atomic_save, init_from_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data.dataset import ImageDataset
@@ -387,6 +388,13 @@ def train(config: TrainConfig, *, progress: ProgressFn | None = None, show_bar: 
         metrics["test"] = binary_metrics(test_y.numpy(), test_p.numpy(), threshold)
     if len(val_y):
         metrics["val"] = binary_metrics(val_y.numpy(), val_p.numpy(), threshold)
+    # What is served is the image judged on its tiles and aggregated (ml.wholeimage), not one centre
+    # crop: fit the temperature and threshold on that rule and report it (issue #18 item 6). The
+    # single-crop figures stay beside it for comparison.
+    served = served_calibration(model, config.preprocess, device, by_split["val"], by_split["test"])
+    if served is not None:
+        temperature, threshold = served["temperature"], served["threshold"]
+        metrics = {**served, "single_crop": metrics}
     metrics["counts"] = {s: len(v) for s, v in by_split.items()}
     emit({"event": "done", "metrics": metrics})
 

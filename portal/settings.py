@@ -235,6 +235,13 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 # most VERITY_BATCH_WAIT_MS for more to arrive.
 VERITY_BATCH_SIZE = env_int("VERITY_BATCH_SIZE", 8)
 VERITY_BATCH_WAIT_MS = env_int("VERITY_BATCH_WAIT_MS", 0)
+# Whole-image analysis (ml.tiling, benchmarks/tiles.md): each image is judged on at most
+# VERITY_MAX_TILES native-resolution tiles (past that the grid is thinned and the gaps are shown
+# as not judged), run VERITY_TILE_BATCH at a time so memory stays bounded; the Grad-CAM map's
+# faithfulness is checked per image (1 + 3 extra tile forwards) unless turned off.
+VERITY_MAX_TILES = env_int("VERITY_MAX_TILES", 64)
+VERITY_TILE_BATCH = env_int("VERITY_TILE_BATCH", 32)
+VERITY_CHECK_MAP_FAITHFULNESS = env_bool("VERITY_CHECK_MAP_FAITHFULNESS", True)
 # The sweeper re-enqueues analyses queued longer than this (lost message) or running longer than
 # the hard time limit plus a margin (dead worker, no redelivery).
 VERITY_SWEEP_QUEUED_AFTER_S = env_int("VERITY_SWEEP_QUEUED_AFTER_S", 120)
