@@ -36,7 +36,7 @@ def draw(region: Image.Image, heatmap_png: bytes, *, max_side: int = MAX_OVERLAY
     if base.size != size:
         base = base.resize(size, Image.Resampling.LANCZOS)
     heat = heatmap_from_png(heatmap_png)
-    if heat.shape != (size[1], size[0]):
+    if heat.shape[0] > size[1] or heat.shape[1] > size[0]:  # only shrink; a crop's small map is coloured, then enlarged
         heat = np.asarray(Image.fromarray(heat, mode="F").resize(size, Image.Resampling.BILINEAR))
     overlay = render_overlay(base, heat)
     judged = judged_from_png(heatmap_png)
