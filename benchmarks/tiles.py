@@ -39,13 +39,13 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ml.calibration import choose_threshold, fit_rule_temperature  # noqa: E402
-from ml.data.sources import Sample, load_samples  # noqa: E402
-from ml.imageio import decode_image  # noqa: E402
-from ml.metrics import binary_metrics  # noqa: E402
-from ml.predict import Predictor  # noqa: E402
-from ml.tiling import RULES, aggregate, cut_tiles, plan_tiles  # noqa: E402
-from ml.wholeimage import analyse, tile_forward  # noqa: E402
+from ml.calibration import choose_threshold, fit_rule_temperature
+from ml.data.sources import Sample, load_samples
+from ml.imageio import decode_image
+from ml.metrics import binary_metrics
+from ml.predict import Predictor
+from ml.tiling import RULES, aggregate, plan_tiles
+from ml.wholeimage import analyse, tile_forward
 
 FULL = 10**9  # "budget 0": no thinning
 
@@ -145,7 +145,7 @@ def main() -> None:
                        if boots else None,
                        "ms_per_image_total": float(np.median(t_total)), "ms_per_image_faithfulness_check":
                        float(np.median(t_check))}
-    out = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    out = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
            "machine": f"{platform.machine()} {platform.processor() or ''} 2-core VM shared with other engineers' jobs",
            "command": " ".join(sys.argv), "checkpoint": args.checkpoint, "checkpoint_name": predictor.meta.name,
            "input_size": predictor.meta.preprocess.input_size, "budgets": budgets, "elapsed_s": time.time() - started,

@@ -96,8 +96,9 @@ def main() -> None:
     ap.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        import django
         import os
+
+        import django
 
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
         django.setup()
@@ -112,9 +113,9 @@ def main() -> None:
                                  capture_output=True, text=True, cwd=ROOT, check=True)
             results.append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(json.dumps(results[-1]), flush=True)
-    report = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    report = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
               "machine": f"{platform.machine()} 2-core VM shared with other engineers' jobs (load average "
-                         f"{open('/proc/loadavg').read().split()[0]} at the end)",
+                         f"{Path('/proc/loadavg').read_text().split()[0]} at the end)",
               "command": " ".join(sys.argv), "image": "4000 x 3000 JPEG q90 (12 MP), synthetic", "input_size":
               args.input_size, "results": results}
     if args.out:

@@ -24,7 +24,7 @@ from PIL import Image
 from .preprocess import CropBox
 
 
-def _resize(values: np.ndarray, width: int, height: int) -> np.ndarray:
+def resize_map(values: np.ndarray, width: int, height: int) -> np.ndarray:
     """Bilinear resize of a float map (Pillow's F mode keeps float precision)."""
     if values.shape == (height, width):
         return values.astype(np.float32, copy=False)
@@ -43,7 +43,7 @@ def stitch(width: int, height: int, boxes: Sequence[CropBox], maps: Sequence[np.
         w, h = min(b.width, width - b.left), min(b.height, height - b.top)
         if w <= 0 or h <= 0:
             continue
-        placed = _resize(np.asarray(m, dtype=np.float32), b.width, b.height)[:h, :w]
+        placed = resize_map(np.asarray(m, dtype=np.float32), b.width, b.height)[:h, :w]
         total[b.top:b.top + h, b.left:b.left + w] += placed
         count[b.top:b.top + h, b.left:b.left + w] += 1
     with np.errstate(invalid="ignore", divide="ignore"):

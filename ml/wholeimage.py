@@ -32,11 +32,20 @@ from PIL import Image
 
 from . import tilemaps
 from .calibration import choose_threshold, fit_rule_temperature
-from .faithfulness import blur_region, random_blob_mask
 from .config import PreprocessConfig
+from .faithfulness import blur_region, random_blob_mask
 from .predict import Predictor
 from .preprocess import CropBox, to_tensor
-from .tiling import DEFAULT_MAX_TILES, DEFAULT_RULE, TilePlan, aggregate, cut_tiles, decisive_tile, judged_fraction, plan_tiles
+from .tiling import (
+    DEFAULT_MAX_TILES,
+    DEFAULT_RULE,
+    TilePlan,
+    aggregate,
+    cut_tiles,
+    decisive_tile,
+    judged_fraction,
+    plan_tiles,
+)
 
 FAITHFUL_FRACTION = 0.2  # share of the tile blurred, as in ml.faithfulness
 FAITHFUL_DRAWS = 3
@@ -128,7 +137,7 @@ def faithfulness_variants(crop: Image.Image, cam: np.ndarray, *, draws: int, see
                           fraction: float = FAITHFUL_FRACTION) -> list[Image.Image] | None:
     """[top-area blurred, random area blurred x draws] for one tile, or None for a flat map."""
     size = crop.width
-    heat = tilemaps._resize(cam, size, size)
+    heat = tilemaps.resize_map(cam, size, size)
     if float(heat.max()) <= float(heat.min()):
         return None
     rng = np.random.default_rng(seed)

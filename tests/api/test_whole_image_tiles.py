@@ -11,8 +11,8 @@ import pytest
 from django.urls import reverse
 from PIL import Image
 
-from ml.tiling import judged_mask, plan_tiles
 from ml.tilemaps import judged_from_png
+from ml.tiling import judged_mask, plan_tiles
 from tests.images import png_bytes
 from verification import services
 from verification.models import Analysis
