@@ -5,9 +5,10 @@ The worker, the CLI and the benchmarks all use this class, so what is measured i
 By default the model sees one ``input_size`` crop from the centre of each image (no resampling,
 so generator traces survive). With ``max_tiles > 1`` a large image is instead covered by a grid
 of ``input_size`` tiles at native resolution (at most ``max_tiles`` of them, spread evenly over
-the image, see :func:`ml.preprocess.tile_grid`); each tile is classified and the image's
-p(ai_generated) is the mean of the tiles' calibrated probabilities. The decision threshold is
-then applied to that mean. The Prediction's ``crop``, ``crop_image`` and Grad-CAM ``heatmap``
+the image, see :mod:`ml.tiling`); each tile is classified and the image's p(ai_generated)
+aggregates the tiles with the served rule (``ml.tiling.DEFAULT_RULE``). The decision threshold
+is then applied to it. The worker serves :func:`ml.wholeimage.analyse`, which cuts and aggregates
+the same tiles and stitches a Grad-CAM map over the whole image. The Prediction's ``crop``, ``crop_image`` and Grad-CAM ``heatmap``
 belong to the tile that speaks most for the verdict (highest p(ai_generated) for an AI verdict,
 lowest for a real one), and ``tiles`` lists every tile's box and probability. Images no larger
 than ``input_size`` are unaffected.
@@ -30,7 +31,8 @@ from .errors import MLError
 from .explain import ClassTarget, DecisionTarget, GradCamExplainer
 from .imageio import DEFAULT_MAX_PIXELS, decode_image
 from .precision import PrecisionChoice, calibration_batches, prepare
-from .preprocess import CropBox, tile_crops, to_tensor
+from .preprocess import CropBox, to_tensor
+from .tiling import DEFAULT_RULE, aggregate, cut_tiles, decisive_tile, plan_tiles
 
 
 @dataclass
@@ -81,7 +83,11 @@ class Predictor:
     def _prepare(self, images: Sequence[Image.Image]) -> tuple[torch.Tensor, list[list[tuple[Image.Image, CropBox]]]]:
         """All tiles of all images as one batch, and each image's (crop, box) list."""
         size = self.meta.preprocess.input_size
-        per_image = [tile_crops(im.convert("RGB"), size, self.max_tiles) for im in images]
+        per_image = []
+        for im in images:  # the tiles the worker judges (ml.tiling), so what is measured is what is served
+            rgb = im.convert("RGB")
+            plan = plan_tiles(rgb.width, rgb.height, size, self.max_tiles)
+            per_image.append(list(zip(cut_tiles(rgb, plan), plan.boxes)))
         tensors = [to_tensor(crop, self.meta.preprocess) for tiles in per_image for crop, _ in tiles]
         batch = torch.stack(tensors).to(self.device, memory_format=torch.channels_last)
         return batch, per_image
@@ -89,15 +95,17 @@ class Predictor:
     def _p_ai(self, logits: torch.Tensor) -> np.ndarray:
         return torch.softmax(logits / self.meta.temperature, dim=1)[:, 1].numpy()
 
-    def _decide(self, tile_p: np.ndarray, per_image: list[list[tuple[Image.Image, CropBox]]]
+    def _decide(self, logits: torch.Tensor, per_image: list[list[tuple[Image.Image, CropBox]]]
                 ) -> list[tuple[float, int, int]]:
-        """Per image: (mean p_ai over its tiles, label index, index of its representative tile)."""
+        """Per image: (p_ai aggregated over its tiles with the served rule, label index, index of
+        its representative tile)."""
+        margins = (logits[:, 1] - logits[:, 0]).numpy()
         out, start = [], 0
         for tiles in per_image:
-            ps = tile_p[start:start + len(tiles)]
-            p = float(ps.mean())
+            z = margins[start:start + len(tiles)]
+            p = aggregate(z, self.meta.temperature, DEFAULT_RULE)
             label = int(p >= self.meta.threshold)
-            rep = int(ps.argmax() if label == 1 else ps.argmin())
+            rep = decisive_tile(z, label)
             out.append((p, label, start + rep))
             start += len(tiles)
         return out
@@ -129,7 +137,7 @@ class Predictor:
             logits = self.model(batch).float().cpu()
         t2 = time.perf_counter()
         tile_p = self._p_ai(logits)
-        return self._predictions(self._decide(tile_p, per_image), tile_p, per_image,
+        return self._predictions(self._decide(logits, per_image), tile_p, per_image,
                                  {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3}, None)
 
     def explain(self, images: Sequence[Image.Image]) -> list[Prediction]:
@@ -145,12 +153,12 @@ class Predictor:
             target = DecisionTarget(self.meta.temperature, self.meta.threshold)
             maps, logits = self._explainer(batch, [target] * len(images))
             tile_p = self._p_ai(logits)
-            decisions = self._decide(tile_p, per_image)
+            decisions = self._decide(logits, per_image)
         else:
             with torch.inference_mode():
                 logits = self.model(batch).float().cpu()
             tile_p = self._p_ai(logits)
-            decisions = self._decide(tile_p, per_image)
+            decisions = self._decide(logits, per_image)
             reps = batch[[rep for _, _, rep in decisions]]
             maps, _ = self._explainer(reps, [ClassTarget(lab, self.meta.temperature) for _, lab, _ in decisions])
         t2 = time.perf_counter()

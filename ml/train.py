@@ -34,6 +34,7 @@ from . import CLASSES
 from .calibration import choose_threshold, fit_temperature
 from .checkpoint import CheckpointMeta, atomic_save, init_from_checkpoint, meta_from_payload, read_checkpoint, \
     save_checkpoint
+from .wholeimage import served_calibration
 from .config import TrainConfig
 from .data.dataset import ImageDataset
 from .data.demo import DEMO_GENERATOR
@@ -443,6 +444,15 @@ def train(config: TrainConfig, *, progress: ProgressFn | None = None, show_bar: 
         metrics["test"] = binary_metrics(test_y.numpy(), test_p.numpy(), threshold)
     if len(val_y):
         metrics["val"] = {**binary_metrics(val_y.numpy(), val_p.numpy(), threshold), **IN_SAMPLE_LABEL}
+    # What is served is the image judged on its tiles and aggregated (ml.wholeimage), not one centre
+    # crop: fit the temperature and threshold on that rule and report it (issue #18 item 6). The
+    # single-crop figures stay beside it for comparison.
+    served = served_calibration(model, config.preprocess, device, by_split["val"], by_split["test"])
+    if served is not None:
+        temperature, threshold = served["temperature"], served["threshold"]
+        if isinstance(served.get("val"), dict):
+            served["val"] = {**served["val"], **IN_SAMPLE_LABEL}
+        metrics = {**served, "single_crop": metrics}
     metrics["counts"] = {s: len(v) for s, v in by_split.items()}
     metrics["counts"].update({"val_carved_from_train": carved, "copies_moved_to_their_earlier_split": regrouped,
                               "excluded_base_model_trained": excluded})

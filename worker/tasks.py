@@ -19,7 +19,8 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from ml.errors import MLError
-from ml.heatmaps import heatmap_image, png_bytes
+from ml.tilemaps import map_png
+from ml.wholeimage import analyse as analyse_whole
 from ml.imageio import decode_image
 from verification import queue, selectors, services, webhooks
 from verification.errors import VerityError
@@ -141,8 +142,13 @@ def analyse_batch(batch: list[Analysis]) -> dict[int, str]:
                 _fail(a.pk, reason, outcomes, claimant)
         if not decoded:
             return outcomes
+        def judge(images: list) -> list:  # every image on its tiles, one map over the whole image
+            return analyse_whole(predictor, images, max_tiles=settings.VERITY_MAX_TILES,
+                                 chunk=settings.VERITY_TILE_BATCH,
+                                 check_faithfulness=settings.VERITY_CHECK_MAP_FAITHFULNESS)
+
         try:
-            predictions = predictor.explain([im for _, im in decoded])
+            predictions = judge([im for _, im in decoded])
         except (SoftTimeLimitExceeded, OperationalError, InterfaceError):
             raise
         except Exception:  # noqa: BLE001 - isolate the image that breaks the batch
@@ -150,7 +156,7 @@ def analyse_batch(batch: list[Analysis]) -> dict[int, str]:
             predictions = []
             for a, im in decoded:
                 try:
-                    predictions.append(predictor.explain([im])[0])
+                    predictions.append(judge([im])[0])
                 except Exception as exc:  # noqa: BLE001
                     predictions.append(exc)  # type: ignore[arg-type]
         finished: dict[int, services.AnalysisOutcome] = {}
@@ -158,15 +164,18 @@ def analyse_batch(batch: list[Analysis]) -> dict[int, str]:
             if isinstance(p, Exception):
                 _fail(a.pk, f"Internal error while analysing: {type(p).__name__}: {p}", outcomes, claimant)
                 continue
-            assert p.heatmap is not None and p.crop_image is not None
+            assert p.heatmap is not None
             timings = {k: round(v, 2) for k, v in p.timings_ms.items()}
             timings["batch_size"] = len(decoded)
             timings["provenance"] = round(lanes[a.pk][1], 2)
             finished[a.pk] = services.AnalysisOutcome(
                 label=p.label, probability_ai=p.probability_ai, confidence=p.confidence, threshold=p.threshold,
-                crop_box={"left": p.crop.left, "top": p.crop.top, "width": p.crop.width, "height": p.crop.height},
-                timings_ms=timings,
-                heatmap_png=png_bytes(heatmap_image(p.heatmap)), lanes=lanes[a.pk][0])
+                # The map covers the whole image, so the region it is drawn over is all of it.
+                crop_box={"left": 0, "top": 0, "width": p.heatmap.shape[1], "height": p.heatmap.shape[0]},
+                timings_ms=timings, heatmap_png=map_png(p.heatmap),
+                tiles=p.tiles_json(), decisive_tile=p.decisive, judged_fraction=round(p.judged_fraction, 6),
+                aggregation=p.rule, map_faithful=None if p.faithfulness is None else p.faithfulness["faithful"],
+                faithfulness=p.faithfulness or {}, lanes=lanes[a.pk][0])
         if finished:  # one transaction for the batch
             services.analyses_record(model_version_id=version.pk, outcomes=finished, claimant=claimant)
             outcomes.update({pk: o.label for pk, o in finished.items()})

@@ -54,7 +54,7 @@ def test_a_drawn_overlay_is_served_again_without_drawing(client, people, done, m
     def no_second_drawing(*_args, **_kwargs):  # type: ignore[no-untyped-def]
         raise AssertionError("the overlay was drawn twice")
 
-    monkeypatch.setattr("verification.services.analyses.render_overlay", no_second_drawing)
+    monkeypatch.setattr("verification.services.overlays.render_overlay", no_second_drawing)
     assert client.get(_url(done)).content == first
 
 

@@ -62,6 +62,23 @@ def _absolute(request: Any, path: str) -> str:
 
 # --- Analyses ----------------------------------------------------------------------------------------
 
+class TileSerializer(serializers.Serializer):
+    box = serializers.ListField(child=serializers.IntegerField(), min_length=4, max_length=4,
+                                help_text="The tile's place in the original: left, top, width, height (pixels).")
+    probability_ai = serializers.FloatField(help_text="This tile's own calibrated p(AI-generated).")
+
+
+class MapFaithfulnessSerializer(serializers.Serializer):
+    faithful = serializers.BooleanField(help_text="Blurring the map's top area lowered the verdict's log-odds "
+                                                  "more than blurring random areas of the same size.")
+    tile = serializers.IntegerField(help_text="The tile checked (the decisive one).")
+    drop_gradcam = serializers.FloatField(required=False, help_text="Drop in log-odds, top Grad-CAM area blurred.")
+    drop_random = serializers.FloatField(required=False, help_text="Mean drop in log-odds, random areas blurred.")
+    draws = serializers.IntegerField(required=False)
+    fraction = serializers.FloatField(required=False, help_text="Share of the tile blurred.")
+    flat = serializers.BooleanField(required=False, help_text="The map was flat: it points at nothing.")
+
+
 class AnalysisSerializer(serializers.ModelSerializer):
     """One run of one model on one image, with its result once done."""
 
@@ -86,18 +103,31 @@ class AnalysisSerializer(serializers.ModelSerializer):
     evidence = serializers.SerializerMethodField(
         help_text="The final verdict with its ordered evidence (model and provenance lanes); null until done.")
     lanes = LaneSerializer(many=True, read_only=True, help_text="What each provenance lane found.")
+    tiles = TileSerializer(many=True, read_only=True, help_text=(
+        "Every native-resolution tile the model judged (empty for analyses made before whole-image analysis)."))
+    decisive_tile = serializers.IntegerField(allow_null=True, read_only=True, help_text=(
+        "Index into tiles of the tile that speaks most for the verdict."))
+    judged_fraction = serializers.FloatField(allow_null=True, read_only=True, help_text=(
+        "Share of the image's pixels the tiles covered; below 1 when the tile budget left gaps (not judged)."))
+    aggregation = serializers.CharField(read_only=True, help_text=(
+        "How the tiles' verdicts became the image's probability (e.g. mean_logit)."))
+    map_faithful = serializers.BooleanField(allow_null=True, read_only=True, help_text=(
+        "False: the Grad-CAM map is not faithful for this image (do not read it as evidence). Null: not checked."))
+    faithfulness = MapFaithfulnessSerializer(allow_null=True, read_only=True)
 
     class Meta:
         model = Analysis
         fields = ["id", "case", "image", "status", "label", "probability_ai", "confidence", "threshold",
                   "uncertain", "uncertain_band", "model_version", "by_demo_model", "timings_ms", "crop_box", "error", "attempts",
-                  "created_at", "started_at", "finished_at", "heatmap_url", "overlay_url", "evidence", "lanes"]
+                  "created_at", "started_at", "finished_at", "heatmap_url", "overlay_url", "evidence", "lanes",
+                  "tiles", "decisive_tile", "judged_fraction", "aggregation", "map_faithful", "faithfulness"]
         read_only_fields = fields
 
     def to_representation(self, instance: Analysis) -> dict[str, Any]:
         data = super().to_representation(instance)
         data["label"] = instance.label or None
         data["error"] = instance.error or None
+        data["faithfulness"] = data.get("faithfulness") or None
         return data
 
     @extend_schema_field(serializers.BooleanField())

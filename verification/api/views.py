@@ -92,11 +92,15 @@ ANALYSIS_EXAMPLE = {
     "confidence": 0.93, "threshold": 0.5, "uncertain": False, "uncertain_band": {"low": 0.35, "high": 0.65},
     "model_version": {"id": 3, "name": "resnet50-2026-11", "is_demo": False},
     "timings_ms": {"decode": 4.1, "preprocess": 2.3, "inference_gradcam": 181.0},
-    "crop_box": {"left": 0, "top": 16, "width": 224, "height": 224}, "error": None, "attempts": 1,
+    "crop_box": {"left": 0, "top": 0, "width": 1600, "height": 1200}, "error": None, "attempts": 1,
     "created_at": "2026-11-25T09:30:00Z", "started_at": "2026-11-25T09:30:01Z",
     "finished_at": "2026-11-25T09:30:02Z",
     "heatmap_url": "https://verity.example/api/v1/analyses/41/heatmap/",
     "overlay_url": "https://verity.example/api/v1/analyses/41/overlay/",
+    "tiles": [{"box": [0, 0, 224, 224], "probability_ai": 0.97}, {"box": [1376, 976, 224, 224], "probability_ai": 0.41}],
+    "decisive_tile": 0, "judged_fraction": 0.82, "aggregation": "mean_logit", "map_faithful": True,
+    "faithfulness": {"faithful": True, "tile": 0, "drop_gradcam": 1.9, "drop_random": 0.4, "draws": 3,
+                     "fraction": 0.2},
 }
 IMAGE_EXAMPLE = {
     "id": 12, "case": 7, "original_name": "flood.jpg", "format": "JPEG", "width": 1600, "height": 1200,

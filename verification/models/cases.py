@@ -130,6 +130,17 @@ class Analysis(models.Model):
     overlay = models.CharField(max_length=300, blank=True, help_text="Storage name of the overlay PNG.")
     crop_box = models.JSONField(default=dict, blank=True)
     timings_ms = models.JSONField(default=dict, blank=True)
+    # Whole-image analysis (ml.tiling): every judged tile as {"box": [left, top, width, height],
+    # "probability_ai": p}, the index of the tile that decided, the share of the image's pixels the
+    # tiles covered (below 1 when the tile budget thinned the grid), and the aggregation rule.
+    tiles = models.JSONField(default=list, blank=True)
+    decisive_tile = models.PositiveIntegerField(null=True, blank=True)
+    judged_fraction = models.FloatField(null=True, blank=True)
+    aggregation = models.CharField(max_length=32, blank=True)
+    # Is the Grad-CAM map faithful for this image (blurring its top area hurts the verdict more
+    # than blurring random areas)? None: not checked. The drops are in ``faithfulness``.
+    map_faithful = models.BooleanField(null=True, blank=True)
+    faithfulness = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     # Provenance lanes read by the worker (verification.provenance) and the verdict with its ordered
     # evidence that verification.evidence made of them and the model (see docs/verdicts.md).

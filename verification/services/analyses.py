@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -12,10 +12,11 @@ from django.db import connections, router, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from ml.heatmaps import heatmap_from_png, png_bytes, render_overlay
+from ml.heatmaps import png_bytes
 from ml.imageio import decode_image
 
 from .. import queue, storage, webhooks
+from . import overlays
 from ..audit import event, record_event
 from ..errors import VerityError
 from ..models import Analysis, AnalysisStatus, AuditEvent, CaseImage, ModelVersion
@@ -129,6 +130,13 @@ class AnalysisOutcome:
     timings_ms: dict[str, float]
     heatmap_png: bytes
     lanes: list[dict[str, Any]] | None = None  # provenance lanes (verification.provenance.read_lanes)
+    # Whole-image analysis (see Analysis.tiles); the defaults describe a single-crop analysis.
+    tiles: list[dict[str, Any]] = field(default_factory=list)
+    decisive_tile: int | None = None
+    judged_fraction: float | None = None
+    aggregation: str = ""
+    map_faithful: bool | None = None
+    faithfulness: dict[str, Any] = field(default_factory=dict)
 
 
 def _propagate_labels(image_ids: Iterable[int]) -> None:
@@ -167,7 +175,8 @@ def _save_each(rows: list[Analysis], fields: list[str]) -> None:
 
 
 _RECORDED_FIELDS = ["status", "model_version", "label", "probability_ai", "confidence", "threshold", "crop_box",
-                    "timings_ms", "heatmap", "error", "finished_at", "lanes", "evidence", "provenance"]  # the overlay is drawn on request: analysis_overlay
+                    "timings_ms", "heatmap", "error", "finished_at", "lanes", "evidence", "provenance", "tiles",
+                    "decisive_tile", "judged_fraction", "aggregation", "map_faithful", "faithfulness"]  # the overlay is drawn on request: analysis_overlay
 
 
 def _claim_lost(analysis: Analysis, claimant: str | None) -> bool:
@@ -201,6 +210,9 @@ def analyses_record(*, model_version_id: int, outcomes: dict[int, AnalysisOutcom
             analysis.crop_box = outcome.crop_box
             analysis.timings_ms = outcome.timings_ms
             analysis.lanes, analysis.evidence, analysis.provenance = weigh_evidence(outcome, model_name)
+            analysis.tiles, analysis.decisive_tile = outcome.tiles, outcome.decisive_tile
+            analysis.judged_fraction, analysis.aggregation = outcome.judged_fraction, outcome.aggregation
+            analysis.map_faithful, analysis.faithfulness = outcome.map_faithful, outcome.faithfulness
             analysis.error = ""
             analysis.finished_at = now
         if not todo:
@@ -235,7 +247,7 @@ def analysis_overlay(analysis: Analysis) -> str:
     left, top = int(box.get("left", 0)), int(box.get("top", 0))
     crop = pixels.convert("RGB").crop((left, top, left + int(box.get("width") or pixels.width),
                                        top + int(box.get("height") or pixels.height)))
-    overlay = render_overlay(crop, heatmap_from_png(storage.read(analysis.heatmap)))
+    overlay = overlays.draw(crop, storage.read(analysis.heatmap))
     name = storage.store_artefact_once(f"analyses/{analysis.pk}/overlay.png", png_bytes(overlay))
     Analysis.objects.filter(pk=analysis.pk).update(overlay=name)
     analysis.overlay = name

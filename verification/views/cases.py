@@ -140,6 +140,8 @@ def _stack_geometry(image: CaseImage, analysis: Analysis | None) -> dict[str, st
     (drawn over that crop) lines up with it under the opacity slider."""
     if analysis is None or not analysis.heatmap:
         return None
+    if analysis.map_faithful is False:  # a map that points at nothing the model used: warned, not shown
+        return None
     box = analysis.crop_box or {}
     cw, ch = box.get("width") or image.width, box.get("height") or image.height
     if not cw or not ch:
