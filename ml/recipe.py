@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image
 
 from .checkpoint import atomic_save, meta_from_payload, read_checkpoint
-from .config import PreprocessConfig, TrainConfig
+from .config import ModelConfig, PreprocessConfig, TrainConfig
 from .corruptions import jpeg, resize
 from .data.sources import Sample, load_samples, sort_key
 from .errors import MLError
@@ -154,12 +154,14 @@ class RecipeConfig:
     eval_per_class: int = 0
     robustness_per_class: int = 50
     init_checkpoint: str | None = None
+    input_representation: str = "rgb"  # "rgb" | "npr" (ml.model.npr)
 
     def train_config(self, manifest: Path) -> TrainConfig:
         return TrainConfig(
             data=str(manifest), out_dir=self.out_dir, epochs=self.epochs, max_steps=self.max_steps,
             batch_size=self.batch_size, lr=self.lr, warmup_epochs=self.warmup_epochs, seed=self.seed,
             num_workers=self.num_workers, jpeg_prob=self.jpeg_prob, init_checkpoint=self.init_checkpoint,
+            model=ModelConfig(input_representation=self.input_representation),
             preprocess=PreprocessConfig(input_size=self.input_size, train_crop=self.train_crop))
 
 
@@ -275,7 +277,7 @@ def build_card(checkpoint: Path, cfg: RecipeConfig, summary: dict[str, Any], sam
                          "evidence of detection.")
     return ModelCard(
         name=meta.name, created=now_iso(), is_demo=meta.is_demo, architecture=meta.model.architecture,
-        input_size=meta.preprocess.input_size, input_representation="rgb",
+        input_size=meta.preprocess.input_size, input_representation=meta.model.input_representation,
         training_data={"sources": source_descriptions(cfg.data, summary, samples), "held_out": summary["held_out"],
                        "duplicates_dropped_from_val_test": summary["duplicates_dropped_from_val_test"],
                        "repeat": summary["repeat"], "val_per_class": summary.get("val_per_class", 0)},
@@ -292,7 +294,8 @@ def build_card(checkpoint: Path, cfg: RecipeConfig, summary: dict[str, Any], sam
 def attach_card(checkpoint: Path, card: ModelCard) -> None:
     """Store the card inside the checkpoint (key ``model_card``) and beside it (JSON + Markdown)."""
     payload = read_checkpoint(checkpoint)
-    payload["model_card"] = card.to_dict()
+    # Through JSON, so the card inside the checkpoint equals the one beside it (tuples -> lists).
+    payload["model_card"] = json.loads(json.dumps(card.to_dict()))
     atomic_save(payload, checkpoint)
     write_card(card, checkpoint.parent / CARD_FILE)
     (checkpoint.parent / "model_card.md").write_text(card_markdown(card))

@@ -98,7 +98,7 @@ def test_recipe_command_trains_evaluates_each_source_and_writes_the_card(tmp_pat
     root = make_shared_data(tmp_path / "data")
     out = tmp_path / "run"
     code = ml_main(["recipe", "--data", str(root), "--out", str(out), "--name", "tiny", "--input-size", "16",
-                    "--epochs", "1", "--batch-size", "4", "--num-workers", "0", "--eval-tiles", "2",
+                    "--epochs", "1", "--max-steps", "2", "--batch-size", "8", "--num-workers", "0", "--eval-tiles", "2",
                     "--robustness-per-class", "1", "--repeat", "large=2", "--quiet"])
     assert code == 0
 
@@ -117,3 +117,25 @@ def test_recipe_command_trains_evaluates_each_source_and_writes_the_card(tmp_pat
     assert card_from_dict(payload["model_card"]) == card  # the card travels inside the checkpoint
     assert (out / "model_card.md").read_text().startswith("# Model card: tiny")
     assert torch.load(out / "model.pt", weights_only=True)["name"] == "tiny"
+
+
+def test_npr_is_each_pixel_minus_its_2x2_blocks_top_left_and_survives_a_checkpoint(tmp_path):
+    from ml.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
+    from ml.config import ModelConfig, PreprocessConfig
+    from ml.model import build_model, npr
+
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    assert npr(x).tolist() == [[[[0, 1, 0, 1], [4, 5, 4, 5], [0, 1, 0, 1], [4, 5, 4, 5]]]]
+    assert npr(torch.ones(1, 3, 5, 7)).shape == (1, 3, 4, 6)  # odd sides lose their last row/column
+    config = ModelConfig(input_representation="npr")
+    model = build_model(config).eval()
+    meta = CheckpointMeta(model=config, preprocess=PreprocessConfig(input_size=32, train_crop=32), name="npr")
+    loaded, loaded_meta = load_checkpoint(save_checkpoint(tmp_path / "m.pt", model, meta))
+    assert loaded_meta.model.input_representation == "npr"
+    images = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(loaded(images), model(images))
+        # The network sees only the residual: adding a constant to every pixel changes nothing.
+        assert torch.allclose(loaded(images + 0.5), loaded(images), atol=1e-5)
+    with pytest.raises(MLError, match="Unknown input representation"):
+        build_model(ModelConfig(input_representation="fft"))
