@@ -38,6 +38,8 @@ def main() -> None:
     ap.add_argument("--training-cpu-seconds", type=float, default=None)
     ap.add_argument("--command", default="", help="the training command that made the checkpoint")
     ap.add_argument("--out", required=True, help="benchmark JSON: the model card")
+    ap.add_argument("--shortcut-from", default=None,
+                    help="a model card JSON of the same data whose shortcut_baseline to reuse (it does not depend on the model)")
     args = ap.parse_args()
     ckpt = Path(args.checkpoint)
     meta = meta_from_payload(read_checkpoint(ckpt))
@@ -56,7 +58,9 @@ def main() -> None:
                                         include_test=False, seed=cfg.seed)
     machine = f"{platform.node()} ({platform.machine()}), 2-core VM shared with 7 other engineers' jobs"
     card = finish_recipe(cfg, ckpt, summary, samples, training_seconds=args.training_seconds,
-                         training_cpu_seconds=args.training_cpu_seconds, command=args.command, machine=machine)
+                         training_cpu_seconds=args.training_cpu_seconds, command=args.command, machine=machine,
+                         shortcut=json.loads(Path(args.shortcut_from).read_text())["shortcut_baseline"]
+                         if args.shortcut_from else None)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(card.to_dict(), indent=2, sort_keys=True))
     shutil.copy(ckpt.parent / "model_card.md", Path(args.out).with_suffix(".md"))

@@ -332,9 +332,11 @@ def run_recipe(cfg: RecipeConfig, *, command: str = "", machine: str = "", show_
 
 def finish_recipe(cfg: RecipeConfig, checkpoint: Path, summary: dict[str, Any], samples: list[Sample], *,
                   training_seconds: float | None, training_cpu_seconds: float | None, command: str,
-                  machine: str, log: Any = print) -> ModelCard:
+                  machine: str, log: Any = print,
+                  shortcut: dict[str, dict[str, Any]] | None = None) -> ModelCard:
     """Everything after training: per-source test metrics, re-share robustness, shortcut baseline,
-    and the model card attached to ``checkpoint``."""
+    and the model card attached to ``checkpoint``. ``shortcut``: the baseline already measured on
+    the same data (it does not depend on the model), else it is measured here."""
     tests = test_samples(cfg.data, per_class=cfg.eval_per_class, seed=cfg.seed)
     metrics = evaluate_per_source(checkpoint, tests, max_tiles=cfg.eval_tiles)
     log("Test metrics per source: " + json.dumps({k: {m: v[m] for m in ("n", "accuracy", "roc_auc")}
@@ -347,7 +349,8 @@ def finish_recipe(cfg: RecipeConfig, checkpoint: Path, summary: dict[str, Any], 
         robustness["results"] = {src: {"clean": {k: clean[src][k] for k in ("n", "accuracy", "roc_auc")},
                                        "reshared": {k: shared[src][k] for k in ("n", "accuracy", "roc_auc")}}
                                  for src in clean}
-    shortcut = shortcut_per_source(cfg.data)
+    if shortcut is None:
+        shortcut = shortcut_per_source(cfg.data)
     card = build_card(checkpoint, cfg, summary, samples, metrics, robustness, shortcut,
                       training_seconds, command, machine)
     card.recipe["training_cpu_seconds"] = training_cpu_seconds
