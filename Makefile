@@ -4,7 +4,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install clean-data lint
+# `make model` trains the served detector from real data (DATA: a folder of sources laid out like
+# ../shared/data), evaluates it per source, writes its model card and makes it the active model.
+# RECIPE_ARGS passes options to `python -m ml recipe` (see its --help), e.g. RECIPE_ARGS="--epochs 3".
+DATA ?= ../shared/data
+MODEL_OUT ?= var/models/recipe
+RECIPE_ARGS ?=
+
+.PHONY: run test install clean-data lint model
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)."; exit 1; }
@@ -27,6 +34,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+
+model: $(STAMP)
+	@test -d "$(DATA)" || { echo "No training data at $(DATA): set DATA=folder-of-sources (the layout of ../shared/data)."; exit 1; }
+	$(PY) -m ml recipe --data "$(DATA)" --out "$(MODEL_OUT)" $(RECIPE_ARGS)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py register_model "$(MODEL_OUT)/model.pt"
 
 clean-data:
 	rm -rf var

@@ -49,6 +49,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, meta: CheckpointMeta,
         "name": meta.name,
         "architecture": meta.model.architecture,
         "classes": list(meta.model.classes),
+        "input_representation": meta.model.input_representation,
         "preprocess": meta.preprocess.to_dict(),
         "temperature": float(meta.temperature),
         "threshold": float(meta.threshold),
@@ -117,7 +118,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def meta_from_payload(payload: dict[str, Any]) -> CheckpointMeta:
     return CheckpointMeta(
-        model=ModelConfig(architecture=payload["architecture"], classes=tuple(payload["classes"])),
+        model=ModelConfig(architecture=payload["architecture"], classes=tuple(payload["classes"]),
+                          input_representation=payload.get("input_representation", "rgb")),
         preprocess=PreprocessConfig.from_dict(payload["preprocess"]),
         temperature=float(payload.get("temperature", 1.0)),
         threshold=float(payload.get("threshold", 0.5)),

@@ -316,6 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=devices, default="auto")
     p.add_argument("images", nargs="*")
     p.set_defaults(func=_cmd_explain)
+
+    from .recipe_cli import add_parser as add_recipe_parser
+
+    add_recipe_parser(sub)
     return parser
 
 

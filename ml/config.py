@@ -23,6 +23,10 @@ class ModelConfig:
     # (Goyal et al. 2017; "Bag of Tricks", He et al. 2019). It steadies training from scratch;
     # pretrained weights, when loaded, replace it.
     zero_init_residual: bool = True
+    # What the network sees: "rgb" (the normalised pixels) or "npr", the neighbouring-pixel
+    # residual of Tan et al. (CVPR 2024): x minus its 2x nearest-neighbour down- and up-sampled
+    # copy, which keeps the local up-sampling traces generators leave and drops image content.
+    input_representation: str = "rgb"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

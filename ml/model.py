@@ -12,6 +12,19 @@ from .config import ModelConfig
 from .errors import MLError
 
 ARCHITECTURES = ("resnet50",)
+REPRESENTATIONS = ("rgb", "npr")
+
+
+def npr(x: torch.Tensor) -> torch.Tensor:
+    """Neighbouring-pixel residual (Tan et al., CVPR 2024): ``x - up2(down2(x))`` with nearest
+    neighbour both ways, i.e. each pixel minus the top-left pixel of its 2x2 block."""
+    h, w = x.shape[-2] - x.shape[-2] % 2, x.shape[-1] - x.shape[-1] % 2
+    x = x[..., :h, :w]
+    return x - x[..., ::2, ::2].repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1)
+
+
+def _npr_hook(_module: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    return (npr(args[0]),) + tuple(args[1:])
 
 
 def build_model(config: ModelConfig) -> nn.Module:
@@ -32,6 +45,13 @@ def build_model(config: ModelConfig) -> nn.Module:
         state = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(state)
     model.fc = nn.Linear(model.fc.in_features, len(config.classes))
+    representation = getattr(config, "input_representation", "rgb")
+    if representation not in REPRESENTATIONS:
+        raise MLError(f"Unknown input representation {representation!r}; choose one of {', '.join(REPRESENTATIONS)}.")
+    if representation == "npr":
+        # A pre-hook, not a wrapper module: the state_dict keys and Grad-CAM's target layer stay
+        # those of the plain ResNet50.
+        model.register_forward_pre_hook(_npr_hook)
     return model
 
 

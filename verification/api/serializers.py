@@ -386,10 +386,15 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
+    model_card = serializers.JSONField(
+        read_only=True, help_text="The model card (ml.modelcard schema 1): training data with sources, counts "
+        "and licences, recipe, per-source test metrics, calibration, robustness, shortcut baseline, known "
+        "limits. {} for checkpoints made without one.")
+
     class Meta:
         model = ModelVersion
         fields = ["id", "name", "architecture", "input_size", "is_demo", "is_active", "checkpoint_sha256",
-                  "metrics", "created_at"]
+                  "metrics", "model_card", "created_at"]
         read_only_fields = fields
 
 

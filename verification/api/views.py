@@ -117,6 +117,9 @@ MODEL_EXAMPLE = {
     "id": 3, "name": "resnet50-2026-11", "architecture": "resnet50", "input_size": 224, "is_demo": False,
     "is_active": True, "checkpoint_sha256": "ab12" + "0" * 60,
     "metrics": {"threshold": 0.5, "temperature": 1.3, "test": {"accuracy": 0.94, "auc": 0.98}},
+    "model_card": {"schema": 1, "name": "resnet50-2026-11", "input_size": 32,
+                   "metrics": {"unsplash-gemini": {"n": 146, "accuracy": 0.9, "roc_auc": 0.95, "ece": 0.04}},
+                   "known_limits": {"not_trained_on": ["commons-zimage"], "notes": []}},
     "created_at": "2026-11-20T12:00:00Z",
 }
 

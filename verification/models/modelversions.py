@@ -17,6 +17,9 @@ class ModelVersion(models.Model):
     is_demo = models.BooleanField(default=False, help_text="Trained on generated demo data: not for real decisions.")
     is_active = models.BooleanField(default=False)
     metrics = models.JSONField(default=dict, blank=True)
+    # The checkpoint's model card (ml.modelcard, schema 1): training data, recipe, per-source
+    # metrics, calibration, robustness, known limits. Empty for checkpoints made without one.
+    model_card = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -16,7 +16,8 @@ from .evaluations import (EvaluationData, evaluation_begin, evaluation_data, eva
                           evaluation_request, evaluation_schedule, evaluations_stuck)
 from .logins import login_failure_record
 from .memos import case_memo_issue
-from .modelversions import model_version_activate, model_version_promote, model_version_register
+from .modelversions import (model_version_activate, model_version_install, model_version_promote,
+                            model_version_register)
 from .people import member_role_change, membership_set, team_create, user_create, user_login_record
 from .review import (case_assign, case_export_record, case_finalise, case_reopen, comment_add,
                      latest_model_analysis, list_export_record, review_record)

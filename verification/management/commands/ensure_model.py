@@ -1,4 +1,5 @@
-"""Make sure a classifier is active: register a configured checkpoint, or train the demo model."""
+"""Make sure a classifier is active: a configured checkpoint, else the model `make model` made,
+else (no real data was ever trained on) the demo model, trained here and labelled as a demo."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from verification import first_run, services
-from verification.models import ModelVersion
 from verification.selectors import active_model
 
 
 class Command(BaseCommand):
-    help = ("Ensure a model version is active. Uses VERITY_MODEL_CHECKPOINT if set; otherwise trains "
-            "a small DEMO model on generated data (minutes on a CPU) and marks it as a demo.")
+    help = ("Ensure a model version is active. Uses VERITY_MODEL_CHECKPOINT if set, else the model "
+            "`make model` trained on real data (VERITY_MODEL_DIR/recipe/model.pt); only when neither "
+            "exists, trains a small DEMO model on generated data (minutes on a CPU), marked as a demo.")
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
         parser.add_argument("--pairs", type=int, default=int(os.environ.get("VERITY_DEMO_PAIRS", 300)))
@@ -23,19 +24,25 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
         current = active_model()
-        if current is not None:
+        recipe_ckpt = settings.VERITY_MODEL_DIR / "recipe" / "model.pt"
+        if current is not None and not (current.is_demo and recipe_ckpt.is_file()):
             self.stdout.write(f"Active model: {current}.")
             return
         configured = settings.VERITY_MODEL_CHECKPOINT
         if configured:
-            self._register(Path(configured), demo=False)
+            self._register(Path(configured))
+            return
+        if recipe_ckpt.is_file():
+            # A model trained on real data exists: it replaces the demo (the demo stays registered,
+            # so an admin can still see it and roll back to it on the Models page).
+            self._register(recipe_ckpt)
             return
         demo_ckpt = settings.VERITY_MODEL_DIR / "demo" / "model.pt"
         try:
             if not demo_ckpt.exists():
                 self._train_demo(demo_ckpt.parent, pairs=options["pairs"], epochs=options["epochs"])
             first_run.write("registering")
-            self._register(demo_ckpt, demo=True)
+            self._register(demo_ckpt)
             self._register_demo_dataset(settings.DATA_DIR / "demo-data")
         except BaseException as exc:
             # Pages say so instead of showing a training banner that never moves.
@@ -43,16 +50,8 @@ class Command(BaseCommand):
             raise
         first_run.clear()
 
-    def _register(self, path: Path, *, demo: bool) -> None:
-        from ml.checkpoint import file_sha256
-
-        digest = file_sha256(path)
-        existing = ModelVersion.objects.filter(checkpoint_sha256=digest).first()
-        if existing:
-            services.model_version_activate(version=existing, note="activated at start-up")
-            version = existing
-        else:
-            version = services.model_version_register(checkpoint=path, activate=True)
+    def _register(self, path: Path) -> None:
+        version = services.model_version_install(checkpoint=path, note="activated at start-up")
         kind = "DEMO model" if version.is_demo else "model"
         self.stdout.write(self.style.SUCCESS(f"Active {kind}: {version.name} ({path})."))
 

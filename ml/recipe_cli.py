@@ -1,0 +1,76 @@
+"""``python -m ml recipe``: the command line of :mod:`ml.recipe` (what ``make model`` runs)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from typing import Any
+
+
+def _repeat(text: str) -> dict[str, int]:
+    """``unsplash-gemini=4,other=2`` -> {"unsplash-gemini": 4, "other": 2}; "" -> {}."""
+    out: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, times = part.partition("=")
+        try:
+            out[name] = int(times)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected SOURCE=TIMES[,SOURCE=TIMES], not {text!r}") from None
+    return out
+
+
+def _cmd_recipe(args: argparse.Namespace) -> None:
+    from .recipe import RecipeConfig, run_recipe
+
+    cfg = RecipeConfig(
+        data=args.data, out_dir=args.out, name=args.name,
+        sources=tuple(filter(None, args.sources.split(","))) if args.sources else (),
+        repeat=args.repeat, val_per_class=args.val_per_class, input_size=args.input_size,
+        train_crop=args.train_crop or args.input_size, epochs=args.epochs, max_steps=args.max_steps,
+        batch_size=args.batch_size, lr=args.lr, warmup_epochs=args.warmup_epochs, jpeg_prob=args.jpeg_prob,
+        num_workers=args.num_workers, seed=args.seed, eval_tiles=args.eval_tiles,
+        eval_per_class=args.eval_per_class, robustness_per_class=args.robustness_per_class,
+        init_checkpoint=args.init_checkpoint)
+    machine = args.machine or f"{platform.node()} ({platform.machine()}, {platform.processor() or 'cpu'})"
+    ckpt, card = run_recipe(cfg, command="python -m ml recipe " + " ".join(sys.argv[2:]), machine=machine,
+                            show_bar=not args.quiet)
+    print(json.dumps({"checkpoint": str(ckpt), "metrics": {k: {m: v.get(m) for m in ("n", "accuracy", "roc_auc", "ece")}
+                                                            for k, v in card.metrics.items()}}, indent=2))
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "recipe", help="train the served model from a shared/data-style folder, evaluate it per source "
+        "and write its model card",
+        description="Trains on every source with a train split (sources whose images are all `test` are "
+        "held out and only evaluated), calibrates on validation, evaluates each source's test split with "
+        "tiled inference, measures robustness under a re-share chain and the file-level shortcut, and "
+        "writes OUT/model.pt with its model card (OUT/model_card.json, .md; also inside model.pt).")
+    p.add_argument("--data", default="../shared/data", help="folder of sources (MANIFEST.csv + shards each)")
+    p.add_argument("--out", default="var/models/recipe", help="run folder (never commit it)")
+    p.add_argument("--name", default="verity-resnet50", help="model name stored in the checkpoint")
+    p.add_argument("--sources", default="", help="comma-separated sources to train on (default: all trainable)")
+    p.add_argument("--repeat", type=_repeat, default={"unsplash-gemini": 4},
+                   help="list a source's training images this many times, e.g. unsplash-gemini=4 (each "
+                   "listing is another random native crop)")
+    p.add_argument("--val-per-class", type=int, default=150, help="validation images per source and class (0: all)")
+    p.add_argument("--input-size", type=int, default=32, help="tile side the model sees, native pixels")
+    p.add_argument("--train-crop", type=int, default=0, help="training crop side (default: input size)")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: no limit)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--warmup-epochs", type=float, default=0.05)
+    p.add_argument("--jpeg-prob", type=float, default=0.0, help="JPEG re-compression augmentation probability")
+    p.add_argument("--num-workers", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-tiles", type=int, default=16, help="tiles per test image")
+    p.add_argument("--eval-per-class", type=int, default=0, help="test images per source and class (0: all)")
+    p.add_argument("--robustness-per-class", type=int, default=50,
+                   help="test images per source and class for the re-share robustness (0: skip)")
+    p.add_argument("--init-checkpoint", default=None, help="start from this Verity checkpoint's weights")
+    p.add_argument("--machine", default="", help="machine description for the model card")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_recipe)
