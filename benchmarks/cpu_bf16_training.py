@@ -3,9 +3,15 @@ the recipe. Batch 64, random data, AdamW; 2 warm-up steps, then 4 timed steps at
 
     PYTHONPATH=. python benchmarks/cpu_bf16_training.py
 """
-import time, torch, torch.nn.functional as F, json, sys
+import json
+import time
+
+import torch
+import torch.nn.functional as F
+
 from ml.config import ModelConfig
 from ml.model import build_model
+
 torch.manual_seed(0)
 res={}
 for size in (32,64):
@@ -13,7 +19,7 @@ for size in (32,64):
     m = build_model(ModelConfig()).to(memory_format=torch.channels_last); m.train()
     opt = torch.optim.AdamW(m.parameters(), 1e-3)
     x = torch.randn(64,3,size,size).to(memory_format=torch.channels_last); y = torch.randint(0,2,(64,))
-    def step():
+    def step(m=m, opt=opt, x=x, y=y, amp=amp):  # bind this iteration's objects
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
             loss = F.cross_entropy(m(x).float(), y)
         opt.zero_grad(); loss.backward(); opt.step()

@@ -24,15 +24,20 @@ import platform
 import resource
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ml.config import ModelConfig, PreprocessConfig, TrainConfig  # noqa: E402
-from ml.recipe import dedupe_across_splits, evaluate_per_source, training_samples, write_training_manifest  # noqa: E402
-from ml.data.sources import load_samples  # noqa: E402
-from ml.train import train  # noqa: E402
+from ml.config import ModelConfig, PreprocessConfig, TrainConfig
+from ml.data.sources import load_samples
+from ml.recipe import (
+    dedupe_across_splits,
+    evaluate_per_source,
+    training_samples,
+    write_training_manifest,
+)
+from ml.train import train
 
 VARIANTS = {
     "rgb": {},
@@ -50,7 +55,7 @@ def _cpu() -> float:
 def run_variant(name: str, data: str, work: Path, steps: int, tiles: int) -> dict:
     v = VARIANTS[name]
     size = v.get("size", 32)
-    samples, summary = training_samples(data, sources=["unsplash-gemini"], repeat={"unsplash-gemini": 8},
+    samples, _ = training_samples(data, sources=["unsplash-gemini"], repeat={"unsplash-gemini": 8},
                                         include_test=False)
     manifest = write_training_manifest(samples, work / name / "manifest.csv")
     cfg = TrainConfig(data=str(manifest), out_dir=str(work / name), epochs=1, max_steps=steps, batch_size=32,
@@ -82,7 +87,7 @@ def main() -> None:
     args = ap.parse_args()
     out = Path(args.out)
     report = {"command": "python benchmarks/detector_ablations.py " + " ".join(sys.argv[1:]),
-              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "date": datetime.now(UTC).isoformat(timespec="seconds"),
               "machine": f"{platform.node()} ({platform.machine()}), 2-core VM shared with 7 other engineers' jobs",
               "selection": "validation split only (unsplash-gemini val, 146 images); test untouched",
               "results": []}

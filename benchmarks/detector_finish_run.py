@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ml.checkpoint import meta_from_payload, read_checkpoint  # noqa: E402
-from ml.recipe import RecipeConfig, finish_recipe, training_samples  # noqa: E402
+from ml.checkpoint import meta_from_payload, read_checkpoint
+from ml.recipe import RecipeConfig, finish_recipe, training_samples
 
 
 def main() -> None:

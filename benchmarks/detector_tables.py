@@ -19,7 +19,7 @@ def main() -> None:
     shortcut = json.loads((base / "shortcut_baseline.json").read_text()) if (base / "shortcut_baseline.json").is_file() else {}
     print("| model | source | n | accuracy | precision | recall | ROC-AUC | ECE | shortcut acc | shortcut ROC-AUC |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    cards = [json.loads(Path(p).read_text()) for p in sys.argv[1:]]
+    cards = [json.loads(Path(p).read_text()) | {"name": Path(p).stem.replace("_model_card", "")} for p in sys.argv[1:]]
     for card in cards:
         for src, m in sorted(card["metrics"].items()):
             sc = card["shortcut_baseline"].get(src) or {}

@@ -16,17 +16,17 @@ import json
 import platform
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ml.data.sources import load_samples  # noqa: E402
-from ml.metrics import binary_metrics  # noqa: E402
-from ml.recipe import dedupe_across_splits  # noqa: E402
-from ml.shortcuts import FEATURES, feature_matrix, shortcut_classifiers  # noqa: E402
+from ml.data.sources import load_samples
+from ml.metrics import binary_metrics
+from ml.recipe import dedupe_across_splits
+from ml.shortcuts import FEATURES, feature_matrix, shortcut_classifiers
 
 
 def _metrics(y: np.ndarray, p: np.ndarray) -> dict:
@@ -87,7 +87,7 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.perf_counter()
     result = run(args.data)
-    result["meta"] = {"command": " ".join(sys.argv), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    result["meta"] = {"command": " ".join(sys.argv), "date": datetime.now(UTC).isoformat(timespec="seconds"),
                       "machine": f"{platform.node()} {platform.machine()}, 2-core VM shared with other jobs",
                       "seconds": round(time.perf_counter() - t0, 1)}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

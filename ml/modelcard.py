@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +116,7 @@ def source_licence(source_dir: str | Path) -> str:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 _METRIC_KEYS = ("n", "accuracy", "precision", "recall", "f1", "roc_auc", "ece", "threshold")
@@ -133,8 +133,8 @@ def card_markdown(card: ModelCard) -> str:
         return f"{v:.3f}" if isinstance(v, float) else ("-" if v is None else str(v))
 
     lines = [f"# Model card: {card.name}", "",
-             f"{'DEMO model. ' if card.is_demo else ''}{card.architecture}, {card.input_size} px native tiles, "
-             f"input {card.input_representation}; created {card.created}.", "", "## Training data", ""]
+             (f"{'DEMO model. ' if card.is_demo else ''}{card.architecture}, {card.input_size} px native tiles, "
+              f"input {card.input_representation}; created {card.created}."), "", "## Training data", ""]
     for s in card.training_data.get("sources", []):
         counts = s.get("counts", {})
         per = ", ".join(f"{sp} {sum(c.values())}" for sp, c in counts.items())
@@ -152,8 +152,8 @@ def card_markdown(card: ModelCard) -> str:
                      f"{fmt(sb.get('accuracy'))} | {fmt(sb.get('roc_auc'))} |")
     cal = card.calibration
     lines += ["", "## Calibration", "",
-              f"Temperature {fmt(cal.get('temperature'))}, threshold {fmt(cal.get('threshold'))} on "
-              f"p(ai_generated), fitted on {cal.get('fitted_on', 'val')}; validation ECE {fmt(cal.get('val_ece'))}."]
+              (f"Temperature {fmt(cal.get('temperature'))}, threshold {fmt(cal.get('threshold'))} on "
+               f"p(ai_generated), fitted on {cal.get('fitted_on', 'val')}; validation ECE {fmt(cal.get('val_ece'))}.")]
     rob = card.robustness
     if rob.get("results"):
         lines += ["", f"## Robustness ({rob.get('chain', '')})", "", "| source | clean acc | re-shared acc | clean AUC | re-shared AUC |",
@@ -166,6 +166,7 @@ def card_markdown(card: ModelCard) -> str:
     lines += ["", "## Known limits", "", f"Not trained on: {', '.join(lim.get('not_trained_on', [])) or '-'}."]
     lines += [f"- {n}" for n in lim.get("notes", [])]
     rec = card.recipe
-    lines += ["", "## Recipe", "", f"`{rec.get('command', '')}` on {rec.get('machine', '')}; "
-              f"training {fmt(rec.get('training_seconds'))} s."]
+    lines += ["", "## Recipe", "", (f"`{rec.get('command', '')}` on {rec.get('machine', '')}; "
+                                    f"training {fmt(rec.get('training_seconds'))} s wall, "
+                                    f"{fmt(rec.get('training_cpu_seconds'))} s CPU.")]
     return "\n".join(lines) + "\n"

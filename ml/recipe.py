@@ -39,7 +39,15 @@ from .data.sources import Sample, load_samples, sort_key
 from .errors import MLError
 from .imageio import decode_image
 from .metrics import binary_metrics
-from .modelcard import CARD_FILE, ModelCard, card_markdown, metric_summary, now_iso, source_licence, write_card
+from .modelcard import (
+    CARD_FILE,
+    ModelCard,
+    card_markdown,
+    metric_summary,
+    now_iso,
+    source_licence,
+    write_card,
+)
 from .predict import Predictor
 from .shortcuts import feature_matrix, shortcut_classifiers
 from .splits import write_split_manifest
@@ -64,7 +72,7 @@ def dedupe_across_splits(samples: list[Sample]) -> tuple[list[Sample], int]:
 
 def training_samples(data: str | Path, *, sources: list[str] | None = None,
                      repeat: dict[str, int] | None = None, val_per_class: int = 0,
-                     include_test: bool = True, seed: int = 0) -> tuple[list[Sample], dict[str, object]]:
+                     include_test: bool = True, seed: int = 0) -> tuple[list[Sample], dict[str, Any]]:
     """The samples the recipe trains/validates/tests on, and a summary of how they were chosen.
 
     ``sources``: train only on these (default: every source that has a train split).
@@ -266,8 +274,8 @@ def build_card(checkpoint: Path, cfg: RecipeConfig, summary: dict[str, Any], sam
         "images smaller than the tile size (they are enlarged by an integer factor)",
     ]
     notes = [f"Trained on {', '.join(trained)} only; a verdict on other sources or generators is an extrapolation.",
-             f"The model sees {meta.preprocess.input_size} px native-resolution tiles; an image's probability "
-             "aggregates its tiles (ml.predict).",
+             (f"The model sees {meta.preprocess.input_size} px native-resolution tiles; an image's probability "
+              "aggregates its tiles (ml.predict)."),
              "Metrics on held-out sources measure generalisation, not fitted performance."]
     for src, sc in shortcut.items():
         m = metrics.get(src) or {}

@@ -10,10 +10,17 @@ import torch
 
 from ml.checkpoint import read_checkpoint
 from ml.cli import main as ml_main
-from ml.errors import MLError
-from ml.modelcard import CARD_FILE, ModelCard, card_from_dict, card_markdown, read_card, write_card
-from ml.recipe import dedupe_across_splits, held_out_sources, reshare, training_samples
 from ml.data.sources import load_samples
+from ml.errors import MLError
+from ml.modelcard import (
+    CARD_FILE,
+    ModelCard,
+    card_from_dict,
+    card_markdown,
+    read_card,
+    write_card,
+)
+from ml.recipe import dedupe_across_splits, held_out_sources, reshare, training_samples
 from ml.shortcuts import estimate_quality, file_features
 
 from .fake_shared_data import make_shared_data
