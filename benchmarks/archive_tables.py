@@ -13,10 +13,10 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def matching() -> None:
-    path = RESULTS / "archive_matching.json"
+def matching(name: str = "archive_matching_small.json") -> None:
+    path = RESULTS / name
     if not path.is_file():
-        print("(archive_matching.json missing)\n")
+        print(f"({name} missing)\n")
         return
     d = json.loads(path.read_text())
     thresholds = list(next(iter(d["recall"].values())).keys())
@@ -78,6 +78,6 @@ def stability() -> None:
 
 if __name__ == "__main__":
     matching()
-    lookup("archive_lookup.json")
+
     lookup("archive_lookup_1e6_no_join.json")
     stability()

@@ -47,11 +47,21 @@ def lookup_many(*, team_id: int, queries: Sequence[Sequence[phash.PerceptualHash
     keys = phash.probe_keys([h.value for variants in queries for h in variants], max_distance=max_distance)
     if not keys:
         return [[] for _ in queries]
-    candidates = FingerprintKey.objects.filter(team_id=team_id, key__any_of=keys).values("fingerprint_id")
-    rows = ImageFingerprint.objects.filter(pk__in=candidates, team_id=team_id)
-    if exclude_case_id is not None:
-        rows = rows.exclude(image__case_id=exclude_case_id)
-    stored = [(image_id, int.from_bytes(value, "big")) for image_id, value in rows.values_list("image_id", "value")]
+    candidates = FingerprintKey.objects.filter(team_id=team_id, key__any_of=keys).order_by().values("fingerprint_id")
+    if connection.vendor == "postgresql" and exclude_case_id is None:
+        # Two steps, so that the planner cannot turn the second into a scan of every fingerprint
+        # hashed against the candidates (it did at 10^6: benchmarks/archive.md): the candidate ids
+        # from the chunk index, then those rows by primary key.
+        ids = sorted(set(candidates.values_list("fingerprint_id", flat=True)))
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT image_id, value FROM {ImageFingerprint._meta.db_table} WHERE id = ANY(%s)", [ids])
+            found = cursor.fetchall()
+    else:
+        rows = ImageFingerprint.objects.filter(pk__in=candidates, team_id=team_id).order_by()
+        if exclude_case_id is not None:
+            rows = rows.exclude(image__case_id=exclude_case_id)
+        found = list(rows.values_list("image_id", "value"))
+    stored = [(image_id, int.from_bytes(value, "big")) for image_id, value in found]
     out: list[list[Hit]] = []
     for variants in queries:
         best: dict[int, Hit] = {}

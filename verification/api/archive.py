@@ -24,7 +24,7 @@ MATCH_EXAMPLE = {"image": 31, "case": 12, "case_title": "Flooded station", "dist
                  "finalised_at": "2026-11-20T09:00:00Z"}
 STABILITY_EXAMPLE = {"id": 5, "image": 40, "case": 13, "status": "done", "model_version": 2, "label": "ai_generated",
                      "probability_ai": 0.91, "n_stable": 7, "n_total": 8, "flipped": ["resize_640"],
-                     "results": [{"transform": "resize_640", "description": "long side 640 px, JPEG 85",
+                     "reshares": [{"transform": "resize_640", "description": "long side 640 px, JPEG 85",
                                   "label": "real", "probability_ai": 0.42, "flipped": True}],
                      "cost_ms": 1830.0, "error": None, "created_at": "2026-11-26T10:00:00Z",
                      "finished_at": "2026-11-26T10:00:03Z"}
@@ -67,13 +67,14 @@ class StabilityCheckSerializer(serializers.ModelSerializer):
     case = serializers.IntegerField(source="image.case_id", read_only=True)
     flipped = serializers.ListField(child=serializers.CharField(), read_only=True,
                                     help_text="The re-shares whose verdict differs.")
-    results = ReshareResultSerializer(many=True, read_only=True)
+    reshares = ReshareResultSerializer(source="results", many=True, read_only=True,
+                                       help_text="The verdict on each re-shared copy.")
     error = serializers.SerializerMethodField()
 
     class Meta:
         model = StabilityCheck
         fields = ["id", "image", "case", "status", "model_version", "label", "probability_ai", "n_stable", "n_total",
-                  "flipped", "results", "cost_ms", "error", "created_at", "finished_at"]
+                  "flipped", "reshares", "cost_ms", "error", "created_at", "finished_at"]
         read_only_fields = fields
 
     def get_error(self, obj: StabilityCheck) -> str | None:
@@ -109,7 +110,12 @@ class StabilityFilterSerializer(serializers.Serializer):
                     "screenshot, mirrored, rotated 90°). Poll the returned checks for `n_stable` of `n_total` and "
                     "`flipped`. A check already queued or running for an image is returned, not repeated. Scope: submit.",
         examples=[OpenApiExample("One image", value={"image": 40}, request_only=True),
-                  OpenApiExample("A whole case", value={"case": 13}, request_only=True)]),
+                  OpenApiExample("A whole case", value={"case": 13}, request_only=True),
+                  OpenApiExample("Queued", value=[{**STABILITY_EXAMPLE, "status": "queued", "label": "",
+                                                   "probability_ai": None, "n_stable": None, "n_total": None,
+                                                   "flipped": [], "reshares": [], "cost_ms": None,
+                                                   "finished_at": None}],
+                                 response_only=True, status_codes=["202"])]),
 )
 class StabilityCheckViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     permission_classes = [HasTokenScope]
