@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from .. import selectors
 from ..errors import VerityError
-from ..models import Analysis, AnalysisStatus, Case, CaseImage, Membership, Role, Team, Verdict
+from ..models import Analysis, AnalysisStatus, Case, CaseImage, Role, Team, Verdict
 from ..selectors import User
 
 
@@ -38,10 +38,10 @@ def require_lead(user: User, team: Team, what: str) -> None:
 def require_admin(user: User, team: Team | None = None) -> None:
     if getattr(user, "is_superuser", False):
         return
-    memberships = Membership.objects.filter(user=user, role=Role.ADMIN)
+    teams = selectors.admin_teams(user)  # the one admin lookup; none for anonymous users
     if team is not None:
-        memberships = memberships.filter(team=team)
-    if not getattr(user, "is_authenticated", False) or not memberships.exists():
+        teams = teams.filter(pk=team.pk)
+    if not teams.exists():
         raise NotAllowed("Only an admin can do that.")
 
 
