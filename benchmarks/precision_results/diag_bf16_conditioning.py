@@ -1,3 +1,6 @@
+"""The diagnostic run for benchmarks/precision.md section 2, as run (paths of that session):
+relative change of the layer4 activations of the stand-in checkpoint under bf16 (this branch's
+folded path, PyTorch autocast, bf16 weights unfolded) and fp32 BatchNorm folding."""
 import sys, torch, numpy as np
 sys.path.insert(0, "/work/wt-h17")
 from ml.checkpoint import load_checkpoint
