@@ -52,9 +52,9 @@ def sent_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 @pytest.fixture(autouse=True)
 def _inference_precision(settings) -> None:  # type: ignore[no-untyped-def]
-    """fp32 in worker tests: they compare recorded verdicts with fp32 ``Predictor`` references on a
-    barely trained model whose probabilities sit at its threshold, and ``auto`` would time the
-    precisions in every test process. bf16/int8 and ``auto`` have their own tests
+    """fp32 in worker tests whatever the environment says: they compare recorded verdicts with fp32
+    ``Predictor`` references on a barely trained model whose probabilities sit at its threshold, and
+    ``auto`` would time the precisions in every test process. bf16/int8 and ``auto`` have their own tests
     (tests/ml/test_precision.py, tests/worker/test_model_cache_precision.py)."""
     settings.VERITY_INFERENCE_PRECISION = "fp32"
 

@@ -162,3 +162,25 @@ def test_auto_takes_the_fastest_native_precision_only_when_clearly_faster(monkey
 def test_an_unknown_precision_is_refused():
     with pytest.raises(MLError, match="auto, fp32, bf16, int8"):
         precision.prepare(_model(), CPU, "fp16", features=AMX)
+
+
+
+def test_calibration_images_come_from_the_train_split_preprocessed_as_for_inference(demo_dataset, tmp_path):
+    import csv
+
+    from ml.config import PreprocessConfig
+
+    data = demo_dataset(pairs=6, seed=3)
+    pre = PreprocessConfig(input_size=48)
+    batches = precision.calibration_batches(data, pre, images=5, batch_size=2)
+    assert [b.shape[0] for b in batches] == [2, 2, 1] and batches[0].shape[1:] == (3, 48, 48)
+    # The same images with every split set to test: nothing to calibrate on, and the error says so.
+    with open(data / "MANIFEST.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    test_only = data / f"test-only-{tmp_path.name}.csv"  # beside the images: paths stay relative
+    with open(test_only, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**r, "split": "test"} for r in rows)
+    with pytest.raises(MLError, match="no train split"):
+        precision.calibration_batches(test_only, pre)
