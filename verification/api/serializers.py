@@ -113,7 +113,8 @@ class AnalysisSerializer(serializers.ModelSerializer):
         "How the tiles' verdicts became the image's probability (e.g. mean_logit)."))
     map_faithful = serializers.BooleanField(allow_null=True, read_only=True, help_text=(
         "False: the Grad-CAM map is not faithful for this image (do not read it as evidence). Null: not checked."))
-    faithfulness = MapFaithfulnessSerializer(allow_null=True, read_only=True)
+    faithfulness = serializers.SerializerMethodField(help_text=(
+        "How the map's faithfulness was checked for this image; null when it was not."))
 
     class Meta:
         model = Analysis
@@ -127,8 +128,12 @@ class AnalysisSerializer(serializers.ModelSerializer):
         data = super().to_representation(instance)
         data["label"] = instance.label or None
         data["error"] = instance.error or None
-        data["faithfulness"] = data.get("faithfulness") or None
         return data
+
+    @extend_schema_field(MapFaithfulnessSerializer(allow_null=True))
+    def get_faithfulness(self, obj: Analysis) -> dict[str, Any] | None:
+        # Analyses recorded before the check (or with it turned off) keep an empty dict.
+        return MapFaithfulnessSerializer(obj.faithfulness).data if obj.faithfulness else None
 
     @extend_schema_field(serializers.BooleanField())
     def get_by_demo_model(self, obj: Analysis) -> bool:
