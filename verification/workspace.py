@@ -129,6 +129,8 @@ def judged_box(image: Any, analysis: Any) -> dict[str, Any] | None:
     """The judged area as CSS percentages of the whole original, and whether it is all of it."""
     if analysis is None or not analysis.heatmap or not image.width or not image.height:
         return None
+    if analysis.map_faithful is False:  # a map that points at nothing the model used: warned, not shown
+        return None
     box = analysis.crop_box or {}
     w, h = box.get("width") or image.width, box.get("height") or image.height
     left, top = box.get("left", 0), box.get("top", 0)

@@ -130,24 +130,8 @@ def image_rows(case: Case) -> list[dict[str, Any]]:
             analysis, borrowed = (theirs[0] if theirs else None), True
         reviews = list(image.reviews.all())
         rows.append({"image": image, "analysis": analysis, "borrowed": borrowed, "history": own[1:],
-                     "reviews": reviews, "review": reviews[0] if reviews else None,
-                     "stack": _stack_geometry(image, analysis)})
+                     "reviews": reviews, "review": reviews[0] if reviews else None})
     return rows
-
-
-def _stack_geometry(image: CaseImage, analysis: Analysis | None) -> dict[str, str] | None:
-    """CSS percentages that show the original cropped to the region the model saw, so the overlay
-    (drawn over that crop) lines up with it under the opacity slider."""
-    if analysis is None or not analysis.heatmap:
-        return None
-    if analysis.map_faithful is False:  # a map that points at nothing the model used: warned, not shown
-        return None
-    box = analysis.crop_box or {}
-    cw, ch = box.get("width") or image.width, box.get("height") or image.height
-    if not cw or not ch:
-        return None
-    return {"aspect": f"{cw} / {ch}", "width": f"{image.width / cw * 100:.3f}%",
-            "left": f"{-box.get('left', 0) / cw * 100:.3f}%", "top": f"{-box.get('top', 0) / ch * 100:.3f}%"}
 
 
 def comment_threads(case: Case) -> list[dict[str, Any]]:
