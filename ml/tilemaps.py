@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
+from .heatmaps import fixed_scale
 from .preprocess import CropBox
 
 
@@ -52,13 +53,11 @@ def stitch(width: int, height: int, boxes: Sequence[CropBox], maps: Sequence[np.
     return out
 
 
-def normalise(stitched: np.ndarray) -> tuple[np.ndarray, float]:
-    """Divide by the largest value over the judged pixels, so the map lies in [0, 1] with the
-    whole image on one scale; returns (map, that scale). An all-zero map stays zero (scale 0)."""
+def on_fixed_scale(stitched: np.ndarray) -> np.ndarray:
+    """A stitched map of log-odds shares on the colour scale every image shares
+    (:func:`ml.heatmaps.fixed_scale`), NaN (not judged) kept: weak evidence stays cool."""
     judged = ~np.isnan(stitched)
-    scale = float(stitched[judged].max()) if judged.any() else 0.0
-    out = np.where(judged, stitched / scale if scale > 0 else 0.0, np.nan).astype(np.float32)
-    return out, scale
+    return np.where(judged, fixed_scale(np.nan_to_num(stitched, nan=0.0)), np.nan).astype(np.float32)
 
 
 def map_png(stitched: np.ndarray) -> bytes:

@@ -9,8 +9,10 @@ then exactly the head's weights, and the map of the decision ``logit(verdict) - 
 is ``relu(sum_k (W[v, k] - W[o, k]) * A_k) / (h * w)``: one forward pass gives the maps of every
 tile for either verdict (tests compare it with pytorch-grad-cam). That keeps the cost of
 explaining a 12-megapixel photo's ~250 tiles at the cost of classifying them, and leaves the raw
-values on one scale across the tiles of an image (pytorch-grad-cam stretches each map to [0, 1]
-on its own, which would make a weak tile look as hot as the decisive one).
+values on one scale across the tiles of an image and across images: the stored map is each
+cell's share of the verdict's calibrated log-odds on :func:`ml.heatmaps.fixed_scale`
+(pytorch-grad-cam stretches each map to [0, 1] on its own, which would make weak evidence look as
+hot as strong evidence).
 
 Faithfulness check per image (``check_faithfulness``): on the decisive tile, the top 20 % of its
 Grad-CAM area is blurred, and so are ``draws`` random blob regions of the same size
@@ -31,6 +33,7 @@ import torch
 from PIL import Image
 
 from . import tilemaps
+from .heatmaps import FULL_SCALE_LOG_ODDS
 from .calibration import choose_threshold, fit_rule_temperature
 from .config import PreprocessConfig
 from .faithfulness import blur_region, random_blob_mask
@@ -66,7 +69,7 @@ class WholeImagePrediction:
     judged_fraction: float  # share of the image's pixels some tile covered
     full_grid: int  # tiles needed to cover everything (> len(boxes): the budget thinned the grid)
     heatmap: np.ndarray | None = None  # H x W float32 in [0, 1], NaN where not judged
-    heatmap_scale: float = 0.0  # the raw Grad-CAM value that maps to 1.0
+    heatmap_scale: float = 0.0  # the log-odds share that maps to 1.0 (ml.heatmaps.FULL_SCALE_LOG_ODDS)
     faithfulness: dict[str, Any] | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
 
@@ -193,8 +196,13 @@ def analyse(predictor: Predictor, images: Sequence[Image.Image], *, max_tiles: i
             full_grid=plan.full_grid)
         if cams is not None:
             tile_maps = np.maximum(sign * cams[start:start + n], 0.0)
-            pred.heatmap, pred.heatmap_scale = tilemaps.normalise(
-                tilemaps.stitch(plan.width, plan.height, plan.boxes, list(tile_maps)))
+            # Each cell's share of the verdict's calibrated log-odds (its margin term times the
+            # number of cells, over the temperature), drawn on the scale every image shares, so a
+            # weak verdict's map stays cool instead of being stretched to full red (issue #18).
+            cells = tile_maps.shape[-1] * tile_maps.shape[-2]
+            shares = tile_maps * cells / meta.temperature
+            pred.heatmap = tilemaps.on_fixed_scale(tilemaps.stitch(plan.width, plan.height, plan.boxes, list(shares)))
+            pred.heatmap_scale = FULL_SCALE_LOG_ODDS
             if check_faithfulness:
                 checks.append((i, sign, faithfulness_variants(crops[start + dec], tile_maps[dec],
                                                               draws=draws, seed=seed)))

@@ -15,7 +15,7 @@ from ml.calibration import fit_rule_temperature, fit_temperature
 from ml.checkpoint import CheckpointMeta
 from ml.config import ModelConfig, PreprocessConfig
 from ml.predict import Predictor
-from ml.tilemaps import judged_from_png, map_png, mark_not_judged, normalise, stitch
+from ml.tilemaps import judged_from_png, map_png, mark_not_judged, on_fixed_scale, stitch
 from ml.tiling import (
     RULES,
     aggregate,
@@ -107,8 +107,9 @@ def test_stitching_places_each_tile_map_and_marks_what_no_tile_judged():
     assert out.shape == (12, 30)
     assert np.allclose(out[:10, :10], 1.0) and np.allclose(out[:10, 20:30], 3.0)
     assert np.isnan(out[:, 10:20]).all() and np.isnan(out[10:, :]).all()
-    norm, scale = normalise(out)
-    assert scale == 3.0 and np.nanmax(norm) == 1.0 and np.nanmin(norm) == pytest.approx(1 / 3)
+    norm = on_fixed_scale(out)  # log-odds shares 1 and 3 on the shared scale (ln 99 = full)
+    assert np.nanmax(norm) == pytest.approx(3 / np.log(99)) and np.nanmin(norm) == pytest.approx(1 / np.log(99))
+    assert np.array_equal(np.isnan(norm), np.isnan(out))
     judged = judged_from_png(map_png(norm))
     assert judged is not None and np.array_equal(judged, ~np.isnan(out))
     # The overlay greys out the not-judged pixels and leaves the judged ones as they were.
@@ -157,7 +158,8 @@ def test_the_stitched_map_lies_over_a_planted_region_at_the_originals_size():
     assert pred.judged_fraction == 1.0 and not np.isnan(heat).any()
     planted = np.zeros((70, 100), dtype=bool)
     planted[20:36, 64:80] = True
-    assert heat[planted].mean() > 0.6 and heat[~planted].mean() < 0.1
+    # On the shared log-odds scale the strength depends on the model; where it lies must not.
+    assert heat[planted].mean() > 0 and heat[planted].mean() > 5 * heat[~planted].mean()
     ys, xs = np.unravel_index(np.argmax(heat), heat.shape)
     assert planted[ys, xs]
     box = pred.boxes[pred.decisive]  # the tile that decided overlaps the planted region
