@@ -3,7 +3,10 @@ the recipe. Batch 64, random data, AdamW; 2 warm-up steps, then 4 timed steps at
 
     PYTHONPATH=. python benchmarks/cpu_bf16_training.py
 """
-import time, torch, torch.nn.functional as F, json, sys
+import time
+import torch
+import torch.nn.functional as F
+import json
 from ml.config import ModelConfig
 from ml.model import build_model
 torch.manual_seed(0)

@@ -30,7 +30,7 @@ from .device import select_device
 from .errors import MLError
 from .explain import ClassTarget, DecisionTarget, GradCamExplainer
 from .imageio import DEFAULT_MAX_PIXELS, decode_image
-from .precision import PrecisionChoice, calibration_batches, prepare
+from .precision import calibration_batches, prepare
 from .preprocess import CropBox, to_tensor
 from .tiling import DEFAULT_RULE, aggregate, cut_tiles, decisive_tile, plan_tiles
 

@@ -37,7 +37,7 @@ __all__ = [
     "case_assign", "case_export_record", "case_memo_issue",
     "case_finalise", "case_reopen", "case_submit", "case_tags_set", "comment_add", "expand_zip",
     "latest_model_analysis", "list_export_record", "login_failure_record", "member_role_change", "membership_set",
-    "model_version_activate", "model_version_register", "normalise_tags", "refresh_model_verdicts",
+    "model_version_activate", "model_version_install", "model_version_register", "normalise_tags", "refresh_model_verdicts",
     "require_admin", "require_lead", "require_member", "review_record", "role_in", "team_create",
     "user_create", "user_login_record", "validate_upload",
     "HYPERPARAMETERS", "dataset_build_from_reviews", "dataset_register", "dataset_register_archive",
