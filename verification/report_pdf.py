@@ -97,7 +97,8 @@ def render(case: Case, rows: list[dict[str, Any]], events: list[Any], *, user: A
     for line in (
         f"Case {case.pk} · team {case.team} · submitted {when:%Y-%m-%d %H:%M} {when.tzname()} by {case.created_by}",
         f"Status: {case.get_status_display()}"
-        + (f" · final verdict: {case.get_final_verdict_display()} by {case.finalised_by}" if case.final_verdict else ""),
+        + (f" · final verdict: {case.get_final_verdict_display()} by {case.finalised_by}"
+           if case.final_verdict else ""),
         f"Model verdict: {case.get_model_verdict_display() or 'none yet'}",
         f"Source: {case.source_url or '—'}",
         f"Tags: {', '.join(t.name for t in case.tags.all()) or '—'}",
@@ -154,7 +155,8 @@ def render(case: Case, rows: list[dict[str, Any]], events: list[Any], *, user: A
         for thread in threads:
             for c in [thread["comment"], *thread["replies"]]:
                 at = timezone.localtime(c.created_at)
-                w.para(f"{'    ' if c.parent_id else ''}{at:%Y-%m-%d %H:%M %Z} {c.author}: {c.body}", size=9, height=4.5)
+                w.para(f"{'    ' if c.parent_id else ''}{at:%Y-%m-%d %H:%M %Z} {c.author}: {c.body}",
+                       size=9, height=4.5)
 
     pdf.add_page()
     w.para("Audit trail", size=12, bold=True, height=8)

@@ -148,7 +148,7 @@ def test_auto_takes_the_fastest_native_precision_only_when_clearly_faster(monkey
                               ({"fp32": 100.0, "bf16": 140.0}, "fp32")):
         precision._measured.clear()
         by_precision = iter(timings.values())
-        monkeypatch.setattr(precision, "time_forward", lambda m, x, rounds=3: next(by_precision) / 1e3)
+        monkeypatch.setattr(precision, "time_forward", lambda m, x, rounds=3, it=by_precision: next(it) / 1e3)
         served, choice = precision.prepare(model, CPU, "auto", input_size=32, probe_batch=2, features=AMX)
         assert choice.precision == expected and choice.timings_ms == pytest.approx(timings)
         assert (served is model) == (expected == "fp32")
