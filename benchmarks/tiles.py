@@ -39,13 +39,13 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ml.calibration import choose_threshold, fit_rule_temperature
-from ml.data.sources import Sample, load_samples
-from ml.imageio import decode_image
-from ml.metrics import binary_metrics
-from ml.predict import Predictor
-from ml.tiling import RULES, aggregate, plan_tiles
-from ml.wholeimage import analyse, tile_forward
+from ml.calibration import choose_threshold, fit_rule_temperature  # noqa: E402
+from ml.data.sources import Sample, load_samples  # noqa: E402
+from ml.imageio import decode_image  # noqa: E402
+from ml.metrics import binary_metrics  # noqa: E402
+from ml.predict import Predictor  # noqa: E402
+from ml.tiling import RULES, aggregate, plan_tiles  # noqa: E402
+from ml.wholeimage import analyse, tile_forward  # noqa: E402
 
 FULL = 10**9  # "budget 0": no thinning
 

@@ -22,7 +22,7 @@ from sklearn.metrics import roc_auc_score
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ml.tiling import DEFAULT_RULE, RULES, aggregate
+from ml.tiling import DEFAULT_RULE, RULES, aggregate  # noqa: E402
 
 
 def main() -> None:
