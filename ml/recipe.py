@@ -64,7 +64,7 @@ def dedupe_across_splits(samples: list[Sample]) -> tuple[list[Sample], int]:
 
 def training_samples(data: str | Path, *, sources: list[str] | None = None,
                      repeat: dict[str, int] | None = None, val_per_class: int = 0,
-                     include_test: bool = True, seed: int = 0) -> tuple[list[Sample], dict[str, object]]:
+                     include_test: bool = True, seed: int = 0) -> tuple[list[Sample], dict[str, Any]]:
     """The samples the recipe trains/validates/tests on, and a summary of how they were chosen.
 
     ``sources``: train only on these (default: every source that has a train split).

@@ -92,7 +92,8 @@ class _Layer4:
 
 def _decision_weights(model: torch.nn.Module) -> torch.Tensor:
     """W[ai] - W[real] of the linear head: the Grad-CAM channel weights of the margin."""
-    w = model.fc.weight.detach().float()  # type: ignore[union-attr]
+    fc: Any = model.fc  # the head is an nn.Linear (torchvision ResNet or LowPrecisionResNet)
+    w = fc.weight.detach().float()
     return (w[1] - w[0]).cpu()
 
 

@@ -20,9 +20,9 @@ def _png(name: str) -> Image.Image | None:
     try:
         with Image.open(io.BytesIO(storage.read(name))) as im:
             im.load()
-            im = im.convert("RGB")
-            im.thumbnail((900, 900))
-            return im
+            rgb = im.convert("RGB")
+            rgb.thumbnail((900, 900))
+            return rgb
     except (FileNotFoundError, OSError, ValueError):
         return None
 
@@ -45,9 +45,10 @@ class _Writer:
                 self.pdf.add_font("body", style, str(font.path))
             fallbacks = []
             for script in pdf_fonts.scripts_in(all_text):
-                font = pdf_fonts.script_font(script)
-                if font is not None:
-                    self.pdf.add_font(script, "", str(font.path), collection_font_number=font.collection_number)
+                script_font = pdf_fonts.script_font(script)
+                if script_font is not None:
+                    self.pdf.add_font(script, "", str(script_font.path),
+                                      collection_font_number=script_font.collection_number)
                     fallbacks.append(script)
             if fallbacks:
                 self.pdf.set_fallback_fonts(fallbacks, exact_match=False)

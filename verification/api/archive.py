@@ -58,7 +58,8 @@ class ArchiveMatchSerializer(serializers.ModelSerializer):
 class ReshareResultSerializer(serializers.Serializer):
     transform = serializers.CharField()
     description = serializers.CharField()
-    label = serializers.CharField()
+    # A declared field named like Field.label: the serializer metaclass takes it out of the class.
+    label = serializers.CharField()  # type: ignore[assignment]
     probability_ai = serializers.FloatField()
     flipped = serializers.BooleanField(help_text="The verdict on this re-share differs from the verdict on the image.")
 

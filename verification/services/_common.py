@@ -38,10 +38,12 @@ def require_lead(user: User, team: Team, what: str) -> None:
 def require_admin(user: User, team: Team | None = None) -> None:
     if getattr(user, "is_superuser", False):
         return
-    memberships = Membership.objects.filter(user=user, role=Role.ADMIN)
+    if not user.is_authenticated:
+        raise NotAllowed("Only an admin can do that.")
+    memberships = Membership.objects.filter(user_id=user.pk, role=Role.ADMIN)
     if team is not None:
         memberships = memberships.filter(team=team)
-    if not getattr(user, "is_authenticated", False) or not memberships.exists():
+    if not memberships.exists():
         raise NotAllowed("Only an admin can do that.")
 
 
