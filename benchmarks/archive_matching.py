@@ -86,12 +86,12 @@ def main() -> None:
         q = phash.query_hashes(Image.open(io.BytesIO(raw)))
         seconds["query"] += time.perf_counter() - t0
         queries["original"].append((_arr(q), q[0].quality))
-        for t in transforms:
+        for tr in transforms:
             t0 = time.perf_counter()
-            copy = t.fn(raw)
+            copy = tr.fn(raw)
             seconds["transform"] += time.perf_counter() - t0
             q = phash.query_hashes(Image.open(io.BytesIO(copy)))
-            queries[t.name].append((_arr(q), q[0].quality))
+            queries[tr.name].append((_arr(q), q[0].quality))
         if n % 50 == 0:
             print(f"{n}/{len(picked)} {time.time() - started:.0f}s", flush=True)
     for _source, sample in extra:

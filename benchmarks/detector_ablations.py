@@ -26,6 +26,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -34,7 +35,7 @@ from ml.recipe import dedupe_across_splits, evaluate_per_source, training_sample
 from ml.data.sources import load_samples  # noqa: E402
 from ml.train import train  # noqa: E402
 
-VARIANTS = {
+VARIANTS: dict[str, dict[str, Any]] = {
     "rgb": {},
     "npr": {"representation": "npr"},
     "rgb_jpeg": {"jpeg_prob": 0.5},
@@ -81,7 +82,7 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/detector/ablations.json")
     args = ap.parse_args()
     out = Path(args.out)
-    report = {"command": "python benchmarks/detector_ablations.py " + " ".join(sys.argv[1:]),
+    report: dict[str, Any] = {"command": "python benchmarks/detector_ablations.py " + " ".join(sys.argv[1:]),
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "machine": f"{platform.node()} ({platform.machine()}), 2-core VM shared with 7 other engineers' jobs",
               "selection": "validation split only (unsplash-gemini val, 146 images); test untouched",

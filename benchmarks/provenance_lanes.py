@@ -99,7 +99,7 @@ def summary(ms: list[float]) -> dict[str, float]:
 def dataset_images(source: str, split: str | None):  # type: ignore[no-untyped-def]
     folder = SHARED / "data" / source
     rows = [r for r in csv.DictReader((folder / "MANIFEST.csv").open()) if split is None or r["split"] == split]
-    by_shard = defaultdict(dict)
+    by_shard: defaultdict[str, dict[str, dict[str, str]]] = defaultdict(dict)
     for r in rows:
         by_shard[r["shard"]][r["relpath"]] = r
     for shard, wanted in sorted(by_shard.items()):

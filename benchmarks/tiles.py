@@ -55,7 +55,7 @@ def margins_for(predictor: Predictor, sample: Sample, budgets: list[int]) -> dic
     size = predictor.meta.preprocess.input_size
     plans = {b: plan_tiles(im.width, im.height, size, b or FULL) for b in budgets}
     unique: dict[tuple[int, int], int] = {}
-    cuts = []
+    cuts: list[Any] = []
     for plan in plans.values():
         for c in plan.cuts:
             if (c.left, c.top) not in unique:
@@ -108,7 +108,8 @@ def main() -> None:
         val = [s for lab in ("real", "ai_generated") for s in [x for x in val if x.label == lab][:args.limit // 2]]
         test = [s for lab in ("real", "ai_generated") for s in [x for x in test if x.label == lab][:args.limit // 2]]
     started = time.time()
-    rows_val, rows_test = [], []
+    rows_val: list[dict[str, Any]] = []
+    rows_test: list[dict[str, Any]] = []
     for name, samples, rows in (("unsplash-gemini val", val, rows_val), ("commons-zimage", test, rows_test)):
         t0 = time.perf_counter()
         for i, s in enumerate(samples):

@@ -36,7 +36,7 @@ def _file(data: bytes, name: str = "photo.jpg") -> SimpleUploadedFile:
 
 def _finalised_original(people: Any, lead: Any, active_version: Any, verdict: str = "ai_generated") -> Any:
     result = services.case_submit(user=people["owner"], team=people["team"], title="Flooded station",
-                                  files=[_file(jpeg(scene(1)))])
+                                  files=[_file(jpeg(scene(1)))])  # type: ignore[list-item]  # the stub types SimpleUploadedFile's name and size as optional
     analysis = Analysis.objects.get(image=result.images[0])
     services.analysis_start(analysis_id=analysis.pk)
     services.analysis_record(analysis_id=analysis.pk, model_version_id=active_version.pk,

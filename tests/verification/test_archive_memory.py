@@ -20,7 +20,7 @@ from .conftest import finish
 
 def _submit(user: Any, team: Any, title: str, data: bytes, name: str = "photo.jpg") -> Any:
     return services.case_submit(user=user, team=team, title=title,
-                                files=[SimpleUploadedFile(name, data, content_type="image/jpeg")])
+                                files=[SimpleUploadedFile(name, data, content_type="image/jpeg")])  # type: ignore[list-item]  # the stub types SimpleUploadedFile's name and size as optional
 
 
 def _finalised(crew: Any, version: Any, title: str, im: Image.Image, verdict: str = "ai_generated") -> Any:
