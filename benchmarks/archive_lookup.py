@@ -308,7 +308,7 @@ def main() -> None:
         "database": connection.cursor().connection.info.server_version, "real_images": args.real,
         "hashes_per_image": PER_IMAGE, "chunks": phash.CHUNKS, "chunk_bits": phash.CHUNK_BITS,
         "max_distance": phash.MAX_DISTANCE, "probe_radius": phash.PROBE_RADIUS,
-        "variants_per_query": 8, "probe_keys_per_query": len(keys)}
+        "variants_per_query": 8, "probe_keys_per_query": len(phash.probe_keys([h.value for h in reshared_q[0]]))}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1))
 

@@ -75,7 +75,7 @@ def main() -> None:
         name: [] for name in ["original", *(t.name for t in transforms)]}
     seconds: dict[str, float] = {"store": 0.0, "query": 0.0, "transform": 0.0}
     started = time.time()
-    for n, (source, sample) in enumerate(picked):
+    for n, (_source, sample) in enumerate(picked):
         raw = sample.read_bytes()
         t0 = time.perf_counter()
         st = phash.archive_hashes(Image.open(io.BytesIO(raw)))
@@ -86,15 +86,15 @@ def main() -> None:
         q = phash.query_hashes(Image.open(io.BytesIO(raw)))
         seconds["query"] += time.perf_counter() - t0
         queries["original"].append((_arr(q), q[0].quality))
-        for t in transforms:
+        for tr in transforms:
             t0 = time.perf_counter()
-            copy = t.fn(raw)
+            copy = tr.fn(raw)
             seconds["transform"] += time.perf_counter() - t0
             q = phash.query_hashes(Image.open(io.BytesIO(copy)))
-            queries[t.name].append((_arr(q), q[0].quality))
+            queries[tr.name].append((_arr(q), q[0].quality))
         if n % 50 == 0:
             print(f"{n}/{len(picked)} {time.time() - started:.0f}s", flush=True)
-    for source, sample in extra:
+    for _source, sample in extra:
         raw = sample.read_bytes()
         st = phash.archive_hashes(Image.open(io.BytesIO(raw)))
         stored.append(_arr(st))

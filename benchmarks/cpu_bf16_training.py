@@ -8,25 +8,35 @@ import time
 
 import torch
 import torch.nn.functional as F
-
 from ml.config import ModelConfig
 from ml.model import build_model
 
 torch.manual_seed(0)
-res={}
-for size in (32,64):
-  for amp in (False, True):
-    m = build_model(ModelConfig()).to(memory_format=torch.channels_last); m.train()
-    opt = torch.optim.AdamW(m.parameters(), 1e-3)
-    x = torch.randn(64,3,size,size).to(memory_format=torch.channels_last); y = torch.randint(0,2,(64,))
-    def step(m=m, opt=opt, x=x, y=y, amp=amp):  # bind this iteration's objects
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
-            loss = F.cross_entropy(m(x).float(), y)
-        opt.zero_grad(); loss.backward(); opt.step()
-    step(); step()
-    n=4 if size==32 else 2; t=time.perf_counter()
-    for _ in range(n): step()
-    dt=time.perf_counter()-t
-    res[f"{size}_{'bf16' if amp else 'fp32'}"]=64*n/dt
-    print(size, amp, 64*n/dt, "img/s", flush=True)
+
+
+def step(m: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, amp: bool) -> None:
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+        loss = F.cross_entropy(m(x).float(), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
+res = {}
+for size in (32, 64):
+    for amp in (False, True):
+        m = build_model(ModelConfig()).to(memory_format=torch.channels_last)
+        m.train()
+        opt = torch.optim.AdamW(m.parameters(), 1e-3)
+        x = torch.randn(64, 3, size, size).to(memory_format=torch.channels_last)
+        y = torch.randint(0, 2, (64,))
+        step(m, opt, x, y, amp)
+        step(m, opt, x, y, amp)
+        n = 4 if size == 32 else 2
+        t = time.perf_counter()
+        for _ in range(n):
+            step(m, opt, x, y, amp)
+        dt = time.perf_counter() - t
+        res[f"{size}_{'bf16' if amp else 'fp32'}"] = 64 * n / dt
+        print(size, amp, 64 * n / dt, "img/s", flush=True)
 print(json.dumps(res))

@@ -26,6 +26,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -39,7 +40,7 @@ from ml.recipe import (
 )
 from ml.train import train
 
-VARIANTS = {
+VARIANTS: dict[str, dict[str, Any]] = {
     "rgb": {},
     "npr": {"representation": "npr"},
     "rgb_jpeg": {"jpeg_prob": 0.5},
@@ -86,7 +87,7 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/detector/ablations.json")
     args = ap.parse_args()
     out = Path(args.out)
-    report = {"command": "python benchmarks/detector_ablations.py " + " ".join(sys.argv[1:]),
+    report: dict[str, Any] = {"command": "python benchmarks/detector_ablations.py " + " ".join(sys.argv[1:]),
               "date": datetime.now(UTC).isoformat(timespec="seconds"),
               "machine": f"{platform.node()} ({platform.machine()}), 2-core VM shared with 7 other engineers' jobs",
               "selection": "validation split only (unsplash-gemini val, 146 images); test untouched",

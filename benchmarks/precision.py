@@ -175,7 +175,7 @@ def agreement_section(checkpoint: Path, args: argparse.Namespace) -> dict[str, A
 def tiles_section(checkpoint: Path, args: argparse.Namespace) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     # A 12 MP photo-like image: smooth structure plus sensor-like noise.
-    base = Image.fromarray(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)).resize((4000, 3000), Image.BICUBIC)
+    base = Image.fromarray(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)).resize((4000, 3000), Image.Resampling.BICUBIC)
     noise = rng.normal(0, 6, (3000, 4000, 3))
     photo = Image.fromarray(np.clip(np.asarray(base, dtype=np.float32) + noise, 0, 255).astype(np.uint8))
     predictors = {p: Predictor(checkpoint, device="cpu", precision=p, max_tiles=args.tiles,

@@ -87,9 +87,11 @@ def main() -> int:
     w = torch.tensor(clf.coef_[0], dtype=torch.float32) / std
     b = float(clf.intercept_[0]) - float((w * mean).sum())
     with torch.no_grad():  # two logits whose difference is the regression's: softmax == sigmoid
-        model.fc.weight.copy_(torch.stack([-w / 2, w / 2]))
-        model.fc.bias.copy_(torch.tensor([-b / 2, b / 2]))
-        p_val = torch.softmax(model.fc(f_val), 1)[:, 1].numpy()
+        fc = model.fc
+        assert isinstance(fc, nn.Linear)
+        fc.weight.copy_(torch.stack([-w / 2, w / 2]))
+        fc.bias.copy_(torch.tensor([-b / 2, b / 2]))
+        p_val = torch.softmax(fc(f_val), 1)[:, 1].numpy()
     thresholds = np.unique(p_val)
     accuracy = [((p_val >= t) == y_val).mean() for t in thresholds]
     threshold = float(thresholds[int(np.argmax(accuracy))])

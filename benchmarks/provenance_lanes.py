@@ -99,7 +99,7 @@ def summary(ms: list[float]) -> dict[str, float]:
 def dataset_images(source: str, split: str | None):  # type: ignore[no-untyped-def]
     folder = SHARED / "data" / source
     rows = [r for r in csv.DictReader((folder / "MANIFEST.csv").open()) if split is None or r["split"] == split]
-    by_shard = defaultdict(dict)
+    by_shard: defaultdict[str, dict[str, dict[str, str]]] = defaultdict(dict)
     for r in rows:
         by_shard[r["shard"]][r["relpath"]] = r
     for shard, wanted in sorted(by_shard.items()):
@@ -129,9 +129,9 @@ def main() -> None:
         lanes = read_lanes(data, fmt)
         per_file[name] = {
             "bytes": len(data), "format": fmt,
-            "read_lanes": summary(timed(lambda: read_lanes(data, fmt), args.repeat)),
-            "read_lanes_cpu": summary(cpu_timed(lambda: read_lanes(data, fmt), args.repeat)),
-            "c2pa_lane": summary(timed(lambda: c2pa_lane.read(data, fmt), args.repeat)),
+            "read_lanes": summary(timed(lambda data=data, fmt=fmt: read_lanes(data, fmt), args.repeat)),
+            "read_lanes_cpu": summary(cpu_timed(lambda data=data, fmt=fmt: read_lanes(data, fmt), args.repeat)),
+            "c2pa_lane": summary(timed(lambda data=data, fmt=fmt: c2pa_lane.read(data, fmt), args.repeat)),
             "found": {lane["lane"]: lane["state"] for lane in lanes},
             "c2pa_validation": lanes[0]["found"].get("validation", ""),
             "provenance": provenance_of(lanes),

@@ -39,13 +39,13 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ml.calibration import choose_threshold, fit_rule_temperature
-from ml.data.sources import Sample, load_samples
-from ml.imageio import decode_image
-from ml.metrics import binary_metrics
-from ml.predict import Predictor
-from ml.tiling import RULES, aggregate, plan_tiles
-from ml.wholeimage import analyse, tile_forward
+from ml.calibration import choose_threshold, fit_rule_temperature  # noqa: E402
+from ml.data.sources import Sample, load_samples  # noqa: E402
+from ml.imageio import decode_image  # noqa: E402
+from ml.metrics import binary_metrics  # noqa: E402
+from ml.predict import Predictor  # noqa: E402
+from ml.tiling import RULES, aggregate, plan_tiles  # noqa: E402
+from ml.wholeimage import analyse, tile_forward  # noqa: E402
 
 FULL = 10**9  # "budget 0": no thinning
 
@@ -55,7 +55,7 @@ def margins_for(predictor: Predictor, sample: Sample, budgets: list[int]) -> dic
     size = predictor.meta.preprocess.input_size
     plans = {b: plan_tiles(im.width, im.height, size, b or FULL) for b in budgets}
     unique: dict[tuple[int, int], int] = {}
-    cuts = []
+    cuts: list[Any] = []
     for plan in plans.values():
         for c in plan.cuts:
             if (c.left, c.top) not in unique:
@@ -108,7 +108,8 @@ def main() -> None:
         val = [s for lab in ("real", "ai_generated") for s in [x for x in val if x.label == lab][:args.limit // 2]]
         test = [s for lab in ("real", "ai_generated") for s in [x for x in test if x.label == lab][:args.limit // 2]]
     started = time.time()
-    rows_val, rows_test = [], []
+    rows_val: list[dict[str, Any]] = []
+    rows_test: list[dict[str, Any]] = []
     for name, samples, rows in (("unsplash-gemini val", val, rows_val), ("commons-zimage", test, rows_test)):
         t0 = time.perf_counter()
         for i, s in enumerate(samples):

@@ -71,6 +71,7 @@ def child(args: argparse.Namespace) -> None:
     pred = analyse(predictor, [im], max_tiles=args.budget, chunk=args.chunk)[0]
     t["analyse_ms"] = (time.perf_counter() - t0) * 1e3
     t0 = time.perf_counter()
+    assert pred.heatmap is not None, "analyse explains by default"
     png = map_png(pred.heatmap)
     t["map_png_ms"] = (time.perf_counter() - t0) * 1e3
     t0 = time.perf_counter()

@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
@@ -22,7 +23,7 @@ from sklearn.metrics import roc_auc_score
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ml.tiling import DEFAULT_RULE, RULES, aggregate
+from ml.tiling import DEFAULT_RULE, RULES, aggregate  # noqa: E402
 
 
 def main() -> None:
@@ -33,7 +34,7 @@ def main() -> None:
     args = ap.parse_args()
     data = json.loads(Path(args.results).read_text())
     rng = np.random.default_rng(0)
-    out: dict[str, dict[str, dict[str, object]]] = {}
+    out: dict[str, dict[str, dict[str, Any]]] = {}
     for split, rows in data["per_image"].items():
         y = np.array([r["y"] for r in rows])
         idx = [rng.integers(0, len(y), len(y)) for _ in range(args.draws)]

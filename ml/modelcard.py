@@ -156,7 +156,8 @@ def card_markdown(card: ModelCard) -> str:
                f"p(ai_generated), fitted on {cal.get('fitted_on', 'val')}; validation ECE {fmt(cal.get('val_ece'))}.")]
     rob = card.robustness
     if rob.get("results"):
-        lines += ["", f"## Robustness ({rob.get('chain', '')})", "", "| source | clean acc | re-shared acc | clean AUC | re-shared AUC |",
+        lines += ["", f"## Robustness ({rob.get('chain', '')})", "",
+                  "| source | clean acc | re-shared acc | clean AUC | re-shared AUC |",
                   "|---|---|---|---|---|"]
         for src, r in sorted(rob["results"].items()):
             c, s = r.get("clean", {}), r.get("reshared", {})

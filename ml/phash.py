@@ -59,7 +59,7 @@ class PerceptualHash:
 
 def _pdq() -> Any:
     try:
-        import pdqhash
+        import pdqhash  # type: ignore[import-untyped]  # ships no type information
     except ImportError as exc:  # pragma: no cover - the requirement is pinned
         raise MLError("The pdqhash package is missing: pip install -r requirements.txt") from exc
     return pdqhash

@@ -137,15 +137,17 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     for parent in list(model.modules()):
         children = parent._modules
         for name in list(children):
-            if name.startswith("bn") and isinstance(children[name], nn.BatchNorm2d):
+            bn = children[name]
+            if name.startswith("bn") and isinstance(bn, nn.BatchNorm2d):
                 conv = children.get("conv" + name[2:])
                 if isinstance(conv, nn.Conv2d):
-                    children["conv" + name[2:]] = fuse_conv_bn_eval(conv, children[name])
+                    children["conv" + name[2:]] = fuse_conv_bn_eval(conv, bn)
                     children[name] = nn.Identity()
         if isinstance(parent, nn.Sequential):
             for i in range(len(parent) - 1):
-                if isinstance(parent[i], nn.Conv2d) and isinstance(parent[i + 1], nn.BatchNorm2d):
-                    parent[i] = fuse_conv_bn_eval(parent[i], parent[i + 1])
+                conv, bn = parent[i], parent[i + 1]
+                if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                    parent[i] = fuse_conv_bn_eval(conv, bn)
                     parent[i + 1] = nn.Identity()
     return model
 
@@ -153,8 +155,9 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
 def _backbone(model: nn.Module) -> nn.Sequential:
     """ResNet's stem through ``layer4``: everything before global pooling and the head."""
     try:
-        return nn.Sequential(model.conv1, model.bn1, model.relu, model.maxpool,  # type: ignore[arg-type]
-                             model.layer1, model.layer2, model.layer3, model.layer4)  # type: ignore[arg-type]
+        # getattr: nn.Module types its submodules as Tensor | Module, too many unions for mypy here.
+        return nn.Sequential(*(getattr(model, name) for name in ("conv1", "bn1", "relu", "maxpool",
+                                                                 "layer1", "layer2", "layer3", "layer4")))
     except AttributeError as exc:
         raise MLError("Low-precision inference supports torchvision ResNets (conv1 ... layer4, avgpool, "
                       "fc); use precision fp32 for other architectures.") from exc
@@ -197,13 +200,16 @@ class LowPrecisionResNet(nn.Module):
 
 
 def _head(model: nn.Module) -> tuple[nn.Module, nn.Module]:
-    return copy.deepcopy(model.avgpool).float(), copy.deepcopy(model.fc).float()  # type: ignore[arg-type]
+    avgpool: nn.Module = model.avgpool  # type: ignore[assignment]  # a submodule, typed Tensor | Module
+    fc: nn.Module = model.fc  # type: ignore[assignment]
+    return copy.deepcopy(avgpool).float(), copy.deepcopy(fc).float()
 
 
 def to_bf16(model: nn.Module) -> LowPrecisionResNet:
     """BatchNorm folded, backbone in bf16 channels_last on the model's device, head in fp32."""
     folded = fold_batchnorm(model)
-    body = _backbone(folded).to(dtype=torch.bfloat16, memory_format=torch.channels_last)
+    # Module.to takes dtype and memory_format together; the stub's overloads take one or the other.
+    body = _backbone(folded).to(dtype=torch.bfloat16, memory_format=torch.channels_last)  # type: ignore[call-overload]
     return LowPrecisionResNet(Features(body, torch.bfloat16), *_head(folded), precision="bf16").eval()
 
 

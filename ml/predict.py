@@ -8,8 +8,8 @@ of ``input_size`` tiles at native resolution (at most ``max_tiles`` of them, spr
 the image, see :mod:`ml.tiling`); each tile is classified and the image's p(ai_generated)
 aggregates the tiles with the served rule (``ml.tiling.DEFAULT_RULE``). The decision threshold
 is then applied to it. The worker serves :func:`ml.wholeimage.analyse`, which cuts and aggregates
-the same tiles and stitches a Grad-CAM map over the whole image. The Prediction's ``crop``, ``crop_image`` and Grad-CAM ``heatmap``
-belong to the tile that speaks most for the verdict (highest p(ai_generated) for an AI verdict,
+the same tiles and stitches a Grad-CAM map over the whole image. The Prediction's ``crop``, ``crop_image``
+and Grad-CAM ``heatmap`` belong to the tile that speaks most for the verdict (highest p(ai_generated) for an AI verdict,
 lowest for a real one), and ``tiles`` lists every tile's box and probability. Images no larger
 than ``input_size`` are unaffected.
 """
@@ -30,7 +30,7 @@ from .device import select_device
 from .errors import MLError
 from .explain import ClassTarget, DecisionTarget, GradCamExplainer
 from .imageio import DEFAULT_MAX_PIXELS, decode_image
-from .precision import PrecisionChoice, calibration_batches, prepare
+from .precision import calibration_batches, prepare
 from .preprocess import CropBox, to_tensor
 from .tiling import DEFAULT_RULE, aggregate, cut_tiles, decisive_tile, plan_tiles
 

@@ -90,7 +90,8 @@ def training_samples(data: str | Path, *, sources: list[str] | None = None,
     unknown = sorted(set(chosen) - set(available))
     if unknown:
         raise MLError(f"No trainable source named {', '.join(unknown)} under {data}; "
-                      f"trainable sources: {', '.join(available) or 'none'} (held out: {', '.join(held_out) or 'none'}).")
+                      f"trainable sources: {', '.join(available) or 'none'} "
+                      f"(held out: {', '.join(held_out) or 'none'}).")
     picked = [s for s in samples if (s.source or "(none)") in chosen]
     picked, dropped = dedupe_across_splits(picked)
     if not include_test:
@@ -279,7 +280,8 @@ def build_card(checkpoint: Path, cfg: RecipeConfig, summary: dict[str, Any], sam
              "Metrics on held-out sources measure generalisation, not fitted performance."]
     for src, sc in shortcut.items():
         m = metrics.get(src) or {}
-        if sc and sc.get("roc_auc") is not None and m.get("roc_auc") is not None and sc["roc_auc"] >= m["roc_auc"] - 0.02:
+        if (sc and sc.get("roc_auc") is not None and m.get("roc_auc") is not None
+                and sc["roc_auc"] >= m["roc_auc"] - 0.02):
             notes.append(f"On {src} a file-level shortcut (size, dimensions, JPEG quality) reaches ROC-AUC "
                          f"{sc['roc_auc']:.3f}, as good as the model's {m['roc_auc']:.3f}: that number is not "
                          "evidence of detection.")

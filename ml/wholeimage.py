@@ -95,7 +95,8 @@ class _Layer4:
 
 def _decision_weights(model: torch.nn.Module) -> torch.Tensor:
     """W[ai] - W[real] of the linear head: the Grad-CAM channel weights of the margin."""
-    w = model.fc.weight.detach().float()  # type: ignore[union-attr]
+    fc: Any = model.fc  # the head is an nn.Linear (torchvision ResNet or LowPrecisionResNet)
+    w = fc.weight.detach().float()
     return (w[1] - w[0]).cpu()
 
 
@@ -174,7 +175,8 @@ def analyse(predictor: Predictor, images: Sequence[Image.Image], *, max_tiles: i
         plans.append(plan)
         crops.extend(cut_tiles(rgb, plan))
     t1 = time.perf_counter()
-    margins, cams = tile_forward(predictor.model, meta.preprocess, predictor.device, crops, chunk=chunk, with_cams=explain)
+    margins, cams = tile_forward(predictor.model, meta.preprocess, predictor.device, crops, chunk=chunk,
+                                 with_cams=explain)
     t2 = time.perf_counter()
     out: list[WholeImagePrediction] = []
     checks: list[tuple[int, float, list[Image.Image] | None]] = []
@@ -211,7 +213,8 @@ def analyse(predictor: Predictor, images: Sequence[Image.Image], *, max_tiles: i
     t3 = time.perf_counter()
     if checks:
         variants = [v for _, _, vs in checks if vs is not None for v in vs]
-        vz = tile_forward(predictor.model, meta.preprocess, predictor.device, variants, chunk=chunk, with_cams=False)[0] if variants else np.empty(0)
+        vz = (tile_forward(predictor.model, meta.preprocess, predictor.device, variants, chunk=chunk,
+                           with_cams=False)[0] if variants else np.empty(0))
         j = 0
         for i, sign, vs in checks:
             if vs is None:  # a flat map ranks nothing: it cannot point at evidence

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.test import override_settings
 from django.urls import reverse
 
 ROOT = Path(__file__).resolve().parent.parent

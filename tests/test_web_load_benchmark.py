@@ -17,8 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _web_load() -> Any:
     spec = importlib.util.spec_from_file_location("web_load", ROOT / "benchmarks" / "web_load.py")
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    spec.loader.exec_module(module)
     return module
 
 

@@ -85,7 +85,7 @@ def notifications_for(user: User) -> QuerySet[Notification]:
     """The user's notifications about cases they can still see, newest first."""
     if not user.is_authenticated:
         return Notification.objects.none()
-    return (Notification.objects.filter(user=user, case__in=selectors.cases_for(user).values("id"))
+    return (Notification.objects.filter(user_id=user.pk, case__in=selectors.cases_for(user).values("id"))
             .select_related("case"))
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any
 
 GENESIS = "0" * 64  # prev_hash of the first event of every chain
@@ -49,8 +49,8 @@ def canonical_details(details: Any) -> str:
 def timestamp(moment: datetime) -> str:
     """UTC with microseconds, as both databases store it."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def event_hash(*, prev_hash: str, chain: str, seq: int, created_at: datetime, action: str, actor_name: str,

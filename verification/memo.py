@@ -41,7 +41,7 @@ def build(case: Case, *, issued_by: str, include_internal: bool = False) -> dict
     demo_decided = False
     for image in case.images.prefetch_related("analyses__model_version", "reviews__reviewer"):
         analyses = list(image.analyses.all())
-        if not analyses and image.duplicate_of_id:
+        if not analyses and image.duplicate_of is not None:
             analyses = list(image.duplicate_of.analyses.all())
         done = next((a for a in analyses if a.status == "done"), None)
         model = None

@@ -20,9 +20,9 @@ def _png(name: str) -> Image.Image | None:
     try:
         with Image.open(io.BytesIO(storage.read(name))) as im:
             im.load()
-            im = im.convert("RGB")
-            im.thumbnail((900, 900))
-            return im
+            rgb = im.convert("RGB")
+            rgb.thumbnail((900, 900))
+            return rgb
     except (FileNotFoundError, OSError, ValueError):
         return None
 
@@ -45,9 +45,10 @@ class _Writer:
                 self.pdf.add_font("body", style, str(font.path))
             fallbacks = []
             for script in pdf_fonts.scripts_in(all_text):
-                font = pdf_fonts.script_font(script)
-                if font is not None:
-                    self.pdf.add_font(script, "", str(font.path), collection_font_number=font.collection_number)
+                script_font = pdf_fonts.script_font(script)
+                if script_font is not None:
+                    self.pdf.add_font(script, "", str(script_font.path),
+                                      collection_font_number=script_font.collection_number)
                     fallbacks.append(script)
             if fallbacks:
                 self.pdf.set_fallback_fonts(fallbacks, exact_match=False)
@@ -97,7 +98,8 @@ def render(case: Case, rows: list[dict[str, Any]], events: list[Any], *, user: A
     for line in (
         f"Case {case.pk} · team {case.team} · submitted {when:%Y-%m-%d %H:%M} {when.tzname()} by {case.created_by}",
         f"Status: {case.get_status_display()}"
-        + (f" · final verdict: {case.get_final_verdict_display()} by {case.finalised_by}" if case.final_verdict else ""),
+        + (f" · final verdict: {case.get_final_verdict_display()} by {case.finalised_by}"
+           if case.final_verdict else ""),
         f"Model verdict: {case.get_model_verdict_display() or 'none yet'}",
         f"Source: {case.source_url or '—'}",
         f"Tags: {', '.join(t.name for t in case.tags.all()) or '—'}",
@@ -154,7 +156,8 @@ def render(case: Case, rows: list[dict[str, Any]], events: list[Any], *, user: A
         for thread in threads:
             for c in [thread["comment"], *thread["replies"]]:
                 at = timezone.localtime(c.created_at)
-                w.para(f"{'    ' if c.parent_id else ''}{at:%Y-%m-%d %H:%M %Z} {c.author}: {c.body}", size=9, height=4.5)
+                w.para(f"{'    ' if c.parent_id else ''}{at:%Y-%m-%d %H:%M %Z} {c.author}: {c.body}",
+                       size=9, height=4.5)
 
     pdf.add_page()
     w.para("Audit trail", size=12, bold=True, height=8)

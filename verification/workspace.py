@@ -61,7 +61,7 @@ def annotate(rows: list[dict[str, Any]]) -> Progress:
     pending = [r for r in rows if r["review"] is None]
     # The next image to review: one whose analysis is done first, else any without a review.
     ready = [r for r in pending if r["state"] in ("flagged", "uncertain", "to_review", "failed")]
-    nxt = (ready or pending or [None])[0]
+    nxt = next(iter(ready or pending), None)
     return Progress(total=len(rows), reviewed=reviewed, flagged=flagged,
                     analysing=sum(r["state"] == "analysing" for r in rows),
                     next_unreviewed=nxt["image"].pk if nxt else None)

@@ -36,10 +36,11 @@ def _file(data: bytes, name: str = "photo.jpg") -> SimpleUploadedFile:
 
 def _finalised_original(people: Any, lead: Any, active_version: Any, verdict: str = "ai_generated") -> Any:
     result = services.case_submit(user=people["owner"], team=people["team"], title="Flooded station",
-                                  files=[_file(jpeg(scene(1)))])
+                                  files=[_file(jpeg(scene(1)))])  # type: ignore[list-item]  # the stub types SimpleUploadedFile's name and size as optional
     analysis = Analysis.objects.get(image=result.images[0])
     services.analysis_start(analysis_id=analysis.pk)
-    services.analysis_record(analysis_id=analysis.pk, model_version_id=active_version.pk, outcome=services.AnalysisOutcome(
+    services.analysis_record(analysis_id=analysis.pk, model_version_id=active_version.pk,
+                             outcome=services.AnalysisOutcome(
         label="ai_generated", probability_ai=0.9, confidence=0.9, threshold=0.5,
         crop_box={"left": 0, "top": 0, "width": 64, "height": 64}, timings_ms={}, heatmap_png=heatmap_png()))
     return services.case_finalise(user=lead, case=result.case, verdict=verdict)
@@ -122,5 +123,6 @@ def test_a_changed_verdict_sends_a_webhook_for_a_linked_case_submitted_through_t
     assert delivery.token == issued.token and delivery.analysis is None
     assert delivery.payload["data"]["case"]["id"] == linked["id"]
     assert delivery.payload["data"]["source_case"]["id"] == original.pk
-    assert (delivery.payload["data"]["previous_verdict"], delivery.payload["data"]["verdict"]) == ("ai_generated", "real")
+    assert ((delivery.payload["data"]["previous_verdict"], delivery.payload["data"]["verdict"])
+            == ("ai_generated", "real"))
     assert ("webhook", delivery.pk) in _no_broker

@@ -42,7 +42,8 @@ def _case(desk: dict[str, Any], title: str, labels: tuple[str, ...]) -> Any:
     from verification.models import Analysis
 
     files = [SimpleUploadedFile(f"photo-{i}.png", png_bytes((120, 90), seed=70 + i)) for i in range(len(labels))]
-    result = services.case_submit(user=desk["lead"], team=desk["team"], title=title, files=files)
+    result = services.case_submit(user=desk["lead"], team=desk["team"], title=title,
+                                  files=files)  # type: ignore[arg-type]  # the stub types SimpleUploadedFile's name and size as optional
     for image, label in zip(result.images, labels):
         analysis = Analysis.objects.get(image=image)
         services.analysis_start(analysis_id=analysis.pk)

@@ -45,17 +45,20 @@ def _model() -> torch.nn.Module:
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
+                assert m.running_mean is not None and m.running_var is not None
                 m.weight.uniform_(0.5, 1.0)
                 m.running_mean.uniform_(-0.1, 0.1)
                 m.running_var.uniform_(0.8, 1.2)
         model.eval()
-        features = torch.flatten(model.avgpool(torch.nn.Sequential(*list(model.children())[:-2])(_inputs())), 1)
+        avgpool, fc = model.avgpool, model.fc
+        assert isinstance(avgpool, torch.nn.Module) and isinstance(fc, torch.nn.Linear)
+        features = torch.flatten(avgpool(torch.nn.Sequential(*list(model.children())[:-2])(_inputs())), 1)
         direction = features[1::2].mean(0) - features[0::2].mean(0)
         centred = (features - features.mean(0)) @ direction
         scale = 1.1 / centred.abs().max()  # logit difference within +-2.2: p in (0.1, 0.9)
-        model.fc.weight.copy_(torch.stack([-direction, direction]) * scale)
+        fc.weight.copy_(torch.stack([-direction, direction]) * scale)
         bias = -(features.mean(0) @ direction) * scale
-        model.fc.bias.copy_(torch.stack([-bias, bias]))
+        fc.bias.copy_(torch.stack([-bias, bias]))
     return model.to(memory_format=torch.channels_last)
 
 
@@ -148,7 +151,7 @@ def test_auto_takes_the_fastest_native_precision_only_when_clearly_faster(monkey
                               ({"fp32": 100.0, "bf16": 140.0}, "fp32")):
         precision._measured.clear()
         by_precision = iter(timings.values())
-        monkeypatch.setattr(precision, "time_forward", lambda m, x, rounds=3: next(by_precision) / 1e3)
+        monkeypatch.setattr(precision, "time_forward", lambda m, x, rounds=3, it=by_precision: next(it) / 1e3)
         served, choice = precision.prepare(model, CPU, "auto", input_size=32, probe_batch=2, features=AMX)
         assert choice.precision == expected and choice.timings_ms == pytest.approx(timings)
         assert (served is model) == (expected == "fp32")

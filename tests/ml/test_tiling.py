@@ -70,7 +70,9 @@ def test_a_single_tile_budget_is_the_centre_crop_the_model_was_validated_on():
 
 def test_rules_on_known_margins():
     z = np.array([2.0, -1.0, 0.5, -3.0])
-    sig = lambda x: 1 / (1 + math.exp(-x))
+    def sig(x: float) -> float:
+        return 1 / (1 + math.exp(-x))
+
     assert aggregate(z, 1.0, "mean_logit") == pytest.approx(sig(-0.375))
     assert aggregate(z, 2.0, "mean_prob") == pytest.approx(np.mean([sig(v / 2) for v in z]))
     assert aggregate(z, 1.0, "max_prob") == pytest.approx(sig(2.0))

@@ -9,6 +9,7 @@ import csv
 import hashlib
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -24,8 +25,8 @@ from tests.images import png_bytes
 
 
 def _config(data: Path, out: Path, **kw) -> TrainConfig:
-    base = dict(data=str(data), out_dir=str(out), epochs=1, batch_size=8, max_steps=1, seed=5, device="cpu",
-                preprocess=PreprocessConfig(input_size=32, train_crop=32))
+    base: dict[str, Any] = dict(data=str(data), out_dir=str(out), epochs=1, batch_size=8, max_steps=1, seed=5,
+                                device="cpu", preprocess=PreprocessConfig(input_size=32, train_crop=32))
     base.update(kw)
     return TrainConfig(**base)
 

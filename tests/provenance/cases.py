@@ -20,7 +20,7 @@ def analysed_case(*, user: Any, team: Any, version: Any, title: str, files: dict
     from verification.provenance import read_lanes
 
     uploads = [SimpleUploadedFile(name, data) for name, (data, _) in files.items()]
-    result = services.case_submit(user=user, team=team, title=title, files=uploads)
+    result = services.case_submit(user=user, team=team, title=title, files=uploads)  # type: ignore[arg-type]  # the stub types SimpleUploadedFile's name and size as optional
     for image in result.images:
         data, p = files[image.original_name]
         analysis = Analysis.objects.get(image=image)

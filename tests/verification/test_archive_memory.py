@@ -20,7 +20,7 @@ from .conftest import finish
 
 def _submit(user: Any, team: Any, title: str, data: bytes, name: str = "photo.jpg") -> Any:
     return services.case_submit(user=user, team=team, title=title,
-                                files=[SimpleUploadedFile(name, data, content_type="image/jpeg")])
+                                files=[SimpleUploadedFile(name, data, content_type="image/jpeg")])  # type: ignore[list-item]  # the stub types SimpleUploadedFile's name and size as optional
 
 
 def _finalised(crew: Any, version: Any, title: str, im: Image.Image, verdict: str = "ai_generated") -> Any:
@@ -46,7 +46,8 @@ def test_a_reencoded_resized_and_cropped_copy_is_linked_and_the_case_page_says_s
 @pytest.mark.django_db
 def test_mirrored_and_rotated_copies_are_linked(crew, version):
     original = _finalised(crew, version, "Original", scene(5))
-    mirrored = _submit(crew["owner"], crew["team"], "Mirrored", jpeg(scene(5).transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
+    mirrored = _submit(crew["owner"], crew["team"], "Mirrored",
+                       jpeg(scene(5).transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
     rotated = _submit(crew["owner"], crew["team"], "Rotated", jpeg(scene(5).transpose(Image.Transpose.ROTATE_90)))
     assert ArchiveMatch.objects.get(image=mirrored.images[0]).variant == "flip_left_right"
     # The rotated copy is a near-duplicate of both earlier ones; the variant is the transform that

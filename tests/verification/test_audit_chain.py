@@ -62,6 +62,7 @@ def test_verify_audit_catches_an_edited_row(history) -> None:
 
 def test_verify_audit_catches_an_edit_with_a_recomputed_hash(history) -> None:
     victim = AuditEvent.objects.filter(action__startswith="analysis.done").order_by("seq").first()
+    assert victim is not None
     forged = AuditEvent.objects.get(pk=victim.pk)
     forged.details = {**forged.details, "label": "real"}
     with connection.cursor() as cur:
@@ -82,6 +83,7 @@ def test_verify_audit_catches_a_deleted_row(history) -> None:
 
 def test_verify_audit_catches_a_deleted_last_row(history) -> None:
     last = AuditEvent.objects.exclude(team=None).order_by("-seq").first()
+    assert last is not None
     with connection.cursor() as cur:
         cur.execute(f"DELETE FROM {AuditEvent._meta.db_table} WHERE id = %s", [last.pk])
     assert f"the last events (#{last.seq}..#{last.seq}) are missing" in _broken()

@@ -26,7 +26,8 @@ def _card(name: str) -> ModelCard:
                             "ece": 0.03},
                  "commons-zimage": {"n": 198, "accuracy": 0.55, "roc_auc": 0.61, "ece": 0.2}},
         calibration={"temperature": 1.7, "threshold": 0.45, "fitted_on": "val", "val_ece": 0.02},
-        robustness={"chain": "JPEG 75", "results": {"cifake": {"clean": {"accuracy": 0.91}, "reshared": {"accuracy": 0.8}}}},
+        robustness={"chain": "JPEG 75",
+                    "results": {"cifake": {"clean": {"accuracy": 0.91}, "reshared": {"accuracy": 0.8}}}},
         shortcut_baseline={"cifake": {"accuracy": 0.52, "roc_auc": 0.534}},
         known_limits={"not_trained_on": ["commons-zimage", "Midjourney"], "notes": ["32 px tiles"]})
 

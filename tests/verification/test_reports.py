@@ -72,7 +72,7 @@ def test_the_pdf_carries_the_signed_memo(client, crew, world_case) -> None:
     reader = _pdf(client, world_case)
     attached = reader.attachments["verity-memo.txt"][0]
     result = memo.check(attached)
-    assert result.authentic and result.memo["case"]["title"] == world_case.title
+    assert result.authentic and result.memo is not None and result.memo["case"]["title"] == world_case.title
     assert AuditEvent.objects.filter(action="case.exported", details__format="pdf").count() == 1
 
 
@@ -104,5 +104,6 @@ def test_the_html_report_shows_the_memo_and_its_chain_head(client, crew, world_c
     client.force_login(crew["owner"])
     body = client.get(reverse("verification:case_report", args=[world_case.pk])).content.decode()
     head = AuditEvent.objects.filter(team=crew["team"]).order_by("-seq").first()
+    assert head is not None
     assert head.action == "case.exported" and head.hash in body
     assert "BEGIN VERITY VERIFICATION MEMO" in body and reverse("verification:memo_verify") in body

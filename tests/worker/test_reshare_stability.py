@@ -45,7 +45,7 @@ def test_the_task_judges_eight_reshares_and_the_case_page_shows_the_result(clien
 
     client.force_login(people["owner"])
     page = client.get(reverse("verification:case_detail", args=[check.image.case_id])).content.decode()
-    expected = (f"Stable under 8 of 8 re-shares" if check.n_stable == 8
+    expected = ("Stable under 8 of 8 re-shares" if check.n_stable == 8
                 else f"Flips under {8 - check.n_stable} of 8 re-shares")
     assert expected in page and f'data-stability="{check.n_stable}/8"' in page
     report = client.get(reverse("verification:case_report", args=[check.image.case_id])).content.decode()

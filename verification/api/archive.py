@@ -58,7 +58,8 @@ class ArchiveMatchSerializer(serializers.ModelSerializer):
 class ReshareResultSerializer(serializers.Serializer):
     transform = serializers.CharField()
     description = serializers.CharField()
-    label = serializers.CharField()
+    # A declared field named like Field.label: the serializer metaclass takes it out of the class.
+    label = serializers.CharField()  # type: ignore[assignment]
     probability_ai = serializers.FloatField()
     flipped = serializers.BooleanField(help_text="The verdict on this re-share differs from the verdict on the image.")
 
@@ -97,7 +98,8 @@ class StabilityFilterSerializer(serializers.Serializer):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List re-share stability checks", tags=["images"], parameters=[StabilityFilterSerializer],
+    list=extend_schema(summary="List re-share stability checks", tags=["images"],
+                       parameters=[StabilityFilterSerializer],
                        description="Checks of your teams' images, newest first. Scope: read.",
                        examples=[OpenApiExample("Checks", value=STABILITY_EXAMPLE, response_only=True)]),
     retrieve=extend_schema(summary="Get a re-share stability check", tags=["images"], description="Scope: read.",
@@ -108,7 +110,8 @@ class StabilityFilterSerializer(serializers.Serializer):
         description="Queues a check per image on the inference queue: the active model judges the image and eight "
                     "re-shared copies of it (resized to 1080 and 640 px, JPEG 85 and 70, a 5 % crop, a phone "
                     "screenshot, mirrored, rotated 90°). Poll the returned checks for `n_stable` of `n_total` and "
-                    "`flipped`. A check already queued or running for an image is returned, not repeated. Scope: submit.",
+                    "`flipped`. A check already queued or running for an image is returned, not repeated. "
+                    "Scope: submit.",
         examples=[OpenApiExample("One image", value={"image": 40}, request_only=True),
                   OpenApiExample("A whole case", value={"case": 13}, request_only=True),
                   OpenApiExample("Queued", value=[{**STABILITY_EXAMPLE, "status": "queued", "label": "",

@@ -14,7 +14,9 @@ class EvidenceItemSerializer(serializers.Serializer):
     strength = serializers.ChoiceField(
         choices=STRENGTHS, help_text="decisive, supporting or weak; warning (e.g. a tampered manifest) and info "
                                      "say something about the file but support neither verdict.")
-    source = serializers.CharField(help_text="Where it comes from: the model, C2PA manifest, XMP, ...")
+    # A declared field named like Field.source: the serializer metaclass takes it out of the class.
+    source = serializers.CharField(  # type: ignore[assignment]
+        help_text="Where it comes from: the model, C2PA manifest, XMP, ...")
     text = serializers.CharField(help_text="What it says, in words.")
     lane = serializers.CharField(help_text="The lane id (c2pa, xmp, generator_parameters, exif_software, "
                                            "camera_exif) or model.")

@@ -119,7 +119,8 @@ class AnalysisSerializer(serializers.ModelSerializer):
     class Meta:
         model = Analysis
         fields = ["id", "case", "image", "status", "label", "probability_ai", "confidence", "threshold",
-                  "uncertain", "uncertain_band", "model_version", "by_demo_model", "timings_ms", "crop_box", "error", "attempts",
+                  "uncertain", "uncertain_band", "model_version", "by_demo_model", "timings_ms", "crop_box",
+                  "error", "attempts",
                   "created_at", "started_at", "finished_at", "heatmap_url", "overlay_url", "evidence", "lanes",
                   "tiles", "decisive_tile", "judged_fraction", "aggregation", "map_faithful", "faithfulness"]
         read_only_fields = fields

@@ -89,7 +89,8 @@ class ArchiveMatch(models.Model):
         """How the new image relates to the earlier one, in words."""
         return {"original": "same-orientation", "rotate_90": "rotated", "rotate_180": "rotated",
                 "rotate_270": "rotated", "flip_top_bottom": "mirrored", "flip_left_right": "mirrored",
-                "transpose": "rotated and mirrored", "transverse": "rotated and mirrored"}.get(self.variant, self.variant)
+                "transpose": "rotated and mirrored",
+                "transverse": "rotated and mirrored"}.get(self.variant, self.variant)
 
 
 class ArchiveFlag(models.Model):

@@ -85,7 +85,7 @@ def read(text: dict[str, str]) -> LaneResult:
         params = text["UserComment"]  # A1111 writes its parameters here in JPEG and WebP
     if params is not None:
         fooocus = _json(params)
-        found.update(({"generator": "Fooocus"} if isinstance(fooocus, dict) else _a1111(params)))
+        found.update({"generator": "Fooocus"} if isinstance(fooocus, dict) else _a1111(params))
         if isinstance(fooocus, dict):
             for key, name in (("base_model", "model"), ("seed", "seed")):
                 if key in fooocus:

@@ -147,7 +147,8 @@ def _webhook(flag: ArchiveFlag) -> None:
                                                       url=token.webhook_url, payload=flag_payload(flag))
     except IntegrityError:  # pragma: no cover - analysis is NULL, so the unique constraint never fires
         return
-    transaction.on_commit(lambda pk=delivery.pk: webhooks.enqueue_delivery(pk))
+    delivery_id = delivery.pk
+    transaction.on_commit(lambda: webhooks.enqueue_delivery(delivery_id))
 
 
 def archive_flag_resolve(*, user: Any, flag: ArchiveFlag) -> ArchiveFlag:

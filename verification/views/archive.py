@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .. import archive_selectors, services
-from ..models import ArchiveFlag
 from ._common import case_or_404, image_or_404
 from .review import _attempt, _back
 
@@ -41,7 +41,7 @@ def case_stability(request: HttpRequest, case_id: int) -> HttpResponse:
 def flag_resolve(request: HttpRequest, flag_id: int) -> HttpResponse:
     try:
         flag = archive_selectors.flag_for(request.user, flag_id)
-    except ArchiveFlag.DoesNotExist:
+    except ObjectDoesNotExist:  # ArchiveFlag.DoesNotExist; the model stays behind archive_selectors
         raise Http404("No such flag.") from None
     _attempt(request, lambda: services.archive_flag_resolve(user=request.user, flag=flag),
              "Marked as reviewed again.")

@@ -30,7 +30,7 @@ def memo_verify(request: HttpRequest) -> HttpResponse:
         if upload is None:
             status = 400
             result = memo.MemoCheck(False, "unreadable", "Choose the memo file (.txt) to check.")
-        elif upload.size > memo.MAX_MEMO_BYTES:
+        elif (upload.size or 0) > memo.MAX_MEMO_BYTES:
             status = 400
             result = memo.MemoCheck(False, "unreadable", "That file is far larger than any memo; check the file.")
         else:

@@ -52,7 +52,7 @@ def image_review(request: HttpRequest, image_id: int) -> HttpResponse:
     verdict, comment = request.POST.get("verdict", ""), request.POST.get("comment", "")
     if not form.is_valid():
         message = "Choose a verdict: real, AI-generated or inconclusive." if "verdict" in form.errors else \
-            " ".join(e for errors in form.errors.values() for e in errors)
+            " ".join(str(e) for errors in form.errors.values() for e in errors)
     else:
         try:
             services.review_record(user=request.user, image=image, verdict=form.cleaned_data["verdict"],
