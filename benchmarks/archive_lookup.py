@@ -127,10 +127,11 @@ def _explain(sql: str, params: list[Any], buffers: bool = False) -> list[str]:
 def _two_step_plans(team: Team, q: list[phash.PerceptualHash], buffers: bool = False) -> list[list[str]]:
     """The two statements archive_index.lookup_many sends on PostgreSQL (no case excluded)."""
     keys = phash.probe_keys([h.value for h in q])
-    first = ('SELECT fingerprint_id FROM verification_fingerprintkey WHERE team_id = %s AND "key" = ANY(%s)',
-             [team.pk, keys])
+    sql = 'SELECT fingerprint_id FROM verification_fingerprintkey WHERE team_id = %s AND "key" = ANY(%s)'
+    params: list[Any] = [team.pk, keys]
+    first = (sql, params)
     with connection.cursor() as cur:
-        cur.execute(*first)
+        cur.execute(sql, params)
         ids = sorted({row[0] for row in cur.fetchall()})
     return [_explain(*first, buffers=buffers),
             _explain("SELECT image_id, value FROM verification_imagefingerprint WHERE id = ANY(%s)", [ids], buffers)]

@@ -2,6 +2,8 @@
 relative change of the layer4 activations of the stand-in checkpoint under bf16 (this branch's
 folded path, PyTorch autocast, bf16 weights unfolded) and fp32 BatchNorm folding."""
 import sys
+from typing import Any
+
 import torch
 sys.path.insert(0, "/work/wt-h17")
 from ml.checkpoint import load_checkpoint
@@ -12,6 +14,7 @@ from ml.preprocess import center_crop, to_tensor
 torch.set_num_threads(2)
 model, meta = load_checkpoint("/tmp/h17/probe/model128.pt")
 model.eval()
+net: Any = model  # a torchvision ResNet: avgpool and fc are its attributes
 s = [x for x in load_samples("/work/shared/data/unsplash-gemini") if x.split == "test"][::6][:24]
 x = torch.stack([to_tensor(center_crop(decode_image(a.read_bytes()).convert("RGB"), 128)[0], meta.preprocess) for a in s])
 b = precision.to_bf16(model)
@@ -19,11 +22,11 @@ with torch.inference_mode():
     body = torch.nn.Sequential(*list(model.children())[:-2])
     f32 = body(x)
     fb = b.features(x)
-    p32 = torch.flatten(model.avgpool(f32), 1)
+    p32 = torch.flatten(net.avgpool(f32), 1)
     pb = torch.flatten(b.avgpool(fb), 1)
 rel = ((fb - f32).norm() / f32.norm()).item()
 relp = ((pb - p32).norm(dim=1) / p32.norm(dim=1))
-w = (model.fc.weight[1] - model.fc.weight[0]).detach()
+w = (net.fc.weight[1] - net.fc.weight[0]).detach()
 l32 = p32 @ w
 lb = pb @ w
 print("layer4 rel err", rel, "pooled rel err median", relp.median().item())
