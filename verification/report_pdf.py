@@ -133,7 +133,9 @@ def render(case: Case, rows: list[dict[str, Any]], events: list[Any], *, user: A
             w.para(f"{at:%Y-%m-%d %H:%M %Z} {review.reviewer} {kind}: {review.get_verdict_display()}"
                    + (f" — {review.comment}" if review.comment else ""), size=9, height=4.5)
         pictures = [_png(image.file)]
-        if analysis is not None and analysis.heatmap:
+        if analysis is not None and analysis.heatmap and analysis.map_faithful is False:
+            w.para("The Grad-CAM heatmap is left out: it is not faithful for this image.", size=9, height=4.5)
+        elif analysis is not None and analysis.heatmap:
             try:
                 pictures.append(_png(services.analysis_overlay(analysis)))
             except FileNotFoundError:

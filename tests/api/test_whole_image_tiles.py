@@ -105,3 +105,14 @@ def test_a_map_not_faithful_for_the_image_is_replaced_by_a_warning(analysed, cli
     page = client.get(url).content.decode()
     assert 'data-map-faithful="false"' in page and "not faithful for this image" in page
     assert f'id="overlay-{analysed.image_id}"' not in page  # the misleading heatmap is not shown
+
+
+def test_the_report_leaves_out_a_map_not_faithful_for_the_image(analysed, client, people):
+    url = reverse("verification:case_report", args=[analysed.image.case_id])
+    overlay = reverse("verification:analysis_file", args=[analysed.pk, "overlay"])
+    client.force_login(people["owner"])
+    Analysis.objects.filter(pk=analysed.pk).update(map_faithful=True)
+    assert overlay in client.get(url).content.decode()
+    Analysis.objects.filter(pk=analysed.pk).update(map_faithful=False)
+    page = client.get(url).content.decode()
+    assert overlay not in page and 'data-map-faithful="false"' in page
