@@ -118,3 +118,14 @@ def celery_worker_process(transactional_db: None, settings: Any, tmp_path: Path)
         log.close()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(tmp_path / "worker.log", ARTIFACTS / "worker.log")
+
+
+@pytest.fixture
+def lead(transactional_db, django_user_model):  # type: ignore[no-untyped-def]
+    """A lead of the "Metro desk" team, the person the browser flows log in as."""
+    from verification.models import Membership, Role, Team
+
+    team = Team.objects.create(name="Metro desk")
+    user = django_user_model.objects.create_user("lena", password="pw-lena-12345!")
+    Membership.objects.create(user=user, team=team, role=Role.LEAD)
+    return user

@@ -13,16 +13,6 @@ from tests.images import jpeg_bytes, png_bytes
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-@pytest.fixture
-def lead(transactional_db, django_user_model):  # type: ignore[no-untyped-def]
-    from verification.models import Membership, Role, Team
-
-    team = Team.objects.create(name="Metro desk")
-    user = django_user_model.objects.create_user("lena", password="pw-lena-12345!")
-    Membership.objects.create(user=user, team=team, role=Role.LEAD)
-    return user
-
-
 def test_a_lead_submits_reviews_finalises_exports_and_reads_dashboards(
         page, shot, live_server, lead, active_version, celery_worker_process, tmp_path):
     from verification.models import AuditEvent, Case, Review
