@@ -386,6 +386,9 @@ SPECTACULAR_SETTINGS = {
         "VerdictEnum": "verification.models.Verdict",
         "ReviewerVerdictEnum": "verification.models.HumanVerdict",
         "CaseStatusEnum": "verification.api.serializers.CaseStatus.CHOICES",
+        # The case's review state (open / finalised), a different thing from the API's summary of its
+        # analyses above; named apart so neither schema takes the other's values.
+        "CaseReviewStatusEnum": "verification.models.CaseStatus",
     },
 }
 
