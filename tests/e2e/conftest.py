@@ -78,7 +78,14 @@ def shot(request: pytest.FixtureRequest) -> Any:
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db: None, settings: Any, tmp_path: Path) -> Iterator[subprocess.Popen]:
+def worker_env() -> dict[str, str]:
+    """Extra environment for the worker process; a test module overrides this fixture."""
+    return {}
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db: None, settings: Any, tmp_path: Path,
+                          worker_env: dict[str, str]) -> Iterator[subprocess.Popen]:
     """A real worker (`celery -A portal worker`) on the test database (SQLite or PostgreSQL), consuming
     both queues from the test's broker (the filesystem one or Redis)."""
     from tests.worker_process import test_database_url
@@ -98,7 +105,7 @@ def celery_worker_process(transactional_db: None, settings: Any, tmp_path: Path)
     # The test database as the worker must reach it: SQLite's file or PostgreSQL's test_ database.
     env = {**os.environ, "DATABASE_URL": test_database_url(), "MEDIA_ROOT": str(settings.MEDIA_ROOT),
            "VERITY_DATA_DIR": str(data_dir), "CELERY_BROKER_URL": broker_url, "VERITY_DEVICE": "cpu",
-           "VERITY_TORCH_THREADS": "1", "DJANGO_SETTINGS_MODULE": "portal.settings"}
+           "VERITY_TORCH_THREADS": "1", "DJANGO_SETTINGS_MODULE": "portal.settings", **worker_env}
     log = (tmp_path / "worker.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "inference,training",
                              "--concurrency", "1", "--pool", "solo", "--loglevel", "INFO"],
