@@ -133,7 +133,8 @@ def test_submitting_costs_the_same_queries_for_2_or_12_images(crew, upload):
 
     # A team's first audited write creates its audit chain's head row: a one-time cost, not a
     # per-image one, so a first submission is made before counting.
-    services.case_submit(user=crew["owner"], team=crew["team"], title="first", files=[upload("0.png", png_bytes(seed=899))])
+    services.case_submit(user=crew["owner"], team=crew["team"], title="first",
+                         files=[upload("0.png", png_bytes(seed=899))])
     counts = []
     for n, seed in ((2, 900), (12, 920)):
         files = [upload(f"{i}.png", png_bytes(seed=seed + i)) for i in range(n)]
