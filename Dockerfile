@@ -10,7 +10,10 @@ RUN apt-get update && apt-get install -y --no-install-recommends fonts-noto-core
     && rm -rf /var/lib/apt/lists/*
 
 COPY requirements.txt ./
-RUN pip install -r requirements.txt
+# pdqhash (archive memory) builds from source: a compiler only for the install, then removed.
+RUN apt-get update && apt-get install -y --no-install-recommends g++ \
+    && pip install -r requirements.txt \
+    && apt-get purge -y --auto-remove g++ && rm -rf /var/lib/apt/lists/*
 
 COPY . .
 # collectstatic needs settings that import cleanly; these values exist only for this build step.
