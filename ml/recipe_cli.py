@@ -32,7 +32,7 @@ def _cmd_recipe(args: argparse.Namespace) -> None:
         batch_size=args.batch_size, lr=args.lr, warmup_epochs=args.warmup_epochs, jpeg_prob=args.jpeg_prob,
         num_workers=args.num_workers, seed=args.seed, eval_tiles=args.eval_tiles,
         eval_per_class=args.eval_per_class, robustness_per_class=args.robustness_per_class,
-        init_checkpoint=args.init_checkpoint)
+        init_checkpoint=args.init_checkpoint, input_representation=args.input_representation)
     machine = args.machine or f"{platform.node()} ({platform.machine()}, {platform.processor() or 'cpu'})"
     ckpt, card = run_recipe(cfg, command="python -m ml recipe " + " ".join(sys.argv[2:]), machine=machine,
                             show_bar=not args.quiet)
@@ -71,6 +71,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--robustness-per-class", type=int, default=50,
                    help="test images per source and class for the re-share robustness (0: skip)")
     p.add_argument("--init-checkpoint", default=None, help="start from this Verity checkpoint's weights")
+    p.add_argument("--input-representation", choices=("rgb", "npr"), default="rgb",
+                   help="what the network sees: the pixels (rgb) or their neighbouring-pixel residual (npr, Tan et al. 2024)")
     p.add_argument("--machine", default="", help="machine description for the model card")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_recipe)
