@@ -1,19 +1,29 @@
-"""Ablations of the detector recipe on unsplash-gemini (issue 12, item 4), chosen on VALIDATION.
+"""Ablations of the detector recipe (issue 12, item 4), chosen on VALIDATION splits only.
 
-    PYTHONPATH=. python benchmarks/detector_ablations.py --variants rgb,npr,rgb_jpeg --steps 150 \\
-        --out benchmarks/detector/ablations.json
+    PYTHONPATH=. python benchmarks/detector_ablations.py --variants rgb,npr,rgb_jpeg --steps 1200 \\
+        --out benchmarks/detector/ablations.json [--init /path/to/model.pt]
 
-Each variant trains ResNet50 from scratch (no pretrained weights exist here) on unsplash-gemini's
-train split only, for ``--steps`` steps of 32 random native 32 px crops (the training list repeats
-each photo 8 times, each listing another random crop), then is scored on the validation split
-with tiled inference (16 native tiles per image, mean of the tiles' probabilities). Test splits
-are not touched. These are SMALL runs (a few thousand crops) because the machine was a 2-core VM
-shared with seven other engineers' jobs: they rank variants at a tiny budget, they do not
-predict what a full training reaches. Results are appended to the JSON after every variant.
+Each variant trains ResNet50 from scratch (no pretrained weights exist here; ``ft_*`` variants start
+from ``--init``) for ``--steps`` steps of 32 crops, then is scored on the validation splits of
+``cifake`` (200 images) and ``unsplash-gemini`` (146) with tiled inference (``--tiles`` native
+tiles per image, the served ``mean_logit`` rule, threshold and temperature from the variant's own
+calibration). Test splits are never touched. Every variant gets the same number of steps, so the
+table compares what one training budget buys; wall and CPU seconds are reported beside it.
+Results are appended to the JSON after every variant.
 
-Variants: ``rgb`` (the served recipe's input), ``npr`` (neighbouring-pixel residual of Tan et al.
-2024, ml.model.npr, same ResNet50), ``rgb_jpeg`` (JPEG re-compression augmentation, p=0.5, quality
-30-100: the re-encode half of a re-share chain), ``rgb_crop64`` (64 px crops and tiles).
+Variants (training data; input):
+``rgb``           unsplash-gemini train only (listed 8 times, each listing another random native
+                  32 px crop); pixels.
+``npr``           as ``rgb``, neighbouring-pixel residual input (Tan et al. 2024, ml.model.npr).
+``rgb_jpeg``      as ``rgb``, re-share augmentation (JPEG re-compression p=0.5, quality 30-100).
+``rgb_crop64``    as ``rgb``, 64 px crops and 64 px tiles.
+``rgb_resample``  as ``rgb``, but each photo RESAMPLED to 32 x 32 (bicubic, the usual
+                  "resize to the network's input" pipeline) in training and evaluation: one
+                  tile per image. The native-crop variants are the alternative.
+``cifake_only``   cifake train only; pixels.
+``both``          cifake + unsplash-gemini (listed 4 times): the served recipe's data.
+``ft_ug``         ``--init`` (a checkpoint trained on cifake + unsplash-gemini) fine-tuned on
+                  unsplash-gemini only at a third of the learning rate.
 """
 
 from __future__ import annotations
@@ -24,28 +34,54 @@ import platform
 import resource
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from PIL import Image  # noqa: E402
+
 from ml.config import ModelConfig, PreprocessConfig, TrainConfig
-from ml.data.sources import load_samples
+from ml.data.sources import Sample
+from ml.imageio import decode_image
 from ml.recipe import (
-    dedupe_across_splits,
     evaluate_per_source,
     training_samples,
     write_training_manifest,
 )
 from ml.train import train
 
+UG = "unsplash-gemini"
 VARIANTS: dict[str, dict[str, Any]] = {
     "rgb": {},
     "npr": {"representation": "npr"},
     "rgb_jpeg": {"jpeg_prob": 0.5},
     "rgb_crop64": {"size": 64},
+    "rgb_resample": {"resample": True},
+    "cifake_only": {"sources": ["cifake"], "repeat": {}},
+    "both": {"sources": ["cifake", UG], "repeat": {UG: 4}},
+    "ft_ug": {"init": True, "lr": 3e-4},
 }
+
+
+def _squash(im: Image.Image, size: int = 32) -> Image.Image:
+    return im.convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
+
+
+def _resampled_copies(samples: list[Sample], folder: Path) -> list[Sample]:
+    """Each distinct image written once, resampled to 32 x 32 (PNG, lossless), as new samples."""
+    folder.mkdir(parents=True, exist_ok=True)
+    done: dict[str, Path] = {}
+    out = []
+    for s in samples:
+        if s.ref not in done:
+            path = folder / f"{len(done):06d}.png"
+            _squash(decode_image(s.read_bytes())).save(path)
+            done[s.ref] = path
+        out.append(replace(s, path=done[s.ref], member=""))
+    return out
 
 
 def _cpu() -> float:
@@ -53,28 +89,38 @@ def _cpu() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def run_variant(name: str, data: str, work: Path, steps: int, tiles: int) -> dict:
+def run_variant(name: str, data: str, work: Path, steps: int, tiles: int, init: str | None) -> dict:
     v = VARIANTS[name]
     size = v.get("size", 32)
-    samples, _ = training_samples(data, sources=["unsplash-gemini"], repeat={"unsplash-gemini": 8},
-                                        include_test=False)
+    if v.get("init") and not init:
+        raise SystemExit(f"variant {name} needs --init CHECKPOINT")
+    sources = v.get("sources", [UG])
+    samples, _ = training_samples(data, sources=sources, repeat=v.get("repeat", {UG: 8}), include_test=False,
+                                  val_per_class=100)
+    if v.get("resample"):
+        samples = _resampled_copies(samples, work / name / "resampled")
     manifest = write_training_manifest(samples, work / name / "manifest.csv")
     cfg = TrainConfig(data=str(manifest), out_dir=str(work / name), epochs=1, max_steps=steps, batch_size=32,
-                      lr=1e-3, warmup_epochs=0.05, seed=0, num_workers=1, jpeg_prob=v.get("jpeg_prob", 0.0),
+                      lr=v.get("lr", 1e-3), warmup_epochs=0.05, seed=0, num_workers=1,
+                      jpeg_prob=v.get("jpeg_prob", 0.0), init_checkpoint=init if v.get("init") else None,
                       model=ModelConfig(input_representation=v.get("representation", "rgb")),
                       preprocess=PreprocessConfig(input_size=size, train_crop=size))
     t0, c0 = time.perf_counter(), _cpu()
     result = train(cfg, show_bar=False, name=f"ablation-{name}")
     wall, cpu = time.perf_counter() - t0, _cpu() - c0
-    val = [s for s in dedupe_across_splits(load_samples(data))[0]
-           if s.source == "unsplash-gemini" and s.split == "val"]
-    m = evaluate_per_source(result.checkpoint, val, max_tiles=tiles)["unsplash-gemini"]
+    # The same validation images for every variant (seeded sample of 100 per class and source).
+    val, _ = training_samples(data, sources=["cifake", UG], include_test=False, val_per_class=100)
+    val = [s for s in val if s.split == "val"]
+    per_source = evaluate_per_source(result.checkpoint, val, max_tiles=1 if v.get("resample") else tiles,
+                                     transform=_squash if v.get("resample") else None)
+    keys = ("n", "accuracy", "precision", "recall", "roc_auc", "ece", "threshold", "max_tiles")
     return {"variant": name, "config": {k: cfg.to_dict()[k] for k in ("max_steps", "batch_size", "lr", "jpeg_prob")}
-            | {"input_size": size, "representation": v.get("representation", "rgb"), "repeat": 8},
+            | {"input_size": size, "representation": v.get("representation", "rgb"), "sources": sources,
+               "repeat": v.get("repeat", {UG: 8}), "resampled": bool(v.get("resample")),
+               "init": init if v.get("init") else None},
             "train_images_seen": steps * 32, "train_wall_s": round(wall, 1), "train_cpu_s": round(cpu, 1),
             "val_centre_crop_during_training": result.metrics.get("val"),
-            "val_tiled": {k: m[k] for k in ("n", "accuracy", "precision", "recall", "roc_auc", "ece", "threshold")}
-            | {"max_tiles": tiles}}
+            "val_tiled": {src: {k: m.get(k) for k in keys} for src, m in per_source.items()}}
 
 
 def main() -> None:
@@ -83,20 +129,22 @@ def main() -> None:
     ap.add_argument("--variants", default="rgb,npr,rgb_jpeg")
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--tiles", type=int, default=16)
-    ap.add_argument("--work", default="/work/ckpt/h12/ablations")
+    ap.add_argument("--work", default="/work/runs/ablations", help="run folders (never commit them)")
+    ap.add_argument("--init", default=None, help="checkpoint the ft_* variants start from")
     ap.add_argument("--out", default="benchmarks/detector/ablations.json")
     args = ap.parse_args()
     out = Path(args.out)
     report: dict[str, Any] = {"command": "python benchmarks/detector_ablations.py " + " ".join(sys.argv[1:]),
               "date": datetime.now(UTC).isoformat(timespec="seconds"),
-              "machine": f"{platform.node()} ({platform.machine()}), 2-core VM shared with 7 other engineers' jobs",
-              "selection": "validation split only (unsplash-gemini val, 146 images); test untouched",
+              "machine": f"{platform.node()} ({platform.machine()}): 2 vCPU Xeon (AMX), 24 GiB, no GPU; "
+                         "VERITY_TORCH_THREADS as set, variants run two at a time beside the portal's tests",
+              "selection": "validation splits only (cifake and unsplash-gemini, at most 100 per class); test untouched",
               "results": []}
     for name in args.variants.split(","):
-        report["results"].append(run_variant(name, args.data, Path(args.work), args.steps, args.tiles))
+        report["results"].append(run_variant(name, args.data, Path(args.work), args.steps, args.tiles, args.init))
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2))
-        print(json.dumps(report["results"][-1]["val_tiled"] | {"variant": name}), flush=True)
+        print(json.dumps({"variant": name} | report["results"][-1]["val_tiled"]), flush=True)
 
 
 if __name__ == "__main__":
