@@ -89,6 +89,11 @@ def _cpu() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def _steps_trained(metrics: Path) -> int:
+    epochs = [json.loads(line) for line in metrics.read_text().splitlines() if '"event": "epoch"' in line]
+    return int(epochs[-1]["step"]) if epochs else 0
+
+
 def run_variant(name: str, data: str, work: Path, steps: int, tiles: int, init: str | None) -> dict:
     v = VARIANTS[name]
     size = v.get("size", 32)
@@ -100,7 +105,11 @@ def run_variant(name: str, data: str, work: Path, steps: int, tiles: int, init: 
     if v.get("resample"):
         samples = _resampled_copies(samples, work / name / "resampled")
     manifest = write_training_manifest(samples, work / name / "manifest.csv")
-    cfg = TrainConfig(data=str(manifest), out_dir=str(work / name), epochs=1, max_steps=steps, batch_size=32,
+    train_rows = [s for s in samples if s.split == "train"]
+    # As many epochs as it takes to reach ``steps`` (the step budget is what every variant shares; a
+    # small training list would otherwise end after its one epoch).
+    cfg = TrainConfig(data=str(manifest), out_dir=str(work / name), epochs=-(-steps * 32 // len(train_rows)),
+                      max_steps=steps, batch_size=32,
                       lr=v.get("lr", 1e-3), warmup_epochs=0.05, seed=0, num_workers=1,
                       jpeg_prob=v.get("jpeg_prob", 0.0), init_checkpoint=init if v.get("init") else None,
                       model=ModelConfig(input_representation=v.get("representation", "rgb")),
@@ -114,11 +123,13 @@ def run_variant(name: str, data: str, work: Path, steps: int, tiles: int, init: 
     per_source = evaluate_per_source(result.checkpoint, val, max_tiles=1 if v.get("resample") else tiles,
                                      transform=_squash if v.get("resample") else None)
     keys = ("n", "accuracy", "precision", "recall", "roc_auc", "ece", "threshold", "max_tiles")
+    trained = _steps_trained(work / name / "metrics.jsonl")
     return {"variant": name, "config": {k: cfg.to_dict()[k] for k in ("max_steps", "batch_size", "lr", "jpeg_prob")}
             | {"input_size": size, "representation": v.get("representation", "rgb"), "sources": sources,
                "repeat": v.get("repeat", {UG: 8}), "resampled": bool(v.get("resample")),
                "init": init if v.get("init") else None},
-            "train_images_seen": steps * 32, "train_wall_s": round(wall, 1), "train_cpu_s": round(cpu, 1),
+            "steps_trained": trained, "train_images_seen": trained * 32,
+            "train_wall_s": round(wall, 1), "train_cpu_s": round(cpu, 1),
             "val_centre_crop_during_training": result.metrics.get("val"),
             "val_tiled": {src: {k: m.get(k) for k in keys} for src, m in per_source.items()}}
 

@@ -72,7 +72,8 @@ def add_parser(sub: Any) -> None:
                    help="test images per source and class for the re-share robustness (0: skip)")
     p.add_argument("--init-checkpoint", default=None, help="start from this Verity checkpoint's weights")
     p.add_argument("--input-representation", choices=("rgb", "npr"), default="rgb",
-                   help="what the network sees: the pixels (rgb) or their neighbouring-pixel residual (npr, Tan et al. 2024)")
+                   help="what the network sees: the pixels (rgb) or their neighbouring-pixel residual "
+                        "(npr, Tan et al. 2024)")
     p.add_argument("--machine", default="", help="machine description for the model card")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_recipe)
