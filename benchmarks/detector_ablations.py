@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import sys
@@ -148,7 +149,8 @@ def main() -> None:
     report: dict[str, Any] = {"command": "python benchmarks/detector_ablations.py " + " ".join(sys.argv[1:]),
               "date": datetime.now(UTC).isoformat(timespec="seconds"),
               "machine": f"{platform.node()} ({platform.machine()}): 2 vCPU Xeon (AMX), 24 GiB, no GPU; "
-                         "VERITY_TORCH_THREADS as set, variants run two at a time beside the portal's tests",
+                         f"VERITY_TORCH_THREADS={os.environ.get('VERITY_TORCH_THREADS', 'unset')}; "
+                         "the cores were shared with other jobs (see benchmarks/detector.md)",
               "selection": "validation splits only (cifake and unsplash-gemini, at most 100 per class); test untouched",
               "results": []}
     for name in args.variants.split(","):
