@@ -11,10 +11,10 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Exists, F, Func, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from .evidence import PROVENANCE_FILTERS
-from .evidence import as_lines as evidence_lines
-from . import audit_display
-from .models import (Analysis, AnalysisStatus, AuditEvent, Case, CaseImage, CaseStatus, Comment, Dataset,
+from ..evidence import PROVENANCE_FILTERS
+from ..evidence import as_lines as evidence_lines
+from .. import audit_display
+from ..models import (Analysis, AnalysisStatus, AuditEvent, Case, CaseImage, CaseStatus, Comment, Dataset,
                      EvaluationSource, EvaluationStatus, HumanVerdict, Membership, ModelEvaluation, ModelVersion,
                      Review, Role, Tag, Team, TrainingRun)
 
@@ -186,7 +186,7 @@ def case_list(user: User, filters: CaseFilters) -> QuerySet[Case]:
             image__case=OuterRef("pk"), status=AnalysisStatus.DONE,
             provenance__in=PROVENANCE_FILTERS[filters.provenance][1])))
     if filters.seen_before:
-        from .archive_selectors import seen_before
+        from ..archive_selectors import seen_before
         cases = seen_before(cases)
     pending = [AnalysisStatus.QUEUED, AnalysisStatus.RUNNING]
     cases = cases.annotate(
@@ -276,7 +276,7 @@ def active_model() -> ModelVersion | None:
 
 def image_bytes(image: CaseImage) -> bytes:
     """The stored bytes of an uploaded image."""
-    from . import storage
+    from .. import storage
 
     return storage.read(image.file)
 
