@@ -373,7 +373,7 @@ SPECTACULAR_SETTINGS = {
         "tokens under /account/tokens/). Errors always have the shape "
         "`{\"error\": {\"code\", \"message\", \"details\"}}`."
     ),
-    "VERSION": "1.0.0",
+    "VERSION": "1.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
@@ -385,10 +385,10 @@ SPECTACULAR_SETTINGS = {
         "AnalysisStatusEnum": "verification.models.AnalysisStatus",
         "VerdictEnum": "verification.models.Verdict",
         "ReviewerVerdictEnum": "verification.models.HumanVerdict",
-        "CaseStatusEnum": "verification.api.serializers.CaseStatus.CHOICES",
-        # The case's review state (open / finalised), a different thing from the API's summary of its
-        # analyses above; named apart so neither schema takes the other's values.
-        "CaseReviewStatusEnum": "verification.models.CaseStatus",
+        # A case's processing status (its analyses: pending / done / failed) and its review state (the
+        # reviewers: open / finalised) are two different things with two names (API 1.1).
+        "ProcessingStatusEnum": "verification.selectors.PROCESSING_STATES",
+        "ReviewStateEnum": "verification.models.CaseStatus",
     },
 }
 

@@ -4,9 +4,11 @@ from typing import Any
 
 from django import forms
 
+from . import hyperparameters
+from .errors import VerityError
 from .evidence import PROVENANCE_FILTERS
 from .models import CaseStatus, EvaluationSource, HumanVerdict, ModelVersion, Role, Team, Verdict
-from .selectors import SORTS, CaseFilters
+from .selectors import PROCESSING_STATES, SORTS, CaseFilters
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -61,7 +63,9 @@ class CaseFilterForm(forms.Form):
 
     q = forms.CharField(required=False, label="Search", widget=forms.TextInput(
         attrs={"type": "search", "placeholder": "Title, tag or source"}))
-    status = forms.ChoiceField(required=False, choices=_ANY + list(CaseStatus.choices))
+    review_state = forms.ChoiceField(required=False, label="Review state", choices=_ANY + list(CaseStatus.choices))
+    processing_status = forms.ChoiceField(required=False, label="Processing status",
+                                          choices=_ANY + list(PROCESSING_STATES))
     verdict = forms.ChoiceField(required=False, label="Final verdict", choices=_ANY + list(HumanVerdict.choices))
     model = forms.ChoiceField(required=False, label="Model verdict", choices=_ANY + list(Verdict.choices))
     assignee = forms.ChoiceField(required=False, choices=_ANY)
@@ -71,10 +75,19 @@ class CaseFilterForm(forms.Form):
     provenance = forms.ChoiceField(required=False, label="Provenance", choices=_ANY + [
         (key, label) for key, (label, _) in PROVENANCE_FILTERS.items()])
     seen_before = forms.BooleanField(required=False, label="Seen before (near-duplicate in the archive)")
-    sort = forms.ChoiceField(required=False, choices=[(k, k.capitalize()) for k in SORTS])
+    sort = forms.ChoiceField(required=False, choices=[(k, k.replace("_", " ").capitalize()) for k in SORTS])
 
-    def __init__(self, *args: Any, members: Any = (), **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, data: Any = None, *args: Any, members: Any = (), **kwargs: Any) -> None:
+        # ``status`` is what the list called the review state before the API's 1.1 named the case's
+        # two states apart (review_state, processing_status); old links and bookmarks still work.
+        if data is not None and ("status" in data or data.get("sort") == "status"):
+            data = data.copy()
+            if "status" in data:
+                data.setdefault("review_state", data["status"])
+                del data["status"]
+            if data.get("sort") == "status":
+                data["sort"] = "review_state"
+        super().__init__(data, *args, **kwargs)
         self.fields["assignee"].choices = _ANY + [("me", "Me"), ("none", "Unassigned")] + [
             (str(u.pk), u.get_username()) for u in members]
 
@@ -82,7 +95,8 @@ class CaseFilterForm(forms.Form):
         if not self.is_valid():
             return CaseFilters()
         data = self.cleaned_data
-        return CaseFilters(q=data["q"], status=data["status"], verdict=data["verdict"], model=data["model"],
+        return CaseFilters(q=data["q"], review_state=data["review_state"],
+                           processing_status=data["processing_status"], verdict=data["verdict"], model=data["model"],
                            assignee=data["assignee"], date_from=data["date_from"], date_to=data["date_to"],
                            disagreement=data["disagreement"], seen_before=data["seen_before"],
                            sort=data["sort"] or "newest", provenance=data["provenance"])
@@ -179,25 +193,44 @@ class DatasetFromReviewsForm(forms.Form):
         self.fields["mix_with"].queryset = Dataset.objects.order_by("name")  # type: ignore[attr-defined]
 
 
+def _hyperparameter_field(name: str) -> forms.Field:
+    """A form field with the bounds, default and out-of-range message of ``hyperparameters.LIMITS``."""
+    limit = hyperparameters.LIMITS[name]
+    kind = forms.IntegerField if limit.kind is int else forms.FloatField
+    return kind(min_value=limit.low, max_value=limit.high, initial=limit.default, label=limit.label,
+                error_messages={"min_value": limit.out_of_range, "max_value": limit.out_of_range})
+
+
 class TrainingStartForm(forms.Form):
-    """The hyperparameters' bounds and defaults are services.training's; the service checks them again."""
+    """The hyperparameters' bounds, defaults and check are verification.hyperparameters' (shared with
+    the API and the service, which checks them again)."""
 
     dataset = forms.ModelChoiceField(queryset=None)  # type: ignore[arg-type]
     base_model = forms.ModelChoiceField(queryset=ModelVersion.objects.order_by("-created_at"), required=False,
                                         help_text="Start from this version's weights and compare with it (optional; "
                                                   "without one: ImageNet weights if configured, else random).")
-    epochs = forms.IntegerField(min_value=1, max_value=200, initial=3)
-    batch_size = forms.IntegerField(min_value=2, max_value=1024, initial=32)
-    lr = forms.FloatField(min_value=1e-7, max_value=1.0, initial=1e-3, label="Learning rate")
-    input_size = forms.IntegerField(min_value=32, max_value=1024, initial=224)
-    train_crop = forms.IntegerField(min_value=16, max_value=1024, initial=224)
-    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
+    epochs = _hyperparameter_field("epochs")
+    batch_size = _hyperparameter_field("batch_size")
+    lr = _hyperparameter_field("lr")
+    input_size = _hyperparameter_field("input_size")
+    train_crop = _hyperparameter_field("train_crop")
+    seed = _hyperparameter_field("seed")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         from .models import Dataset
 
         self.fields["dataset"].queryset = Dataset.objects.order_by("-created_at")  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        try:  # the rules across fields (a crop no larger than the input), as the service applies them
+            hyperparameters.resolve({k: v for k, v in cleaned.items() if k in hyperparameters.LIMITS})
+        except VerityError as error:
+            for name, messages in dict(error.details).items():
+                if name not in self.errors:
+                    self.add_error(name, messages)
+        return cleaned
 
 
 class EvaluationRequestForm(forms.Form):

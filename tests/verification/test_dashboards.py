@@ -8,16 +8,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.images import png_bytes
-from verification import dashboards, services
+from verification import selectors, services
 from verification.models import Analysis, Case, Dataset, Membership, ModelVersion, Role, Team
 
 pytestmark = pytest.mark.django_db
 
 
 def test_percentile_is_nearest_rank():
-    assert dashboards.percentile([10, 20, 30, 100], 50) == 20
-    assert dashboards.percentile([10, 20, 30, 100], 95) == 100
-    assert dashboards.percentile([7], 95) == 7 and dashboards.percentile([], 50) is None
+    assert selectors.percentile([10, 20, 30, 100], 50) == 20
+    assert selectors.percentile([10, 20, 30, 100], 95) == 100
+    assert selectors.percentile([7], 95) == 7 and selectors.percentile([], 50) is None
 
 
 def test_the_model_dashboard_shows_the_active_models_test_metrics(client, crew):
@@ -87,7 +87,7 @@ def reviewed(crew, make_case, version, django_user_model):
 
 
 def test_the_live_confusion_matrix_counts_model_against_reviewers(crew, reviewed):
-    report = dashboards.live_report(Team.objects.filter(pk=crew["team"].pk))
+    report = selectors.live_report(Team.objects.filter(pk=crew["team"].pk))
     assert report.matrix == {
         "real": {"real": 0, "ai_generated": 1},
         "ai_generated": {"real": 1, "ai_generated": 1},
@@ -124,7 +124,7 @@ def test_the_operations_dashboard_counts_queue_latency_and_failures(client, crew
     old = make_case(title="old", labels=("real",))  # outside the 24-hour window
     Analysis.objects.filter(image__case=old).update(finished_at=now - timedelta(hours=30))
 
-    report = dashboards.operations_report(Team.objects.filter(pk=crew["team"].pk), now=now)
+    report = selectors.operations_report(Team.objects.filter(pk=crew["team"].pk), now=now)
     assert (report.queued, report.running, report.queue_depth) == (2, 1, 3)
     assert (report.finished, report.failed) == (5, 1) and report.failure_rate == pytest.approx(0.2)
     assert (report.latency_p50_s, report.latency_p95_s) == (20, 100)
@@ -144,7 +144,7 @@ def test_another_teams_analyses_are_not_in_the_operations_counts(crew, make_case
     make_case(title="ours", labels=(None,))
     services.case_submit(user=crew["outsider"], team=crew["other_team"], title="theirs",
                          files=[SimpleUploadedFile("t.png", png_bytes(seed=42))])
-    report = dashboards.operations_report(Team.objects.filter(pk=crew["team"].pk))
+    report = selectors.operations_report(Team.objects.filter(pk=crew["team"].pk))
     assert report.queued == 1
 
 

@@ -94,6 +94,6 @@ def test_the_live_dashboard_counts_provenance_and_agreement(client, crew, cases)
 
 
 def test_a_tampered_manifest_never_counts_as_agreement():
-    from verification.dashboards_provenance import ProvenanceReport
+    from verification.selectors import ProvenanceReport
 
     assert ProvenanceReport().agreement_rate is None

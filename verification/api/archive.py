@@ -14,14 +14,14 @@ from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .. import archive_selectors, selectors, services
+from .. import selectors, services
 from ..models import ArchiveMatch, CaseStatus, StabilityCheck
 from .permissions import HasTokenScope
 from .schema import errors
 
 MATCH_EXAMPLE = {"image": 31, "case": 12, "case_title": "Flooded station", "distance": 14, "variant": "original",
-                 "case_status": "finalised", "final_verdict": "ai_generated", "finalised_by": "lead",
-                 "finalised_at": "2026-11-20T09:00:00Z"}
+                 "review_state": "finalised", "case_status": "finalised", "final_verdict": "ai_generated",
+                 "finalised_by": "lead", "finalised_at": "2026-11-20T09:00:00Z"}
 STABILITY_EXAMPLE = {"id": 5, "image": 40, "case": 13, "status": "done", "model_version": 2, "label": "ai_generated",
                      "probability_ai": 0.91, "n_stable": 7, "n_total": 8, "flipped": ["resize_640"],
                      "reshares": [{"transform": "resize_640", "description": "long side 640 px, JPEG 85",
@@ -36,14 +36,18 @@ class ArchiveMatchSerializer(serializers.ModelSerializer):
     image = serializers.IntegerField(source="matched_id", read_only=True, help_text="The earlier image.")
     case = serializers.IntegerField(source="matched.case_id", read_only=True)
     case_title = serializers.CharField(source="matched.case.title", read_only=True)
-    case_status = serializers.ChoiceField(source="matched.case.status", choices=CaseStatus.choices, read_only=True)
+    review_state = serializers.ChoiceField(source="matched.case.status", choices=CaseStatus.choices, read_only=True,
+                                           help_text="The earlier case's review state: open or finalised.")
+    case_status = serializers.ChoiceField(source="matched.case.status", choices=CaseStatus.choices, read_only=True,
+                                          help_text="Deprecated since 1.1: the old name of review_state; removed in "
+                                                    "2.0.")
     final_verdict = serializers.SerializerMethodField()
     finalised_by = serializers.SerializerMethodField()
     finalised_at = serializers.DateTimeField(source="matched.case.finalised_at", read_only=True, allow_null=True)
 
     class Meta:
         model = ArchiveMatch
-        fields = ["image", "case", "case_title", "distance", "variant", "case_status", "final_verdict",
+        fields = ["image", "case", "case_title", "distance", "variant", "review_state", "case_status", "final_verdict",
                   "finalised_by", "finalised_at"]
         read_only_fields = fields
 
@@ -125,7 +129,7 @@ class StabilityCheckViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
     serializer_class = StabilityCheckSerializer
 
     def get_queryset(self) -> Any:
-        qs = archive_selectors.stability_checks_for(self.request.user)
+        qs = selectors.stability_checks_for(self.request.user)
         if self.action == "list":
             params = StabilityFilterSerializer(data=self.request.query_params)
             params.is_valid(raise_exception=True)

@@ -14,10 +14,9 @@ from rest_framework.response import Response
 
 from .. import selectors, services
 from ..models import HumanVerdict, Review
-from . import queries
 from .permissions import HasTokenScope
 from .schema import errors
-from .serializers import IdField
+from .serializers import IdField, query_params
 
 REVIEW_EXAMPLE = {"id": 7, "case": 12, "image": 31, "analysis": 40, "reviewer": "ana", "verdict": "real",
                   "is_override": True, "comment": "Original found on the photographer's site.",
@@ -67,8 +66,8 @@ class ReviewViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = ReviewSerializer
 
     def get_queryset(self) -> Any:
-        params = queries.query_params(ReviewFilterSerializer, self.request) if self.action == "list" else {}
-        return queries.reviews(self.request.user, params)
+        params = query_params(ReviewFilterSerializer, self.request) if self.action == "list" else {}
+        return selectors.api_reviews(self.request.user, params)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = ReviewCreateSerializer(data=request.data)

@@ -10,10 +10,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .. import uncertainty
+from .. import hyperparameters, selectors, uncertainty
+from ..errors import VerityError
 from .evidence import EvidenceSerializer, LaneSerializer
 from .archive import ArchiveMatchSerializer, StabilityCheckSerializer
-from ..models import Analysis, AnalysisStatus, AuditEvent, Case, CaseImage, Dataset, ModelVersion, TrainingRun, Verdict
+from ..models import (Analysis, AnalysisStatus, AuditEvent, Case, CaseImage, CaseStatus, Dataset, ModelVersion,
+                      TrainingRun, Verdict)
 
 TAG_RE = re.compile(r"^[\w][\w .:-]{0,49}$")
 MAX_TAGS = 20
@@ -39,6 +41,13 @@ class IdField(serializers.IntegerField):
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", 2**63 - 1)
         super().__init__(**kwargs)
+
+def query_params(serializer_class: type[serializers.Serializer], request: Any) -> dict[str, Any]:
+    """Validated query parameters; unknown values are a 400 with the field named."""
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
 
 class TeamRefSerializer(serializers.Serializer):
     id = serializers.IntegerField()
@@ -197,20 +206,11 @@ class ImageSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(StabilityCheckSerializer(allow_null=True))
     def get_reshare_stability(self, obj: CaseImage) -> dict[str, Any] | None:
-        checks = list(obj.stability_checks.all())  # prefetched newest first (queries.archive_prefetch)
+        checks = list(obj.stability_checks.all())  # prefetched newest first (selectors.archive_prefetch)
         return StabilityCheckSerializer(checks[0]).data if checks else None
 
 
 # --- Cases ---------------------------------------------------------------------------------------------
-
-class CaseStatus:
-    PENDING = "pending"
-    DONE = "done"
-    FAILED = "failed"
-    CHOICES = [(PENDING, "Some analysis is queued or running"),
-               (DONE, "Every analysis finished and at least one succeeded"),
-               (FAILED, "Every analysis failed")]
-
 
 class AnalysisCountsSerializer(serializers.Serializer):
     queued = serializers.IntegerField()
@@ -220,7 +220,9 @@ class AnalysisCountsSerializer(serializers.Serializer):
 
 
 class CaseSerializer(serializers.ModelSerializer):
-    """A case as listed. ``status`` and ``verdict`` summarise its images' analyses."""
+    """A case as listed. ``processing_status`` and ``verdict`` summarise its images' analyses;
+    ``review_state`` is where the reviewers stand (open or finalised). ``status`` is the deprecated
+    name of ``processing_status`` (API 1.0), kept for one version."""
 
     team = TeamRefSerializer(read_only=True)
     # A plain string: an empty value ("no source given") is not a URI, so no format is claimed.
@@ -229,7 +231,14 @@ class CaseSerializer(serializers.ModelSerializer):
     tags = serializers.SerializerMethodField()
     image_count = serializers.IntegerField(source="n_images", read_only=True)
     analyses = serializers.SerializerMethodField()
-    status = serializers.SerializerMethodField()
+    processing_status = serializers.SerializerMethodField(
+        help_text="Where the analyses stand: pending (some queued or running), done (all finished, one or more "
+                  "succeeded) or failed (all failed).")
+    review_state = serializers.ChoiceField(
+        source="status", choices=CaseStatus.choices, read_only=True,
+        help_text="Where the reviewers stand: open, or finalised by a lead with a final verdict.")
+    status = serializers.SerializerMethodField(
+        help_text="Deprecated since 1.1: the old name of processing_status (not of review_state); removed in 2.0.")
     verdict = serializers.SerializerMethodField(
         help_text="ai_generated if any image was judged AI-generated, real if all judged images are real, "
                   "null while nothing is judged.")
@@ -241,7 +250,8 @@ class CaseSerializer(serializers.ModelSerializer):
     class Meta:
         model = Case
         fields = ["id", "title", "team", "source_url", "notes", "tags", "created_by", "created_at",
-                  "image_count", "analyses", "status", "verdict", "verdict_by_demo_model"]
+                  "image_count", "analyses", "processing_status", "review_state", "status", "verdict",
+                  "verdict_by_demo_model"]
         read_only_fields = fields
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
@@ -253,11 +263,13 @@ class CaseSerializer(serializers.ModelSerializer):
         return {"queued": obj.n_queued, "running": obj.n_running, "done": obj.n_done,  # type: ignore[attr-defined]
                 "failed": obj.n_failed}  # type: ignore[attr-defined]
 
-    @extend_schema_field(serializers.ChoiceField(choices=CaseStatus.CHOICES))
+    @extend_schema_field(serializers.ChoiceField(choices=selectors.PROCESSING_STATES))
+    def get_processing_status(self, obj: Case) -> str:
+        return selectors.processing_status(obj)
+
+    @extend_schema_field(serializers.ChoiceField(choices=selectors.PROCESSING_STATES))
     def get_status(self, obj: Case) -> str:
-        if obj.n_queued or obj.n_running:  # type: ignore[attr-defined]
-            return CaseStatus.PENDING
-        return CaseStatus.DONE if obj.n_done else CaseStatus.FAILED  # type: ignore[attr-defined]
+        return selectors.processing_status(obj)
 
     @extend_schema_field(serializers.ChoiceField(choices=Verdict.choices, allow_null=True))
     def get_verdict(self, obj: Case) -> str | None:
@@ -348,7 +360,12 @@ class CaseUpdateSerializer(serializers.Serializer):
 class CaseFilterSerializer(serializers.Serializer):
     """Query parameters of the case list."""
 
-    status = serializers.ChoiceField(choices=CaseStatus.CHOICES, required=False)
+    processing_status = serializers.ChoiceField(choices=selectors.PROCESSING_STATES, required=False,
+                                                help_text="Where the analyses stand.")
+    review_state = serializers.ChoiceField(choices=CaseStatus.choices, required=False,
+                                           help_text="Where the reviewers stand.")
+    status = serializers.ChoiceField(choices=selectors.PROCESSING_STATES, required=False,
+                                     help_text="Deprecated since 1.1: use processing_status; removed in 2.0.")
     verdict = serializers.ChoiceField(choices=CASE_VERDICT_FILTER_CHOICES, required=False)
     created_after = serializers.DateTimeField(required=False, help_text="ISO 8601, inclusive.")
     created_before = serializers.DateTimeField(required=False, help_text="ISO 8601, exclusive.")
@@ -467,13 +484,31 @@ class DatasetFromReviewsSerializer(serializers.Serializer):
                        "are added with their own source and split (optional).")
 
 
+def _hyperparameter_field(name: str) -> serializers.Field:
+    """A field with the bounds, default and out-of-range message of ``hyperparameters.LIMITS``."""
+    limit = hyperparameters.LIMITS[name]
+    kind = serializers.IntegerField if limit.kind is int else serializers.FloatField
+    return kind(required=False, min_value=limit.low, max_value=limit.high, help_text=limit.help_text,
+                error_messages={"min_value": limit.out_of_range, "max_value": limit.out_of_range})
+
+
 class HyperparametersSerializer(serializers.Serializer):
-    epochs = serializers.IntegerField(required=False, min_value=1, max_value=200, help_text="Default 3.")
-    batch_size = serializers.IntegerField(required=False, min_value=2, max_value=1024, help_text="Default 32.")
-    lr = serializers.FloatField(required=False, min_value=1e-7, max_value=1.0, help_text="Default 0.001.")
-    input_size = serializers.IntegerField(required=False, min_value=32, max_value=1024, help_text="Default 224.")
-    train_crop = serializers.IntegerField(required=False, min_value=16, max_value=1024, help_text="Default 224.")
-    seed = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1, help_text="Default 0.")
+    """Bounds, defaults and the check across fields are verification.hyperparameters' (shared with the
+    training form and the service)."""
+
+    epochs = _hyperparameter_field("epochs")
+    batch_size = _hyperparameter_field("batch_size")
+    lr = _hyperparameter_field("lr")
+    input_size = _hyperparameter_field("input_size")
+    train_crop = _hyperparameter_field("train_crop")
+    seed = _hyperparameter_field("seed")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            hyperparameters.resolve(attrs)
+        except VerityError as error:
+            raise serializers.ValidationError(error.details) from error
+        return attrs
 
 
 class TrainingRunCreateSerializer(serializers.Serializer):

@@ -1,13 +1,12 @@
-"""API views: input serializer → service → output serializer. Querysets come from queries.py,
-which starts from verification.selectors, so every object here is scoped to the caller's teams;
-another team's object is a 404, never a 403."""
+"""API views: input serializer → service → output serializer. Querysets come from
+verification.selectors (its api_lists module for the lists), so every object here is scoped to the
+caller's teams; another team's object is a 404, never a 403."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count
 from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -20,18 +19,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import archives, idempotency, selectors, services, storage, uncertainty
+from .. import archives, idempotency, selectors, services, storage
 from ..models import ApiToken
 from ..case_metadata import case_update
 from ..errors import NoActiveModel, VerityError
-from ..models import Analysis, AnalysisStatus, Case, CaseImage, Verdict
-from . import queries
+from ..models import Analysis, Case, CaseImage
 from .permissions import HasTokenScope, IsVerityAdmin
 from .schema import errors
 from .serializers import (AnalysisFilterSerializer, AnalysisSerializer, AuditEventSerializer,
                           CaseCreatedSerializer, CaseCreateSerializer, CaseDetailSerializer, CaseFilterSerializer,
                           CaseSerializer, CaseUpdateSerializer, ImageFilterSerializer, ImageSerializer,
-                          MeSerializer, MetricsSerializer, ModelVersionSerializer)
+                          MeSerializer, MetricsSerializer, ModelVersionSerializer, query_params)
 from .serializers import (DatasetCreateSerializer, DatasetFromReviewsSerializer, DatasetSerializer,
                           DatasetUploadSerializer, PromoteSerializer, TrainingRunCreateSerializer, TrainingRunSerializer)
 
@@ -111,7 +109,8 @@ CASE_EXAMPLE = {
     "id": 7, "title": "Flooded high street", "team": {"id": 1, "name": "Metro desk"},
     "source_url": "https://social.example/p/123", "notes": "Sent by a reader.", "tags": ["flood", "reader"],
     "created_by": "alice", "created_at": "2026-11-25T09:30:00Z", "image_count": 1,
-    "analyses": {"queued": 0, "running": 0, "done": 1, "failed": 0}, "status": "done", "verdict": "ai_generated",
+    "analyses": {"queued": 0, "running": 0, "done": 1, "failed": 0}, "processing_status": "done",
+    "review_state": "open", "status": "done", "verdict": "ai_generated",
 }
 MODEL_EXAMPLE = {
     "id": 3, "name": "resnet50-2026-11", "architecture": "resnet50", "input_size": 224, "is_demo": False,
@@ -129,8 +128,8 @@ MODEL_EXAMPLE = {
 @extend_schema_view(
     list=extend_schema(
         summary="List cases", tags=["cases"], parameters=[CaseFilterSerializer],
-        description="Your teams' cases, newest first. Filter by status, verdict, creation time, team, tag "
-                    "and words in the title, source URL or notes. Scope: read.",
+        description="Your teams' cases, newest first. Filter by processing status (the analyses), review "
+                    "state (the reviewers), verdict, creation time, team, tag and words in the title, source URL or notes. Scope: read.",
         examples=[OpenApiExample("A page of cases", value=CASE_EXAMPLE, response_only=True)]),
     retrieve=extend_schema(
         summary="Get a case with its images and their latest analyses", tags=["cases"],
@@ -144,8 +143,8 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     def get_queryset(self) -> Any:
         if self.action in ("retrieve", "create", "partial_update"):
-            return queries.case_details(self.request.user)
-        return queries.cases(self.request.user)
+            return selectors.api_case_details(self.request.user)
+        return selectors.api_cases(self.request.user)
 
     def get_serializer_class(self) -> type:
         return CaseDetailSerializer if self.action == "retrieve" else CaseSerializer
@@ -157,8 +156,8 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return super().get_parsers()
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        params = queries.query_params(CaseFilterSerializer, request)
-        page = self.paginate_queryset(queries.filter_cases(self.get_queryset(), params))
+        params = query_params(CaseFilterSerializer, request)
+        page = self.paginate_queryset(selectors.api_filter_cases(self.get_queryset(), params))
         return self.get_paginated_response(CaseSerializer(page, many=True, context={"request": request}).data)
 
     @extend_schema(
@@ -178,7 +177,8 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
                    200: OpenApiResponse(CaseCreatedSerializer, description="A replay of an earlier request "
                                         "with the same Idempotency-Key: the case it created."),
                    **errors(409, 413, 415)},
-        examples=[OpenApiExample("Created", value={**CASE_EXAMPLE, "status": "pending", "verdict": None,
+        examples=[OpenApiExample("Created", value={**CASE_EXAMPLE, "processing_status": "pending",
+                                                   "status": "pending", "verdict": None,
                                                    "analyses": {"queued": 1, "running": 0, "done": 0, "failed": 0},
                                                    "images": [{**IMAGE_EXAMPLE, "latest_analysis": None}],
                                                    "rejected": [{"file": "notes.pdf", "reason":
@@ -211,7 +211,7 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         token = request.auth if isinstance(request.auth, ApiToken) else None
         outcome = idempotency.submit(user=request.user, token=token, key=key, request_sha256=request_sha256,
                                      create=create)
-        case = queries.case_details(request.user).get(pk=outcome.case.pk)
+        case = selectors.api_case_details(request.user).get(pk=outcome.case.pk)
         body = CaseCreatedSerializer(case, context={"request": request, "rejected": outcome.rejected}).data
         headers = {"Location": request.build_absolute_uri(reverse("api:case-detail", args=[case.pk]))}
         if outcome.replayed:
@@ -264,7 +264,7 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         data = form.validated_data
         case_update(user=request.user, case=case, notes=data.get("notes"), tags=data.get("tags"),
                     add_tags=data.get("add_tags", ()), remove_tags=data.get("remove_tags", ()))
-        fresh = queries.case_details(request.user).get(pk=case.pk)
+        fresh = selectors.api_case_details(request.user).get(pk=case.pk)
         return Response(CaseDetailSerializer(fresh, context={"request": request}).data)
 
     @extend_schema(
@@ -306,8 +306,8 @@ class ImageViewSet(FileActionsMixin, viewsets.ReadOnlyModelViewSet):
     file_actions = ("file",)
 
     def get_queryset(self) -> Any:
-        params = queries.query_params(ImageFilterSerializer, self.request) if self.action == "list" else {}
-        return queries.images(self.request.user, params)
+        params = query_params(ImageFilterSerializer, self.request) if self.action == "list" else {}
+        return selectors.api_images(self.request.user, params)
 
     @extend_schema(
         summary="Download the original image", tags=["images"],
@@ -340,8 +340,8 @@ class AnalysisViewSet(FileActionsMixin, viewsets.ReadOnlyModelViewSet):
     file_actions = ("heatmap", "overlay")
 
     def get_queryset(self) -> Any:
-        params = queries.query_params(AnalysisFilterSerializer, self.request) if self.action == "list" else {}
-        return queries.analyses(self.request.user, params)
+        params = query_params(AnalysisFilterSerializer, self.request) if self.action == "list" else {}
+        return selectors.api_analyses(self.request.user, params)
 
     def _artefact(self, name_attr: str) -> HttpResponse:
         analysis: Analysis = self.get_object()
@@ -427,20 +427,7 @@ class MetricsView(APIView):
             response_only=True)],
     )
     def get(self, request: Request) -> Response:
-        analyses = selectors.analyses_for(request.user)
-        by_status = dict(analyses.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
-        done = analyses.filter(status=AnalysisStatus.DONE)
-        by_label = dict(done.values_list("label").annotate(n=Count("id")).values_list("label", "n"))
-        uncertain = done.filter(uncertainty.uncertain_q()).count()
-        body = {
-            "cases": selectors.cases_for(request.user).count(),
-            "images": selectors.images_for(request.user).count(),
-            "analyses": {s: by_status.get(s, 0) for s in AnalysisStatus.values},
-            "verdicts": {v: by_label.get(v, 0) for v in Verdict.values},
-            "uncertain": uncertain,
-            "active_model": selectors.active_model(),
-        }
-        return Response(MetricsSerializer(body).data)
+        return Response(MetricsSerializer(selectors.api_metrics(request.user)).data)
 
 
 

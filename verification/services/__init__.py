@@ -25,7 +25,7 @@ from .stability import (stability_begin, stability_fail, stability_finish, stabi
                         stability_request_case)
 from .submission import (AcceptedFile, Rejection, SubmissionResult, Upload, case_submit, case_tags_set,
                          expand_zip, normalise_tags, validate_upload)
-from .training import (HYPERPARAMETERS, training_cancel_requested, training_hyperparameters, training_run_begin,
+from .training import (training_cancel_requested, training_hyperparameters, training_run_begin,
                        training_run_cancel, training_run_fail, training_run_finish, training_run_heartbeat,
                        training_run_progress, training_run_requeue, training_run_start, training_runs_stuck)
 
@@ -41,7 +41,7 @@ __all__ = [
     "normalise_tags", "refresh_model_verdicts",
     "require_admin", "require_lead", "require_member", "review_record", "role_in", "team_create",
     "user_create", "user_login_record", "validate_upload",
-    "HYPERPARAMETERS", "dataset_build_from_reviews", "dataset_register", "dataset_register_archive",
+    "dataset_build_from_reviews", "dataset_register", "dataset_register_archive",
     "model_version_promote", "training_cancel_requested",
     "training_hyperparameters", "training_run_begin", "training_run_cancel", "training_run_fail",
     "training_run_finish", "training_run_heartbeat", "training_run_progress", "training_run_requeue",

@@ -3,7 +3,6 @@ worker task (a registered, not yet active, model version; or a readable failure)
 
 from __future__ import annotations
 
-import math
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,57 +11,15 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from .. import hyperparameters
 from ..audit import record_event
-from ..errors import InvalidTransition, VerityError
+from ..errors import InvalidTransition
 from ..models import TRAINING_TRANSITIONS, Dataset, ModelVersion, TrainingRun, TrainingStatus
 from ._common import require_admin
 from .modelversions import model_version_register
 
-# Hyperparameters an admin may set, with defaults and inclusive bounds.
-HYPERPARAMETERS: dict[str, tuple[type, int | float, int | float, int | float]] = {
-    "epochs": (int, 3, 1, 200),
-    "batch_size": (int, 32, 2, 1024),  # BatchNorm needs at least two images per batch
-    "lr": (float, 1e-3, 1e-7, 1.0),
-    "input_size": (int, 224, 32, 1024),
-    "train_crop": (int, 224, 16, 1024),
-    "seed": (int, 0, 0, 2**31 - 1),
-}
-
-
-def training_hyperparameters(raw: dict[str, Any] | None) -> dict[str, Any]:
-    """Validated hyperparameters with defaults filled in; unknown keys and bad values are refused
-    with one message per field."""
-    raw = dict(raw or {})
-    errors: dict[str, list[str]] = {}
-    for key in sorted(set(raw) - set(HYPERPARAMETERS)):
-        errors[key] = [f"Unknown hyperparameter; allowed: {', '.join(HYPERPARAMETERS)}."]
-    resolved: dict[str, Any] = {}
-    for key, (kind, default, low, high) in HYPERPARAMETERS.items():
-        value = raw.get(key, default)
-        if value is None or value == "":
-            value = default
-        try:
-            if isinstance(value, bool):
-                raise ValueError
-            number = float(value)
-            if not math.isfinite(number):
-                raise ValueError
-            if kind is int:
-                if number != int(number):
-                    raise ValueError
-                number = int(number)
-        except (TypeError, ValueError):
-            errors[key] = [f"Must be {'a whole number' if kind is int else 'a number'}."]
-            continue
-        if not low <= number <= high:
-            errors[key] = [f"Must be between {low} and {high}."]
-            continue
-        resolved[key] = number
-    if "train_crop" in resolved and "input_size" in resolved and resolved["train_crop"] > resolved["input_size"]:
-        errors["train_crop"] = ["Must not be larger than input_size."]
-    if errors:
-        raise VerityError("Some hyperparameters are invalid.", details=errors)
-    return resolved
+# The limits and their check live in verification.hyperparameters, shared with the form and the API.
+training_hyperparameters = hyperparameters.resolve
 
 
 def _transition(run: TrainingRun, to: str) -> None:

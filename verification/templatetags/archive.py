@@ -6,7 +6,7 @@ from typing import Any
 
 from django import template
 
-from ..archive_selectors import unread_notifications as _unread
+from ..selectors import unread_notifications as _unread
 
 register = template.Library()
 

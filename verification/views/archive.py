@@ -13,7 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from .. import archive_selectors, services
+from .. import selectors, services
 from ._common import case_or_404, image_or_404
 from .review import _attempt, _back
 
@@ -40,8 +40,8 @@ def case_stability(request: HttpRequest, case_id: int) -> HttpResponse:
 @require_POST
 def flag_resolve(request: HttpRequest, flag_id: int) -> HttpResponse:
     try:
-        flag = archive_selectors.flag_for(request.user, flag_id)
-    except ObjectDoesNotExist:  # ArchiveFlag.DoesNotExist; the model stays behind archive_selectors
+        flag = selectors.flag_for(request.user, flag_id)
+    except ObjectDoesNotExist:  # ArchiveFlag.DoesNotExist; the model stays behind the selectors
         raise Http404("No such flag.") from None
     _attempt(request, lambda: services.archive_flag_resolve(user=request.user, flag=flag),
              "Marked as reviewed again.")
@@ -55,6 +55,6 @@ def notifications(request: HttpRequest) -> HttpResponse:
         n = services.notifications_mark_read(user=request.user)
         messages.success(request, f"{n} notification{'s' if n != 1 else ''} marked as read.")
         return redirect("verification:notifications")
-    page = Paginator(archive_selectors.notifications_for(request.user), 50).get_page(request.GET.get("page"))
+    page = Paginator(selectors.notifications_for(request.user), 50).get_page(request.GET.get("page"))
     return render(request, "verification/notifications.html", {"page": page})
 

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
-from .. import archive_selectors, selectors, services, storage, workspace
+from .. import selectors, services, storage, workspace
 from ..errors import VerityError
 from ..forms import AssignForm, CaseFilterForm, CaseForm, CommentForm, FinaliseForm, ReopenForm, RerunForm
 from ..models import Analysis, Case, CaseImage, HumanVerdict
@@ -63,7 +63,7 @@ def case_list_csv(request: HttpRequest) -> HttpResponse:
              base + reverse("verification:case_detail", args=[c.pk]), "\n".join(evidence.get(c.pk, []))]
             for c in cases)
     return csv_response("verity-cases.csv", [
-        "id", "title", "team", "status", "model_verdict", "model_verdict_by_demo_model", "final_verdict",
+        "id", "title", "team", "review_state", "model_verdict", "model_verdict_by_demo_model", "final_verdict",
         "disagreement", "assignee", "tags", "images", "analysing", "failed", "submitted_at", "submitted_by",
         "source_url", "url", "evidence"], rows)
 
@@ -169,7 +169,7 @@ def render_case(request: HttpRequest, case: Case, *, review_error: dict[str, Any
         "history": workspace.history(list(selectors.case_audit(case)[:200]), rows), "threads": comment_threads(case),
         "verdict_choices": HumanVerdict.choices, "comment_form": CommentForm(), "finalise_form": finalise_form,
         "finalise_error": finalise_error, "reopen_form": ReopenForm(), "rerun_form": RerunForm(),
-        "memory": archive_selectors.case_memory(request.user, case),
+        "memory": selectors.case_memory(request.user, case),
         "assign_form": AssignForm(members=members, initial={"assignee": case.assignee_id or ""}),
     }, status=status)
 

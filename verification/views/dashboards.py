@@ -9,8 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from .. import charts, dashboards, selectors
-from ..dashboards_provenance import provenance_report
+from .. import charts, selectors
 from ._common import forbidden
 
 _NOT_A_LEAD = "Dashboards are for team leads and admins. Ask an admin if you need access."
@@ -27,7 +26,7 @@ def _lead_only(request: HttpRequest) -> HttpResponse | None:
 def dashboard_model(request: HttpRequest) -> HttpResponse:
     if (denied := _lead_only(request)) is not None:
         return denied
-    report = dashboards.model_report(selectors.active_model())
+    report = selectors.model_report(selectors.active_model())
     return render(request, "verification/dashboard_model.html", {
         "report": report, "tab": "model", "reevaluation": selectors.latest_reevaluation(report.version),
         "reevaluate_every_h": round(settings.VERITY_REEVALUATE_EVERY_S / 3600, 1),
@@ -40,12 +39,12 @@ def dashboard_model(request: HttpRequest) -> HttpResponse:
 def dashboard_live(request: HttpRequest) -> HttpResponse:
     if (denied := _lead_only(request)) is not None:
         return denied
-    report = dashboards.live_report(selectors.lead_teams(request.user))
+    report = selectors.live_report(selectors.lead_teams(request.user))
     chart = charts.line_chart([(d.day.strftime("%d %b"), d.rate) for d in report.by_day],
                               title="Share of reviewed images where reviewers disagreed with the model, by day")
     return render(request, "verification/dashboard_live.html", {
         "report": report, "chart": chart, "tab": "live",
-        "provenance": provenance_report(selectors.lead_teams(request.user))})
+        "provenance": selectors.provenance_report(selectors.lead_teams(request.user))})
 
 
 @login_required
@@ -66,7 +65,7 @@ def dashboard_datasets(request: HttpRequest) -> HttpResponse:
 def dashboard_operations(request: HttpRequest) -> HttpResponse:
     if (denied := _lead_only(request)) is not None:
         return denied
-    report = dashboards.operations_report(selectors.lead_teams(request.user))
+    report = selectors.operations_report(selectors.lead_teams(request.user))
     chart = charts.bar_chart([(h.strftime("%H:00"), n) for h, n in report.per_hour],
                              title=f"Analyses finished per hour, last {report.window_hours} hours")
     return render(request, "verification/dashboard_operations.html", {

@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .. import dashboards, selectors, services
+from .. import selectors, services
 from ..errors import VerityError
 from ..forms import DatasetFromReviewsForm, DatasetRegisterForm, DatasetUploadForm, EvaluationRequestForm, TrainingStartForm
 from ..models import Dataset, TrainingRun
@@ -155,7 +155,7 @@ def models_compare(request: HttpRequest) -> HttpResponse:
         if raw and version is None:
             raise Http404("No such model version.")
         chosen.append(version)
-    reports = [dashboards.model_report(v) for v in chosen if v is not None]
+    reports = [selectors.model_report(v) for v in chosen if v is not None]
     a, b = chosen
     return render(request, "verification/models_compare.html", {
         "versions": versions, "a": a, "b": b, "reports": reports, "rows": COMPARED_METRICS,

@@ -14,7 +14,6 @@ from django.views.decorators.http import require_GET
 
 from .. import memo as memos
 from .. import report_pdf, selectors, services, signing
-from .. import archive_selectors
 from ..models import Case
 from ._common import case_or_404
 from .cases import comment_threads, image_rows
@@ -28,7 +27,7 @@ def _context(request: HttpRequest, case: Case, fmt: str) -> dict[str, Any]:
                and r["analysis"].model_version.is_demo for r in rows)
     return {"case": case, "rows": rows, "events": list(selectors.case_audit(case)), "internal": internal,
             "threads": comment_threads(case) if internal else [], "demo_decided": demo, "memo": memo,
-            "memory": archive_selectors.case_memory(request.user, case),
+            "memory": selectors.case_memory(request.user, case),
             "generated_at": timezone.now()}
 
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
 
-from .evidence import DECLARED_AI, INVALID, NO_PROVENANCE, PRESENT, TAMPERED
-from .models import Analysis, AnalysisStatus, Team
-from .provenance import LANES
+from ..evidence import DECLARED_AI, INVALID, NO_PROVENANCE, PRESENT, TAMPERED
+from ..models import Analysis, AnalysisStatus, Team
+from ..provenance import LANES
 
 
 @dataclass

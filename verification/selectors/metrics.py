@@ -1,4 +1,5 @@
-"""Dashboard figures, computed from the database (reads only, scoped to the teams a user leads)."""
+"""Dashboard and API figures, computed from the database (reads only, scoped to the teams a user leads
+or, for the API's counts, belongs to)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
-from .models import Analysis, AnalysisStatus, CaseImage, CaseStatus, HumanVerdict, ModelVersion, Team, Verdict
+from .. import uncertainty
+from ..models import Analysis, AnalysisStatus, CaseImage, CaseStatus, HumanVerdict, ModelVersion, Team, Verdict
+from .lifecycle import active_model
+from .scope import User, analyses_for, cases_for, images_for
 
 MODEL_CLASSES = (Verdict.REAL, Verdict.AI_GENERATED)
 HUMAN_CLASSES = (HumanVerdict.REAL, HumanVerdict.AI_GENERATED, HumanVerdict.INCONCLUSIVE)
@@ -148,3 +152,22 @@ def operations_report(teams: QuerySet[Team], *, window_hours: int = 24, now: dat
         per_hour=[(h, counts.get(h, 0)) for h in hours],
         latency_p50_s=percentile(latencies, 50), latency_p95_s=percentile(latencies, 95),
         inference_p50_ms=percentile(inference, 50))
+
+
+# --- The API's metrics: counts over the user's teams' cases -------------------------------------
+
+def api_metrics(user: User) -> dict[str, Any]:
+    """Cases, images, analyses by status and finished verdicts by label over the user's teams, the
+    number of finished analyses in the uncertain band, and the active model."""
+    analyses = analyses_for(user)
+    by_status = dict(analyses.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    done = analyses.filter(status=AnalysisStatus.DONE)
+    by_label = dict(done.values_list("label").annotate(n=Count("id")).values_list("label", "n"))
+    return {
+        "cases": cases_for(user).count(),
+        "images": images_for(user).count(),
+        "analyses": {s: by_status.get(s, 0) for s in AnalysisStatus.values},
+        "verdicts": {v: by_label.get(v, 0) for v in Verdict.values},
+        "uncertain": done.filter(uncertainty.uncertain_q()).count(),
+        "active_model": active_model(),
+    }

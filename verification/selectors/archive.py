@@ -1,17 +1,15 @@
-"""Reads of the archive memory, scoped like verification.selectors: a match, a flag or a stability
+"""Reads of the archive memory, scoped like the rest of the selectors: a match, a flag or a stability
 check is shown only through a case the user may see, and a match only ever points at a case of
 the same team (see services.archive), which the user may see too."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 
-from . import selectors
-from .models import ArchiveFlag, ArchiveMatch, Case, CaseImage, Notification, Review, StabilityCheck
-
-User = AbstractBaseUser | AnonymousUser
+from ..models import ArchiveFlag, ArchiveMatch, Case, CaseImage, Notification, Review, StabilityCheck
+from .scope import User, cases_for, images_for
 
 
 @dataclass
@@ -33,7 +31,7 @@ class CaseMemory:
 def matches_for(user: User, image_ids: list[int]) -> QuerySet[ArchiveMatch]:
     """Matches of these images with the earlier case's verdict and who finalised it, and the
     matched image's latest review."""
-    visible = selectors.cases_for(user).values("id")
+    visible = cases_for(user).values("id")
     reviews = Review.objects.select_related("reviewer").order_by("-created_at", "-id")
     return (ArchiveMatch.objects.filter(image_id__in=image_ids, image__case__in=visible,
                                         matched__case__in=visible)
@@ -70,22 +68,22 @@ def seen_before(cases: QuerySet[Case]) -> QuerySet[Case]:
 
 
 def stability_checks_for(user: User) -> QuerySet[StabilityCheck]:
-    return StabilityCheck.objects.filter(image__in=selectors.images_for(user)).select_related("model_version")
+    return StabilityCheck.objects.filter(image__in=images_for(user)).select_related("model_version")
 
 
 def flag_for(user: User, flag_id: int) -> ArchiveFlag:
-    return ArchiveFlag.objects.select_related("case__team").get(pk=flag_id, case__in=selectors.cases_for(user))
+    return ArchiveFlag.objects.select_related("case__team").get(pk=flag_id, case__in=cases_for(user))
 
 
 def image_for(user: User, image_id: int) -> CaseImage:
-    return selectors.images_for(user).select_related("case__team").get(pk=image_id)
+    return images_for(user).select_related("case__team").get(pk=image_id)
 
 
 def notifications_for(user: User) -> QuerySet[Notification]:
     """The user's notifications about cases they can still see, newest first."""
     if not user.is_authenticated:
         return Notification.objects.none()
-    return (Notification.objects.filter(user_id=user.pk, case__in=selectors.cases_for(user).values("id"))
+    return (Notification.objects.filter(user_id=user.pk, case__in=cases_for(user).values("id"))
             .select_related("case"))
 
 

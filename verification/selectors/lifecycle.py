@@ -1,0 +1,89 @@
+"""Model versions, datasets, training runs and evaluations (model-level data shared by every team)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from ..models import (CaseImage, CaseStatus, Dataset, EvaluationSource, EvaluationStatus, HumanVerdict,
+                      ModelEvaluation, ModelVersion, TrainingRun)
+from .roles import admin_teams
+from .scope import User
+
+
+def model_versions() -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.order_by("-created_at")
+
+
+def training_runs() -> QuerySet[TrainingRun]:
+    return TrainingRun.objects.select_related("dataset", "model_version", "base_model", "created_by").order_by(
+        "-created_at", "-id")
+
+
+def datasets() -> QuerySet[Dataset]:
+    return Dataset.objects.order_by("name")
+
+
+def _decided_in_finalised_cases() -> QuerySet[CaseImage]:
+    """Images of finalised cases whose latest review says real or AI-generated, oldest first."""
+    return (CaseImage.objects.filter(case__status=CaseStatus.FINALISED,
+                                     human_verdict__in=[HumanVerdict.REAL, HumanVerdict.AI_GENERATED])
+            .order_by("id"))
+
+
+def reviewed_images(user: User) -> QuerySet[CaseImage]:
+    """Images that may train a model: in finalised cases of the teams ``user`` administers (a
+    superuser: every team), whose latest review says real or AI-generated."""
+    return _decided_in_finalised_cases().filter(case__team__in=admin_teams(user))
+
+
+def active_model() -> ModelVersion | None:
+    return ModelVersion.objects.filter(is_active=True).first()
+
+
+def image_bytes(image: CaseImage) -> bytes:
+    """The stored bytes of an uploaded image."""
+    from .. import storage
+
+    return storage.read(image.file)
+
+
+# --- Model evaluations (admins; model-level figures that span every team) ------------------------
+
+def reviewed_image_labels() -> list[list[Any]]:
+    """``[image id, verdict]`` of every image that a reviewer decided real or AI-generated in a
+    finalised case, across all teams, one per distinct file (the newest copy's verdict).
+
+    Finalised cases only: a lead has closed them, so their reviews are settled decisions, whereas
+    a review on an open case may still change. The image's own review, never the case's final
+    verdict, which is case-level ("AI-generated if any image is"). Inconclusive is no label.
+    Evaluations turn these into counts and metrics; they are never shown image by image."""
+    rows = _decided_in_finalised_cases().values_list("id", "sha256", "human_verdict")
+    newest = {digest: [pk, verdict] for pk, digest, verdict in rows}
+    return sorted(newest.values())
+
+
+def evaluations() -> QuerySet[ModelEvaluation]:
+    # ``labels`` can hold thousands of pairs and is never shown: leave it out of lists.
+    return (ModelEvaluation.objects.select_related("model_version", "dataset", "requested_by").defer("labels")
+            .order_by("-created_at", "-id"))
+
+
+def latest_reevaluation(version: ModelVersion | None) -> ModelEvaluation | None:
+    """The newest finished evaluation of ``version`` on the reviewed cases (the drift check)."""
+    if version is None:
+        return None
+    return (evaluations().filter(model_version=version, source=EvaluationSource.REVIEWED_CASES,
+                                 status=EvaluationStatus.DONE).order_by("-finished_at", "-id").first())
+
+
+def evaluations_on_shared_data(a: ModelVersion, b: ModelVersion) -> list[tuple[ModelEvaluation, ModelEvaluation]]:
+    """For every data both versions were evaluated on (equal ``data_fingerprint``), the newest
+    evaluation of each, newest data first. Queued, running and failed ones are included."""
+    newest: dict[tuple[int, str], ModelEvaluation] = {}
+    for ev in evaluations().filter(model_version__in=[a, b]).order_by("created_at", "id"):
+        newest[(ev.model_version_id, ev.data_fingerprint)] = ev
+    shared = {fp for (pk, fp) in newest if pk == a.pk} & {fp for (pk, fp) in newest if pk == b.pk}
+    pairs = [(newest[(a.pk, fp)], newest[(b.pk, fp)]) for fp in shared]
+    return sorted(pairs, key=lambda p: max(p[0].created_at, p[1].created_at), reverse=True)
