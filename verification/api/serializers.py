@@ -11,7 +11,6 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .. import hyperparameters, selectors, uncertainty
-from ..errors import VerityError
 from .evidence import EvidenceSerializer, LaneSerializer
 from .archive import ArchiveMatchSerializer, StabilityCheckSerializer
 from ..models import (Analysis, AnalysisStatus, AuditEvent, Case, CaseImage, CaseStatus, Dataset, ModelVersion,
@@ -493,8 +492,8 @@ def _hyperparameter_field(name: str) -> serializers.Field:
 
 
 class HyperparametersSerializer(serializers.Serializer):
-    """Bounds, defaults and the check across fields are verification.hyperparameters' (shared with the
-    training form and the service)."""
+    """Bounds, defaults and messages are verification.hyperparameters' (shared with the training form
+    and the service, whose check across fields, train_crop <= input_size, answers as API 1.0 did)."""
 
     epochs = _hyperparameter_field("epochs")
     batch_size = _hyperparameter_field("batch_size")
@@ -502,13 +501,6 @@ class HyperparametersSerializer(serializers.Serializer):
     input_size = _hyperparameter_field("input_size")
     train_crop = _hyperparameter_field("train_crop")
     seed = _hyperparameter_field("seed")
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        try:
-            hyperparameters.resolve(attrs)
-        except VerityError as error:
-            raise serializers.ValidationError(error.details) from error
-        return attrs
 
 
 class TrainingRunCreateSerializer(serializers.Serializer):

@@ -14,20 +14,21 @@ from .metrics import (LiveReport, ModelReport, OperationsReport, api_metrics, li
                       operations_report, percentile)
 from .metrics_provenance import ProvenanceReport, provenance_report
 from .processing import PROCESSING_STATES, processing_status, with_processing_status
-from .roles import admin_teams, is_admin, is_lead_of, lead_teams, memberships_for_admin, role_in, team_members
+from .roles import (admin_teams, is_admin, is_lead_of, lead_teams, leads_a_team, memberships_for_admin, role_in,
+                    team_members)
 from .scope import (User, analyses_for, analyses_of_case, cases_for, count_of, default_team_for, images_for,
                     images_of_case, user_teams)
 
 __all__ = [
-    "PROCESSING_STATES", "SHARED_AUDIT_SUBJECTS", "SORTS", "CaseFilters", "CaseMemory", "ImageMemory", "LiveReport",
-    "ModelReport", "OperationsReport", "ProvenanceReport", "User", "active_model", "admin_teams", "analyses_for",
+    "CaseFilters", "CaseMemory", "ImageMemory", "LiveReport", "ModelReport", "OperationsReport", "PROCESSING_STATES",
+    "ProvenanceReport", "SHARED_AUDIT_SUBJECTS", "SORTS", "User", "active_model", "admin_teams", "analyses_for",
     "analyses_of_case", "api_analyses", "api_case_details", "api_cases", "api_filter_cases", "api_images",
     "api_metrics", "api_reviews", "archive_prefetch", "audit_actions", "audit_log", "case_audit", "case_detail",
     "case_evidence_lines", "case_list", "case_memory", "cases_for", "count_of", "datasets", "default_team_for",
-    "disagreeing", "evaluations", "evaluations_on_shared_data", "flag_for", "image_bytes", "image_for",
-    "images_for", "images_of_case", "is_admin", "is_lead_of", "latest_reevaluation", "latest_stability",
-    "lead_teams", "live_report", "matches_for", "memberships_for_admin", "model_report", "model_versions",
+    "disagreeing", "evaluations", "evaluations_on_shared_data", "flag_for", "image_bytes", "image_for", "images_for",
+    "images_of_case", "is_admin", "is_lead_of", "latest_reevaluation", "latest_stability", "lead_teams",
+    "leads_a_team", "live_report", "matches_for", "memberships_for_admin", "model_report", "model_versions",
     "notifications_for", "operations_report", "percentile", "processing_status", "provenance_report",
-    "reviewed_image_labels", "reviewed_images", "role_in", "seen_before", "stability_checks_for",
-    "team_members", "training_runs", "unread_notifications", "user_teams", "with_processing_status",
+    "reviewed_image_labels", "reviewed_images", "role_in", "seen_before", "stability_checks_for", "team_members",
+    "training_runs", "unread_notifications", "user_teams", "with_processing_status",
 ]

@@ -81,7 +81,7 @@ def case_list(user: User, filters: CaseFilters) -> QuerySet[Case]:
     if filters.model:
         cases = cases.filter(model_verdict=filters.model)
     if filters.assignee == "me":
-        cases = cases.filter(assignee=user)
+        cases = cases.filter(assignee=user.pk)
     elif filters.assignee == "none":
         cases = cases.filter(assignee__isnull=True)
     elif filters.assignee.isdigit():

@@ -85,7 +85,7 @@ def live_report(teams: QuerySet[Team]) -> LiveReport:
     rows = (CaseImage.objects.filter(case__team__in=teams, case__status=CaseStatus.FINALISED)
             .exclude(model_label="").values_list("model_label", "human_verdict", "case__final_verdict",
                                                  "case__finalised_at"))
-    matrix = {h: {m: 0 for m in MODEL_CLASSES} for h in HUMAN_CLASSES}
+    matrix: dict[str, dict[str, int]] = {h: {m: 0 for m in MODEL_CLASSES} for h in HUMAN_CLASSES}
     per_day: dict[date, list[int]] = {}
     compared = disagreed = 0
     for model_label, human, final, finalised_at in rows:
@@ -137,9 +137,10 @@ def operations_report(teams: QuerySet[Team], *, window_hours: int = 24, now: dat
     analyses = Analysis.objects.filter(image__case__team__in=teams)
     queued = analyses.filter(status=AnalysisStatus.QUEUED).count()
     running = analyses.filter(status=AnalysisStatus.RUNNING).count()
-    finished_rows = list(analyses.filter(status__in=[AnalysisStatus.DONE, AnalysisStatus.FAILED],
-                                         finished_at__gt=since, finished_at__lte=now)
-                         .values_list("status", "created_at", "finished_at", "timings_ms"))
+    rows = (analyses.filter(status__in=[AnalysisStatus.DONE, AnalysisStatus.FAILED],
+                            finished_at__gt=since, finished_at__lte=now)
+            .values_list("status", "created_at", "finished_at", "timings_ms"))
+    finished_rows = [(s, c, f, t) for s, c, f, t in rows if f is not None]  # every one: filtered on finished_at
     hour0 = now.replace(minute=0, second=0, microsecond=0)
     hours = [hour0 - timedelta(hours=h) for h in range(window_hours - 1, -1, -1)]
     counts: Counter[datetime] = Counter(f.replace(minute=0, second=0, microsecond=0) for _, _, f, _ in finished_rows)

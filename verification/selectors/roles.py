@@ -14,7 +14,7 @@ from .scope import User
 def role_in(user: User, team: Team) -> str | None:
     if not user.is_authenticated:
         return None
-    return Membership.objects.filter(user=user, team=team).values_list("role", flat=True).first()
+    return Membership.objects.filter(user=user.pk, team=team).values_list("role", flat=True).first()
 
 
 def is_lead_of(user: User, team: Team) -> bool:
@@ -27,7 +27,12 @@ def lead_teams(user: User) -> QuerySet[Team]:
         return Team.objects.none()
     if getattr(user, "is_superuser", False):
         return Team.objects.all()
-    return Team.objects.filter(memberships__user=user, memberships__role__in=[Role.LEAD, Role.ADMIN])
+    return Team.objects.filter(memberships__user=user.pk, memberships__role__in=[Role.LEAD, Role.ADMIN])
+
+
+def leads_a_team(user: User) -> bool:
+    """May see the dashboards and the audit log: a lead or admin of some team, or a superuser."""
+    return lead_teams(user).exists()
 
 
 def admin_teams(user: User) -> QuerySet[Team]:
@@ -35,7 +40,7 @@ def admin_teams(user: User) -> QuerySet[Team]:
         return Team.objects.none()
     if getattr(user, "is_superuser", False):
         return Team.objects.all()
-    return Team.objects.filter(memberships__user=user, memberships__role=Role.ADMIN)
+    return Team.objects.filter(memberships__user=user.pk, memberships__role=Role.ADMIN)
 
 
 def is_admin(user: User) -> bool:

@@ -17,18 +17,18 @@ User = AbstractBaseUser | AnonymousUser
 def user_teams(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Team]:
     if not user.is_authenticated:
         return Team.objects.none()
-    return Team.objects.filter(memberships__user=user)
+    return Team.objects.filter(memberships__user=user.pk)
 
 
-def default_team_for(user: AbstractBaseUser) -> Team | None:
-    membership = Membership.objects.filter(user=user).select_related("team").order_by("id").first()
+def default_team_for(user: User) -> Team | None:
+    membership = Membership.objects.filter(user=user.pk).select_related("team").order_by("id").first()
     return membership.team if membership else None
 
 
 def cases_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Case]:
     if not user.is_authenticated:
         return Case.objects.none()
-    return Case.objects.filter(team__memberships__user=user).select_related("team", "created_by")
+    return Case.objects.filter(team__memberships__user=user.pk).select_related("team", "created_by")
 
 
 def images_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[CaseImage]:

@@ -3,7 +3,7 @@ validates, changes rows in one transaction and writes the audit event in that sa
 
 Split by subject into modules; import from here (``from verification import services``)."""
 
-from ._common import NotAllowed, refresh_model_verdicts, require_admin, require_lead, require_member, role_in
+from ._common import NotAllowed, refresh_model_verdicts, require_admin, require_lead, require_member
 from .analyses import (AnalysisOutcome, analyses_claim, analyses_heartbeat, analyses_record, analyses_stuck,
                        analysis_claim_batch, analysis_fail, analysis_overlay, analysis_record, analysis_requeue,
                        analysis_rerun, analysis_start)
@@ -39,7 +39,7 @@ __all__ = [
     "latest_model_analysis", "list_export_record", "login_failure_record", "member_role_change", "membership_set",
     "model_version_activate", "model_version_install", "model_version_register",
     "normalise_tags", "refresh_model_verdicts",
-    "require_admin", "require_lead", "require_member", "review_record", "role_in", "team_create",
+    "require_admin", "require_lead", "require_member", "review_record", "team_create",
     "user_create", "user_login_record", "validate_upload",
     "dataset_build_from_reviews", "dataset_register", "dataset_register_archive",
     "model_version_promote", "training_cancel_requested",

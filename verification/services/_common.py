@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from .. import selectors
 from ..errors import VerityError
@@ -15,13 +16,16 @@ class NotAllowed(VerityError):
     status = 403
 
 
-def role_in(user: User, team: Team) -> str | None:
-    """The user's role in ``team`` (None: not a member); the one lookup, in selectors."""
-    return selectors.role_in(user, team)
+def account_id(user: User) -> Any:
+    """The primary key of the signed-in user behind ``user``, for the rows that record who acted (the
+    models' user foreign keys are typed with the concrete account model, the doors pass ``User``)."""
+    if user.pk is None:  # AnonymousUser
+        raise NotAllowed("Sign in first.")
+    return user.pk
 
 
 def require_member(user: User, team: Team) -> str:
-    role = role_in(user, team)
+    role = selectors.role_in(user, team)  # the one role lookup
     if role is None:
         raise VerityError("You are not a member of that team.")
     return role

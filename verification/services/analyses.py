@@ -20,6 +20,7 @@ from . import overlays
 from ..audit import event, record_event
 from ..errors import VerityError
 from ..models import Analysis, AnalysisStatus, AuditEvent, CaseImage, ModelVersion
+from ..selectors import User
 from ._common import refresh_model_verdicts, require_member
 from .provenance import weigh_evidence
 
@@ -272,7 +273,7 @@ def analysis_fail(*, analysis_id: int, reason: str, claimant: str | None = None)
     return analysis
 
 
-def analysis_rerun(*, user: Any, image: CaseImage, model_version: ModelVersion) -> Analysis:
+def analysis_rerun(*, user: User, image: CaseImage, model_version: ModelVersion) -> Analysis:
     """Queue a new analysis of ``image`` with ``model_version`` (which need not be the active one).
 
     Earlier analyses stay as they were: the case page shows the newest, the history shows all."""

@@ -25,6 +25,7 @@ from ..audit import record_event
 from ..errors import VerityError
 from ..models import (ApiSubmission, ArchiveFlag, ArchiveMatch, AuditEvent, Case, CaseImage, Comment, HumanVerdict,
                       Membership, Notification, Review, WebhookDelivery)
+from ..selectors import User
 from ._common import require_member
 
 logger = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ def _label(verdict: str | None) -> str:
     return HumanVerdict(verdict).label if verdict in HumanVerdict.values else "none"
 
 
-def archive_on_final_verdict(*, case: Case, verdict: str, actor: Any) -> list[ArchiveFlag]:
+def archive_on_final_verdict(*, case: Case, verdict: str, actor: User) -> list[ArchiveFlag]:
     """Called by case_finalise before it records its own event: if the case was finalised before
     with another verdict, flag every case holding a near-duplicate of its images and tell their
     watchers (portal notifications; a webhook for a case submitted through the API)."""
@@ -113,8 +114,8 @@ def archive_on_final_verdict(*, case: Case, verdict: str, actor: Any) -> list[Ar
     flags: list[ArchiveFlag] = []
     for linked in Case.objects.filter(pk__in=linked_case_ids(case)).select_related("team"):
         flag = ArchiveFlag.objects.create(case=linked, source_case=case, previous_verdict=previous,
-                                          new_verdict=verdict, changed_by=actor if getattr(
-                                              actor, "is_authenticated", False) else None)
+                                          new_verdict=verdict,
+                                          changed_by_id=actor.pk if actor.is_authenticated else None)
         message = (f"“{case.title}” holds a near-duplicate of an image in “{linked.title}”; its final verdict "
                    f"changed from {_label(previous)} to {_label(verdict)}. Review “{linked.title}”.")
         Notification.objects.bulk_create([Notification(user_id=pk, case=linked, message=message)
@@ -151,7 +152,7 @@ def _webhook(flag: ArchiveFlag) -> None:
     transaction.on_commit(lambda: webhooks.enqueue_delivery(delivery_id))
 
 
-def archive_flag_resolve(*, user: Any, flag: ArchiveFlag) -> ArchiveFlag:
+def archive_flag_resolve(*, user: User, flag: ArchiveFlag) -> ArchiveFlag:
     """A member says the flagged case was looked at again."""
     case = flag.case
     require_member(user, case.team)
@@ -166,8 +167,8 @@ def archive_flag_resolve(*, user: Any, flag: ArchiveFlag) -> ArchiveFlag:
     return flag
 
 
-def notifications_mark_read(*, user: Any, ids: Iterable[int] | None = None) -> int:
-    rows = Notification.objects.filter(user=user, read_at__isnull=True)
+def notifications_mark_read(*, user: User, ids: Iterable[int] | None = None) -> int:
+    rows = Notification.objects.filter(user=user.pk, read_at__isnull=True)
     if ids is not None:
         rows = rows.filter(pk__in=list(ids))
     return rows.update(read_at=timezone.now())

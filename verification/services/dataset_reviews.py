@@ -13,6 +13,7 @@ from ml.errors import MLError
 from .. import selectors, storage
 from ..errors import VerityError
 from ..models import Dataset, DatasetOrigin
+from ..selectors import User
 from ._common import require_admin
 from .datasets import analyse, check_name, create, owned_folder
 
@@ -22,7 +23,7 @@ REVIEWED_SOURCE = "verity-reviews"
 MIN_PER_CLASS = 2
 
 
-def _verdicts_by_sha256(actor: Any) -> tuple[dict[str, set[str]], dict[str, str], int]:
+def _verdicts_by_sha256(actor: User) -> tuple[dict[str, set[str]], dict[str, str], int]:
     """Each distinct image (by SHA-256) with the verdicts given to its copies, and one stored file."""
     verdicts: dict[str, set[str]] = defaultdict(set)
     files: dict[str, str] = {}
@@ -66,7 +67,7 @@ def _copy_images(labels: dict[str, str], files: dict[str, str], folder: Path) ->
     return samples, missing
 
 
-def dataset_build_from_reviews(*, actor: Any, name: str, mix_with: Dataset | None = None) -> Dataset:
+def dataset_build_from_reviews(*, actor: User, name: str, mix_with: Dataset | None = None) -> Dataset:
     """Register a dataset of the images in finalised cases of the teams ``actor`` administers (a
     superuser: all teams) whose latest review says real or AI-generated, labelled so.
 

@@ -25,6 +25,7 @@ from ..audit import record_event
 from ..errors import InvalidTransition, VerityError
 from ..models import (EVALUATION_TRANSITIONS, Dataset, EvaluationSource, EvaluationStatus, ModelEvaluation,
                       ModelVersion, TrainingRun, TrainingStatus)
+from ..selectors import User
 from ._common import require_admin
 
 
@@ -95,7 +96,7 @@ def evaluation_data(*, source: str, dataset: Dataset | None = None,
                       details={"source": [f"Choose one of: {', '.join(EvaluationSource.values)}."]})
 
 
-def _create(version: ModelVersion, data: EvaluationData, *, actor: Any, scheduled: bool) -> ModelEvaluation:
+def _create(version: ModelVersion, data: EvaluationData, *, actor: User, scheduled: bool) -> ModelEvaluation:
     evaluation = ModelEvaluation.objects.create(
         model_version=version, source=data.source, dataset=data.dataset, split_seed=data.split_seed,
         labels=data.labels, data_fingerprint=data.fingerprint, scheduled=scheduled,
@@ -107,7 +108,7 @@ def _create(version: ModelVersion, data: EvaluationData, *, actor: Any, schedule
     return evaluation
 
 
-def evaluation_request(*, actor: Any, versions: list[ModelVersion], source: str,
+def evaluation_request(*, actor: User, versions: list[ModelVersion], source: str,
                        dataset: Dataset | None = None) -> list[ModelEvaluation]:
     """Queue evaluations of ``versions`` (one or two; admins only) on the same data; each task is
     sent once the rows are committed."""

@@ -9,10 +9,11 @@ from django.db import transaction
 from .. import memo
 from ..audit import record_event
 from ..models import Case
+from ..selectors import User
 from ._common import require_member
 
 
-def case_memo_issue(*, user: Any, case: Case, include_internal: bool = False, fmt: str = "memo") -> bytes:
+def case_memo_issue(*, user: User, case: Case, include_internal: bool = False, fmt: str = "memo") -> bytes:
     """A signed memo of the case as it stands, for a memo download or embedded in a report
     (``fmt``: memo, html, pdf). The export is audited first, in the same transaction, so the
     audit chain head the memo carries includes its own issue."""

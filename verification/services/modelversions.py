@@ -13,10 +13,11 @@ from ml.errors import MLError
 from ..audit import record_event
 from ..errors import VerityError
 from ..models import ModelVersion
+from ..selectors import User
 from ._common import require_admin
 
 
-def model_version_register(*, checkpoint: str | Path, name: str = "", actor: Any = None,
+def model_version_register(*, checkpoint: str | Path, name: str = "", actor: User | None = None,
                            activate: bool = False, is_demo: bool = False) -> ModelVersion:
     """Register a checkpoint file as a model version (reading its self-description). It is a demo
     model when its checkpoint says so or ``is_demo`` does (e.g. it descends from a demo model)."""
@@ -54,7 +55,7 @@ def _model_card(payload: dict[str, Any], path: Path) -> dict[str, Any]:
         raise VerityError(f"The model card of {path} is invalid: {exc}") from exc
 
 
-def model_version_activate(*, version: ModelVersion, actor: Any = None, note: str = "") -> ModelVersion:
+def model_version_activate(*, version: ModelVersion, actor: User | None = None, note: str = "") -> ModelVersion:
     """Make ``version`` the one active model (promotion; rollback is activating an older one)."""
     with transaction.atomic():
         previous = ModelVersion.objects.select_for_update().filter(is_active=True).exclude(pk=version.pk).first()
@@ -68,7 +69,7 @@ def model_version_activate(*, version: ModelVersion, actor: Any = None, note: st
 
 
 
-def model_version_install(*, checkpoint: str | Path, note: str, actor: Any = None) -> ModelVersion:
+def model_version_install(*, checkpoint: str | Path, note: str, actor: User | None = None) -> ModelVersion:
     """Make the checkpoint at ``checkpoint`` the active version: registered now, or, when a version
     with the same file (SHA-256) is already registered, that version is activated again."""
     path = Path(checkpoint).resolve()
@@ -89,7 +90,7 @@ def model_version_install(*, checkpoint: str | Path, note: str, actor: Any = Non
     return existing
 
 
-def model_version_promote(*, actor: Any, version: ModelVersion, note: str) -> ModelVersion:
+def model_version_promote(*, actor: User, version: ModelVersion, note: str) -> ModelVersion:
     """An admin makes ``version`` active, saying why (promotion, or rollback to an older version)."""
     require_admin(actor)
     note = (note or "").strip()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -11,17 +11,18 @@ from django.db import transaction
 from ..audit import record_event
 from ..errors import VerityError
 from ..models import Membership, Role, Team
+from ..selectors import User
 from ._common import require_admin
 
 
-def team_create(*, name: str, actor: Any = None) -> Team:
+def team_create(*, name: str, actor: User | None = None) -> Team:
     with transaction.atomic():
         team = Team.objects.create(name=name)
         record_event(action="team.created", obj=team, actor=actor, team=team)
     return team
 
 
-def membership_set(*, user: Any, team: Team, role: str, actor: Any = None) -> Membership:
+def membership_set(*, user: AbstractBaseUser, team: Team, role: str, actor: User | None = None) -> Membership:
     with transaction.atomic():
         membership, _ = Membership.objects.update_or_create(user=user, team=team, defaults={"role": role})
         record_event(action="membership.set", obj=membership, actor=actor, team=team,
@@ -29,7 +30,7 @@ def membership_set(*, user: Any, team: Team, role: str, actor: Any = None) -> Me
     return membership
 
 
-def user_create(*, actor: Any, username: str, email: str, password: str, team: Team, role: str) -> Any:
+def user_create(*, actor: User, username: str, email: str, password: str, team: Team, role: str) -> AbstractBaseUser:
     """An admin creates an account in one of their teams with a first password to hand over.
 
     The password goes through the site's password validators; the new user should change it."""
@@ -55,7 +56,7 @@ def user_create(*, actor: Any, username: str, email: str, password: str, team: T
     return user
 
 
-def member_role_change(*, actor: Any, membership: Membership, role: str) -> Membership:
+def member_role_change(*, actor: User, membership: Membership, role: str) -> Membership:
     """An admin of the membership's team changes someone's role there."""
     require_admin(actor, membership.team)
     if role not in Role.values:
@@ -66,9 +67,9 @@ def member_role_change(*, actor: Any, membership: Membership, role: str) -> Memb
     return membership_set(user=membership.user, team=membership.team, role=role, actor=actor)
 
 
-def user_login_record(*, user: Any) -> None:
+def user_login_record(*, user: AbstractBaseUser) -> None:
     """Called from the user_logged_in signal: the login joins the audit history."""
-    team = Team.objects.filter(memberships__user=user).order_by("memberships__id").first()
+    team = Team.objects.filter(memberships__user=user.pk).order_by("memberships__id").first()
     with transaction.atomic():
         record_event(action="user.logged_in", obj=user, actor=user, team=team,
                      details={"user": user.get_username()})

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from .. import selectors
 from ..audit import record_event
 from ..errors import InvalidTransition, VerityError
-from ..models import (Analysis, AnalysisStatus, Case, CaseImage, CaseStatus, Comment, HumanVerdict, Membership,
-                      Review)
-from ._common import require_lead, require_member
+from ..models import Analysis, AnalysisStatus, Case, CaseImage, CaseStatus, Comment, HumanVerdict, Review
+from ..selectors import User
+from ._common import NotAllowed, account_id, require_lead, require_member
 from .archive import archive_on_final_verdict
 
 
@@ -36,7 +38,7 @@ def latest_model_analysis(image: CaseImage) -> Analysis | None:
     return None
 
 
-def review_record(*, user: Any, image: CaseImage, verdict: str, comment: str = "") -> Review:
+def review_record(*, user: User, image: CaseImage, verdict: str, comment: str = "") -> Review:
     """Confirm the model's verdict on an image, or override it (a comment saying why is required).
 
     Any decision other than the model's label, inconclusive included, is an override; with no
@@ -52,7 +54,7 @@ def review_record(*, user: Any, image: CaseImage, verdict: str, comment: str = "
         raise VerityError("Say why you override the model's verdict: a comment is required.")
     with transaction.atomic():
         _lock_open_case(case, "review its images")
-        review = Review.objects.create(image=image, analysis=analysis, reviewer=user, verdict=verdict,
+        review = Review.objects.create(image=image, analysis=analysis, reviewer_id=account_id(user), verdict=verdict,
                                        is_override=is_override, comment=comment)
         CaseImage.objects.filter(pk=image.pk).update(human_verdict=verdict)
         image.human_verdict = verdict
@@ -63,7 +65,7 @@ def review_record(*, user: Any, image: CaseImage, verdict: str, comment: str = "
     return review
 
 
-def comment_add(*, user: Any, case: Case, body: str, parent: Comment | None = None) -> Comment:
+def comment_add(*, user: User, case: Case, body: str, parent: Comment | None = None) -> Comment:
     require_member(user, case.team)
     body = body.strip()
     if not body:
@@ -71,25 +73,25 @@ def comment_add(*, user: Any, case: Case, body: str, parent: Comment | None = No
     if parent is not None and parent.case_id != case.pk:
         raise VerityError("You can only reply to a comment on the same case.")
     with transaction.atomic():
-        comment = Comment.objects.create(case=case, parent=parent, author=user, body=body[:5000])
+        comment = Comment.objects.create(case=case, parent=parent, author_id=account_id(user), body=body[:5000])
         record_event(action="comment.added", obj=comment, actor=user, team=case.team, case=case,
                      details={"reply_to": parent.pk if parent else None, "comment": body[:500]})
     return comment
 
 
-def case_assign(*, user: Any, case: Case, assignee: Any | None) -> Case:
+def case_assign(*, user: User, case: Case, assignee: AbstractBaseUser | None) -> Case:
     require_lead(user, case.team, "assign cases")
-    if assignee is not None and not Membership.objects.filter(user=assignee, team=case.team).exists():
+    if assignee is not None and selectors.role_in(assignee, case.team) is None:
         raise VerityError(f"{assignee} is not in {case.team}; assign the case to a member of the team.")
     with transaction.atomic():
         Case.objects.filter(pk=case.pk).update(assignee=assignee)
-        case.assignee = assignee
+        case.assignee_id = assignee.pk if assignee is not None else None
         record_event(action="case.assigned", obj=case, actor=user, team=case.team, case=case,
                      details={"assignee": assignee.get_username() if assignee else None})
     return case
 
 
-def case_finalise(*, user: Any, case: Case, verdict: str, comment: str = "",
+def case_finalise(*, user: User, case: Case, verdict: str, comment: str = "",
                   confirm_unreviewed: bool | None = None) -> Case:
     """A lead closes the case with the team's verdict. Analyses must have finished first.
 
@@ -119,7 +121,7 @@ def case_finalise(*, user: Any, case: Case, verdict: str, comment: str = "",
     return case
 
 
-def case_reopen(*, user: Any, case: Case, reason: str) -> Case:
+def case_reopen(*, user: User, case: Case, reason: str) -> Case:
     require_lead(user, case.team, "reopen a case")
     reason = reason.strip()
     if not reason:
@@ -136,7 +138,7 @@ def case_reopen(*, user: Any, case: Case, reason: str) -> Case:
     return case
 
 
-def case_export_record(*, user: Any, case: Case, fmt: str) -> None:
+def case_export_record(*, user: User, case: Case, fmt: str) -> None:
     """Exports are audited: who took a copy of the case's evidence, and in which form."""
     require_member(user, case.team)
     with transaction.atomic():
@@ -144,15 +146,14 @@ def case_export_record(*, user: Any, case: Case, fmt: str) -> None:
                      details={"format": fmt})
 
 
-def list_export_record(*, user: Any, what: str, filters: dict[str, Any], rows: int) -> None:
+def list_export_record(*, user: User, what: str, filters: dict[str, Any], rows: int) -> None:
     """A CSV export of the case list or of the audit log."""
+    if not isinstance(user, AbstractBaseUser):
+        raise NotAllowed("Sign in to export.")
     with transaction.atomic():
         record_event(action=f"{what}.exported", obj=user, actor=user,
-                     team=_first_team(user),
+                     team=selectors.default_team_for(user),
                      details={"format": "csv", "filters": filters, "rows": rows})
 
 
-def _first_team(user: Any) -> Any:
-    membership = Membership.objects.filter(user=user).select_related("team").order_by("id").first()
-    return membership.team if membership else None
 

@@ -13,10 +13,11 @@ from .. import queue
 from ..audit import record_event
 from ..errors import VerityError
 from ..models import Case, CaseImage, StabilityCheck, StabilityStatus
+from ..selectors import User
 from ._common import require_member
 
 
-def stability_request(*, user: Any, image: CaseImage) -> StabilityCheck:
+def stability_request(*, user: User, image: CaseImage) -> StabilityCheck:
     """Queue a stability check of ``image`` with the active model. A check already queued or
     running for it is returned instead of a second one."""
     case = image.case
@@ -28,14 +29,14 @@ def stability_request(*, user: Any, image: CaseImage) -> StabilityCheck:
             image=image, status__in=[StabilityStatus.QUEUED, StabilityStatus.RUNNING]).first()
         if pending is not None:
             return pending
-        check = StabilityCheck.objects.create(image=image, requested_by=user)
+        check = StabilityCheck.objects.create(image=image, requested_by_id=user.pk)
         record_event(action="stability.requested", obj=check, actor=user, team=case.team, case=case,
                      details={"image": image.pk, "image_name": image.original_name})
         transaction.on_commit(lambda: queue.enqueue_stability(check.pk))
     return check
 
 
-def stability_request_case(*, user: Any, case: Case) -> list[StabilityCheck]:
+def stability_request_case(*, user: User, case: Case) -> list[StabilityCheck]:
     """A stability check for every image of the case (one per image, pending ones reused)."""
     require_member(user, case.team)
     images = list(case.images.all())

@@ -15,6 +15,7 @@ from .. import hyperparameters
 from ..audit import record_event
 from ..errors import InvalidTransition
 from ..models import TRAINING_TRANSITIONS, Dataset, ModelVersion, TrainingRun, TrainingStatus
+from ..selectors import User
 from ._common import require_admin
 from .modelversions import model_version_register
 
@@ -28,7 +29,7 @@ def _transition(run: TrainingRun, to: str) -> None:
     run.status = to
 
 
-def training_run_start(*, actor: Any, dataset: Dataset, hyperparameters: dict[str, Any] | None = None,
+def training_run_start(*, actor: User, dataset: Dataset, hyperparameters: dict[str, Any] | None = None,
                        base_model: ModelVersion | None = None) -> TrainingRun:
     """Queue a training run on ``dataset`` (admins only); the task is sent once the row is committed."""
     require_admin(actor)
@@ -36,7 +37,7 @@ def training_run_start(*, actor: Any, dataset: Dataset, hyperparameters: dict[st
     with transaction.atomic():
         run = TrainingRun.objects.create(dataset=dataset, base_model=base_model, hyperparameters=params,
                                          epochs=params["epochs"],
-                                         created_by=actor if getattr(actor, "is_authenticated", False) else None)
+                                         created_by_id=actor.pk if actor.is_authenticated else None)
         record_event(action="training.triggered", obj=run, actor=actor,
                      details={"dataset": dataset.pk, "dataset_name": dataset.name, "hyperparameters": params,
                               "base_model": base_model.pk if base_model else None})
@@ -167,7 +168,7 @@ def training_cancel_requested(*, run_id: int) -> bool:
     return TrainingRun.objects.filter(pk=run_id, cancel_requested=True).exists()
 
 
-def training_run_cancel(*, actor: Any, run: TrainingRun) -> TrainingRun:
+def training_run_cancel(*, actor: User, run: TrainingRun) -> TrainingRun:
     """Ask a run to stop (admins only). A queued run is cancelled at once; a running one stops
     at the task's next check (a few seconds) and is then marked cancelled by the task."""
     require_admin(actor)

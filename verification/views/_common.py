@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from .. import selectors
@@ -36,22 +36,37 @@ def forbidden(request: HttpRequest, message: str) -> HttpResponse:
 
 
 NOT_ADMIN = "Only admins manage datasets, training and model versions. Ask an admin of your team."
+NOT_A_LEAD = "Dashboards and the audit log are for team leads and admins. Ask an admin if you need access."
 
 
-def admin_required(message: str = NOT_ADMIN) -> Callable[[ViewFunc], ViewFunc]:
-    """The one admin check of the pages: anyone who is not an admin of some team (or a superuser)
-    gets the 403 page with ``message``. Put it under ``login_required``."""
+def role_required(allowed: Callable[[selectors.User], bool], message: str, *,
+                  json: bool = False) -> Callable[[ViewFunc], ViewFunc]:
+    """The pages' one role check: a user for whom ``allowed`` (a roles selector) is false gets the
+    403 page with ``message`` (``json``: a 403 JSON answer, for what a page polls). Put it under
+    ``login_required``."""
 
     def decorate(view: ViewFunc) -> ViewFunc:
         @wraps(view)
         def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not selectors.is_admin(request.user):
+            if not allowed(request.user):
+                if json:
+                    return JsonResponse({"error": "forbidden", "message": message}, status=403)
                 return forbidden(request, message)
             return view(request, *args, **kwargs)
 
         return guarded
 
     return decorate
+
+
+def admin_required(message: str = NOT_ADMIN, *, json: bool = False) -> Callable[[ViewFunc], ViewFunc]:
+    """Admins of some team, and superusers."""
+    return role_required(selectors.is_admin, message, json=json)
+
+
+def lead_required(message: str = NOT_A_LEAD) -> Callable[[ViewFunc], ViewFunc]:
+    """Leads and admins of some team, and superusers."""
+    return role_required(selectors.leads_a_team, message)
 
 
 def _safe_cell(value: Any) -> Any:

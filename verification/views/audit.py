@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET
 from .. import audit_display, selectors, services
 from ..forms import AuditFilterForm
 from ..models import AuditEvent
-from ._common import csv_response, forbidden
+from ._common import csv_response, lead_required
 
 _NOT_A_LEAD = "The audit log is for team leads and admins. Ask a lead of your team if you need an entry."
 
@@ -30,9 +30,8 @@ def _events(request: HttpRequest) -> tuple[AuditFilterForm, QuerySet[AuditEvent]
 
 @login_required
 @require_GET
+@lead_required(_NOT_A_LEAD)
 def audit_log(request: HttpRequest) -> HttpResponse:
-    if not selectors.lead_teams(request.user).exists():
-        return forbidden(request, _NOT_A_LEAD)
     form, events, _ = _events(request)
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
@@ -42,9 +41,8 @@ def audit_log(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@lead_required(_NOT_A_LEAD)
 def audit_csv(request: HttpRequest) -> HttpResponse:
-    if not selectors.lead_teams(request.user).exists():
-        return forbidden(request, _NOT_A_LEAD)
     _, events, filters = _events(request)
     rows = list(events)
     services.list_export_record(user=request.user, what="audit", filters=filters, rows=len(rows))

@@ -10,22 +10,15 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from .. import charts, selectors
-from ._common import forbidden
+from ._common import lead_required
 
 _NOT_A_LEAD = "Dashboards are for team leads and admins. Ask an admin if you need access."
 
 
-def _lead_only(request: HttpRequest) -> HttpResponse | None:
-    if not selectors.lead_teams(request.user).exists():
-        return forbidden(request, _NOT_A_LEAD)
-    return None
-
-
 @login_required
 @require_GET
+@lead_required(_NOT_A_LEAD)
 def dashboard_model(request: HttpRequest) -> HttpResponse:
-    if (denied := _lead_only(request)) is not None:
-        return denied
     report = selectors.model_report(selectors.active_model())
     return render(request, "verification/dashboard_model.html", {
         "report": report, "tab": "model", "reevaluation": selectors.latest_reevaluation(report.version),
@@ -36,9 +29,8 @@ def dashboard_model(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@lead_required(_NOT_A_LEAD)
 def dashboard_live(request: HttpRequest) -> HttpResponse:
-    if (denied := _lead_only(request)) is not None:
-        return denied
     report = selectors.live_report(selectors.lead_teams(request.user))
     chart = charts.line_chart([(d.day.strftime("%d %b"), d.rate) for d in report.by_day],
                               title="Share of reviewed images where reviewers disagreed with the model, by day")
@@ -49,9 +41,8 @@ def dashboard_live(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@lead_required(_NOT_A_LEAD)
 def dashboard_datasets(request: HttpRequest) -> HttpResponse:
-    if (denied := _lead_only(request)) is not None:
-        return denied
     items = []
     for dataset in selectors.datasets():
         sizes = [(s.get("label", "?"), s.get("count", 0)) for s in dataset.analysis.get("sizes", [])]
@@ -62,9 +53,8 @@ def dashboard_datasets(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@lead_required(_NOT_A_LEAD)
 def dashboard_operations(request: HttpRequest) -> HttpResponse:
-    if (denied := _lead_only(request)) is not None:
-        return denied
     report = selectors.operations_report(selectors.lead_teams(request.user))
     chart = charts.bar_chart([(h.strftime("%H:00"), n) for h, n in report.per_hour],
                              title=f"Analyses finished per hour, last {report.window_hours} hours")

@@ -116,10 +116,9 @@ def training_run(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
+@admin_required(json=True)
 def training_run_status(request: HttpRequest, run_id: int) -> HttpResponse:
     """What the run page polls while the run is queued or running."""
-    if not selectors.is_admin(request.user):
-        return JsonResponse({"error": "forbidden"}, status=403)
     run = _run_or_404(run_id)
     return JsonResponse({
         "status": run.status, "finished": run.is_finished, "cancel_requested": run.cancel_requested,

@@ -11,17 +11,16 @@ from django.views.decorators.http import require_http_methods, require_POST
 from .. import selectors, services
 from ..errors import VerityError
 from ..forms import RoleForm, UserCreateForm
-from ._common import forbidden
+from ._common import admin_required
 
 _NOT_ADMIN = "Only admins manage people and roles. Ask an admin of your team."
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@admin_required(_NOT_ADMIN)
 def people(request: HttpRequest) -> HttpResponse:
     teams = selectors.admin_teams(request.user)
-    if not teams.exists():
-        return forbidden(request, _NOT_ADMIN)
     form = UserCreateForm(request.POST or None, teams=teams)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -57,11 +56,10 @@ def membership_role(request: HttpRequest, membership_id: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@admin_required("Only admins manage model versions. Ask an admin of your team.")
 def models(request: HttpRequest) -> HttpResponse:
     """Admins see every registered model version with its test metrics and promote one (or roll
     back by promoting an older one). Promotion goes through the audited service."""
-    if not selectors.is_admin(request.user):
-        return forbidden(request, "Only admins manage model versions. Ask an admin of your team.")
     if request.method == "POST":
         version = selectors.model_versions().filter(pk=request.POST.get("version") or 0).first()
         if version is None:

@@ -1,0 +1,108 @@
+"""The training form, the API and the service read one table of hyperparameter limits
+(verification.hyperparameters): each refuses the same out-of-range values with the same message,
+and accepts the same edges."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from verification import hyperparameters, services, tokens
+from verification.errors import VerityError
+from verification.forms import TrainingStartForm
+from verification.models import Dataset, TrainingRun
+
+pytestmark = pytest.mark.django_db
+
+
+def _below(limit: hyperparameters.Limit) -> int | float:
+    return limit.low - 1 if limit.kind is int else limit.low / 10
+
+
+def _above(limit: hyperparameters.Limit) -> int | float:
+    return limit.high + 1 if limit.kind is int else limit.high * 2
+
+
+OUT_OF_RANGE = [(name, f(limit)) for name, limit in hyperparameters.LIMITS.items() for f in (_below, _above)]
+EDGES = [(name, getattr(limit, edge)) for name, limit in hyperparameters.LIMITS.items() for edge in ("low", "high")]
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def admin(crew) -> Any:  # type: ignore[no-untyped-def]
+    return crew["admin"]
+
+
+@pytest.fixture
+def dataset(db) -> Dataset:  # type: ignore[no-untyped-def]
+    return Dataset.objects.create(name="demo", path="/data/demo", fingerprint="f" * 64)
+
+
+def _values(name: str, value: Any) -> dict[str, Any]:
+    """Defaults for every field, ``value`` for ``name``; a large crop comes with an input as large."""
+    values = {k: limit.default for k, limit in hyperparameters.LIMITS.items()}
+    values[name] = value
+    if name == "train_crop" and value > values["input_size"]:
+        values["input_size"] = min(value, hyperparameters.LIMITS["input_size"].high)
+    if name == "input_size" and value < values["train_crop"]:
+        values["train_crop"] = max(value, hyperparameters.LIMITS["train_crop"].low)
+    return values
+
+
+def _api_post(admin: Any, dataset: Dataset, values: dict[str, Any]) -> Any:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens.token_create(user=admin, name='t', scopes=('read', 'submit')).secret}")
+    return client.post("/api/v1/training-runs/", {"dataset": dataset.pk, "hyperparameters": values}, format="json")
+
+
+@pytest.mark.parametrize("name,value", OUT_OF_RANGE)
+def test_every_door_refuses_an_out_of_range_value_with_the_same_message(admin, dataset, sent_runs, name, value):
+    expected = [hyperparameters.LIMITS[name].out_of_range]
+    values = _values(name, value)
+
+    form = TrainingStartForm(data={"dataset": dataset.pk, **values})
+    assert not form.is_valid()
+    assert form.errors[name] == expected
+
+    response = _api_post(admin, dataset, values)
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["hyperparameters"][name] == expected
+
+    with pytest.raises(VerityError) as refused:
+        services.training_run_start(actor=admin, dataset=dataset, hyperparameters=values)
+    assert refused.value.details[name] == expected
+    assert not TrainingRun.objects.exists() and sent_runs == []
+
+
+@pytest.mark.parametrize("name,value", EDGES)
+def test_every_door_accepts_the_edges(admin, dataset, sent_runs, name, value):
+    values = _values(name, value)
+    assert TrainingStartForm(data={"dataset": dataset.pk, **values}).is_valid()
+    assert _api_post(admin, dataset, values).status_code == 201
+    run = services.training_run_start(actor=admin, dataset=dataset, hyperparameters=values)
+    assert run.hyperparameters[name] == value
+    assert TrainingRun.objects.count() == 2
+
+
+def test_the_form_applies_the_rule_across_fields_as_the_service_does(dataset):
+    values = _values("input_size", 64) | {"train_crop": 128}
+    form = TrainingStartForm(data={"dataset": dataset.pk, **values})
+    assert not form.is_valid()
+    with pytest.raises(VerityError) as refused:
+        hyperparameters.resolve(values)
+    assert form.errors["train_crop"] == refused.value.details["train_crop"]
+
+
+def test_a_missing_value_takes_mls_default(crew):
+    from ml.config import PreprocessConfig, TrainConfig
+
+    resolved = hyperparameters.resolve({})
+    assert resolved["epochs"] == TrainConfig().epochs and resolved["lr"] == TrainConfig().lr
+    assert resolved["input_size"] == PreprocessConfig().input_size
+
