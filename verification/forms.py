@@ -4,10 +4,10 @@ from typing import Any
 
 from django import forms
 
-from . import hyperparameters
+from . import hyperparameters, selectors
 from .errors import VerityError
 from .evidence import PROVENANCE_FILTERS
-from .models import CaseStatus, EvaluationSource, HumanVerdict, ModelVersion, Role, Team, Verdict
+from .models import CaseStatus, EvaluationSource, HumanVerdict, Role, Team, Verdict
 from .selectors import PROCESSING_STATES, SORTS, CaseFilters
 
 
@@ -133,7 +133,7 @@ class AssignForm(forms.Form):
 
 
 class RerunForm(forms.Form):
-    model_version = forms.ModelChoiceField(queryset=ModelVersion.objects.order_by("-created_at"),
+    model_version = forms.ModelChoiceField(queryset=selectors.model_versions(),
                                            label="Model version", empty_label=None)
 
 
@@ -188,9 +188,7 @@ class DatasetFromReviewsForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from .models import Dataset
-
-        self.fields["mix_with"].queryset = Dataset.objects.order_by("name")  # type: ignore[attr-defined]
+        self.fields["mix_with"].queryset = selectors.datasets()  # type: ignore[attr-defined]
 
 
 def _hyperparameter_field(name: str) -> forms.Field:
@@ -206,7 +204,7 @@ class TrainingStartForm(forms.Form):
     the API and the service, which checks them again)."""
 
     dataset = forms.ModelChoiceField(queryset=None)  # type: ignore[arg-type]
-    base_model = forms.ModelChoiceField(queryset=ModelVersion.objects.order_by("-created_at"), required=False,
+    base_model = forms.ModelChoiceField(queryset=selectors.model_versions(), required=False,
                                         help_text="Start from this version's weights and compare with it (optional; "
                                                   "without one: ImageNet weights if configured, else random).")
     epochs = _hyperparameter_field("epochs")
@@ -218,9 +216,7 @@ class TrainingStartForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from .models import Dataset
-
-        self.fields["dataset"].queryset = Dataset.objects.order_by("-created_at")  # type: ignore[attr-defined]
+        self.fields["dataset"].queryset = selectors.datasets().order_by("-created_at")  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -236,8 +232,8 @@ class TrainingStartForm(forms.Form):
 class EvaluationRequestForm(forms.Form):
     """Evaluate versions A and B on the same data (services.evaluation_request checks it again)."""
 
-    a = forms.ModelChoiceField(queryset=ModelVersion.objects.all(), widget=forms.HiddenInput)
-    b = forms.ModelChoiceField(queryset=ModelVersion.objects.all(), widget=forms.HiddenInput)
+    a = forms.ModelChoiceField(queryset=selectors.model_versions(), widget=forms.HiddenInput)
+    b = forms.ModelChoiceField(queryset=selectors.model_versions(), widget=forms.HiddenInput)
     source = forms.ChoiceField(label="Evaluate on", widget=forms.RadioSelect, initial=EvaluationSource.DATASET,
                                choices=[(EvaluationSource.DATASET, "A dataset's test split"),
                                         (EvaluationSource.REVIEWED_CASES,
@@ -247,6 +243,4 @@ class EvaluationRequestForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from .models import Dataset
-
-        self.fields["dataset"].queryset = Dataset.objects.order_by("-created_at")  # type: ignore[attr-defined]
+        self.fields["dataset"].queryset = selectors.datasets().order_by("-created_at")  # type: ignore[attr-defined]

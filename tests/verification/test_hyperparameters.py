@@ -57,7 +57,8 @@ def _values(name: str, value: Any) -> dict[str, Any]:
 
 def _api_post(admin: Any, dataset: Dataset, values: dict[str, Any]) -> Any:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens.token_create(user=admin, name='t', scopes=('read', 'submit')).secret}")
+    secret = tokens.token_create(user=admin, name="t", scopes=("read", "submit")).secret
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     return client.post("/api/v1/training-runs/", {"dataset": dataset.pk, "hyperparameters": values}, format="json")
 
 

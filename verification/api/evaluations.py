@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from .. import selectors, services
 from ..errors import VerityError
-from ..models import Dataset, EvaluationSource, ModelEvaluation, ModelVersion
+from ..models import EvaluationSource, ModelEvaluation
 from .permissions import IsVerityAdmin
 from .schema import errors
 from .serializers import IdField
@@ -99,13 +99,13 @@ class EvaluationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         data = EvaluationCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        found = ModelVersion.objects.in_bulk(values["versions"])
+        found = selectors.model_versions().in_bulk(values["versions"])
         if len(found) != len(set(values["versions"])):
             raise VerityError("No such model version.", details={"versions": ["No such model version."]})
         versions = [found[pk] for pk in values["versions"]]
         dataset = None
         if values.get("dataset"):
-            dataset = Dataset.objects.filter(pk=values["dataset"]).first()
+            dataset = selectors.datasets().filter(pk=values["dataset"]).first()
             if dataset is None:
                 raise VerityError("No such dataset.", details={"dataset": ["No such dataset."]})
         created = services.evaluation_request(actor=request.user, versions=versions, source=values["source"],
