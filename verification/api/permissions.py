@@ -10,6 +10,7 @@ from typing import Any
 from rest_framework import permissions
 from rest_framework.request import Request
 
+from .. import selectors
 from ..models import ApiToken, TokenScope
 
 
@@ -31,15 +32,13 @@ class HasTokenScope(permissions.IsAuthenticated):
         return True
 
 
-
 class IsVerityAdmin(HasTokenScope):
-    """Token scope as above, and the user is an admin (of some team, or a superuser)."""
+    """The API's one admin check: token scope as above, and the user is an admin (of some team, or a
+    superuser). The pages' counterpart is views._common.admin_required."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
         if not super().has_permission(request, view):
             return False
-        from .. import selectors
-
         if not selectors.is_admin(request.user):
             self.message = "Only an admin can manage datasets, training runs and model promotion."
             return False
