@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 
 from ml import phash
 
@@ -60,38 +60,43 @@ def store(*, items: Sequence[tuple[CaseImage, Sequence[phash.PerceptualHash]]], 
         for image, hashes in items for i, h in enumerate(hashes)])
 
 
-def _distance_sql(n_queries: int) -> str:
-    """The smallest Hamming distance between a row's words and ``n_queries`` query hashes (4
-    parameters each), in PostgreSQL."""
-    one = " + ".join(f"bit_count((w{i} # %s::bigint)::bit(64))" for i in range(WORDS))
-    return one if n_queries == 1 else "LEAST(" + ", ".join(f"({one})" for _ in range(n_queries)) + ")"
-
-
 def lookup_sql(*, team_id: int, values: Sequence[bytes], exclude_case_id: int | None = None,
                max_distance: int = phash.MAX_DISTANCE) -> tuple[str, list[Any]]:
-    """The one statement of a lookup for these query hashes: (sql, params). It returns
-    (image_id, w0, w1, w2, w3) rows: on PostgreSQL only those within ``max_distance`` of a query,
+    """The one statement of a lookup for these query hashes: (sql, params). It returns rows
+    (image_id, n, w0, w1, w2, w3): a stored hash whose chunk is within the probe radius of query
+    hash ``values[n]``'s chunk in the same position. On PostgreSQL only the rows within
+    ``max_distance`` of ``values[n]`` come back (the distance to that one query hash, 4 popcounts);
     on SQLite every candidate."""
     table = ImageFingerprint._meta.db_table
-    probes = phash.probe_chunks(values, max_distance=max_distance)
     postgres = connection.vendor == "postgresql"
+    # Per chunk position, the (chunk value, query number) pairs to probe.
+    probes: list[list[tuple[int, int]]] = [[] for _ in range(phash.CHUNKS)]
+    for n, value in enumerate(values):
+        for pos, chunk_values in enumerate(phash.probe_chunks([value], max_distance=max_distance)):
+            probes[pos] += [(c, n) for c in chunk_values]
+    columns = "f.image_id, q.n, f.w0, f.w1, f.w2, f.w3"
     branches, params = [], []
-    for pos, chunk_values in enumerate(probes):
+    for pos, pairs in enumerate(probes):
         if postgres:
-            branches.append(f"SELECT image_id, w0, w1, w2, w3 FROM {table} "
-                            f"WHERE team_id = %s AND c{pos} = ANY(%s::integer[])")
-            params += [team_id, chunk_values]
+            # A nested loop: one index-only probe of (team, chunk) per pair.
+            branch = (f"SELECT {columns} FROM unnest(%s::integer[], %s::integer[]) AS q(chunk, n) "
+                      f"JOIN {table} f ON f.team_id = %s AND f.c{pos} = q.chunk")
+            params += [[c for c, _ in pairs], [n for _, n in pairs], team_id]
         else:
-            # One JSON parameter per chunk: a case of many images probes more values than SQLite's
-            # bound-parameter limit.
-            branches.append(f"SELECT image_id, w0, w1, w2, w3 FROM {table} WHERE team_id = %s "
-                            f"AND c{pos} IN (SELECT value FROM json_each(%s))")
-            params += [team_id, json.dumps(chunk_values)]
-    sql = "SELECT image_id, w0, w1, w2, w3 FROM (" + " UNION ALL ".join(branches) + ") AS candidate"
+            # One JSON parameter: a case of many images probes more values than SQLite's limit of
+            # bound parameters.
+            branch = (f"SELECT {columns} FROM (SELECT json_extract(value, '$[0]') AS chunk, "
+                      f"json_extract(value, '$[1]') AS n FROM json_each(%s)) AS q "
+                      f"JOIN {table} f ON f.team_id = %s AND f.c{pos} = q.chunk")
+            params += [json.dumps(pairs), team_id]
+        branches.append(branch)
+    sql = "SELECT * FROM (" + " UNION ALL ".join(branches) + ") AS candidate"
     where = []
     if postgres:
-        where.append(f"{_distance_sql(len(values))} <= %s")
-        params += [w for value in values for w in words(value)] + [max_distance]
+        distance = " + ".join(f"bit_count((w{i} # (%s::bigint[])[n + 1])::bit(64))" for i in range(WORDS))
+        where.append(f"{distance} <= %s")
+        all_words = [words(value) for value in values]
+        params += [[w[i] for w in all_words] for i in range(WORDS)] + [max_distance]
     if exclude_case_id is not None:
         where.append(f"image_id NOT IN (SELECT id FROM {CaseImage._meta.db_table} WHERE case_id = %s)")
         params.append(exclude_case_id)
@@ -107,31 +112,38 @@ def _as_int(row_words: Sequence[int]) -> int:
     return out
 
 
+def _execute(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+        # A parallel plan costs more to start its workers (~10-30 ms here) than the index probes
+        # take; parallelism is turned off for this statement only.
+        with transaction.atomic(using=connection.alias):
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+
 def lookup_many(*, team_id: int, queries: Sequence[Sequence[phash.PerceptualHash]],
                 exclude_case_id: int | None = None, max_distance: int = phash.MAX_DISTANCE) -> list[list[Hit]]:
     """For each query (the dihedral variants of ml.phash.query_hashes, in ml.phash.DIHEDRAL order):
     the team's images with a stored hash within ``max_distance`` of one variant, nearest first, one
     hit per image. One statement for all of them (lookup_sql)."""
+    which = [(qi, vi) for qi, variants in enumerate(queries) for vi in range(len(variants))]
     values = [h.value for variants in queries for h in variants]
     if not values:
         return [[] for _ in queries]
-    sql, params = lookup_sql(team_id=team_id, values=values, exclude_case_id=exclude_case_id,
-                             max_distance=max_distance)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    ints = [int.from_bytes(v, "big") for v in values]
+    best: list[dict[int, Hit]] = [{} for _ in queries]
+    for image_id, n, *row_words in _execute(*lookup_sql(team_id=team_id, values=values,
+                                                        exclude_case_id=exclude_case_id, max_distance=max_distance)):
         # A hash close to the query usually shares several chunks: it comes back once per chunk.
-        stored = {(image_id, _as_int(row_words)) for image_id, *row_words in cursor.fetchall()}
-    out: list[list[Hit]] = []
-    for variants in queries:
-        best: dict[int, Hit] = {}
-        ints = [int.from_bytes(q.value, "big") for q in variants]
-        for image_id, value in stored:
-            for i, q in enumerate(ints):
-                d = (value ^ q).bit_count()
-                if d <= max_distance and (image_id not in best or d < best[image_id].distance):
-                    best[image_id] = Hit(image_id=image_id, distance=d, variant=phash.DIHEDRAL[i % 8])
-        out.append(sorted(best.values(), key=lambda h: (h.distance, -h.image_id)))
-    return out
+        d = (_as_int(row_words) ^ ints[n]).bit_count()
+        qi, vi = which[n]
+        if d <= max_distance and (image_id not in best[qi] or d < best[qi][image_id].distance):
+            best[qi][image_id] = Hit(image_id=image_id, distance=d, variant=phash.DIHEDRAL[vi % 8])
+    return [sorted(found.values(), key=lambda h: (h.distance, -h.image_id)) for found in best]
 
 
 def lookup(*, team_id: int, queries: Sequence[phash.PerceptualHash], exclude_case_id: int | None = None,
