@@ -136,28 +136,45 @@ def _random_hash(nprng: np.random.Generator) -> bytes:
 
 
 def _plan(team: Team, q: Query) -> dict[str, Any]:
-    """EXPLAIN (ANALYZE, BUFFERS) of the lookup's statement: server time, candidates (rows the
-    chunk indexes gave, before the distance filter), heap fetches, node types."""
+    """EXPLAIN (ANALYZE, BUFFERS) of the lookup's statement: server time, rows returned, heap
+    fetches and the scans used; and the candidates (rows the chunk indexes gave before the
+    distance filter), counted by the same statement without that filter."""
     sql, params = archive_index.lookup_sql(team_id=team.pk, values=[h.value for h in q])
-    with connection.cursor() as cur:
-        cur.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
-        raw = cur.fetchone()[0]
+    raw = archive_index.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)[0][0]
     doc = (json.loads(raw) if isinstance(raw, str) else raw)[0]
     scans: list[dict[str, Any]] = []
 
     def walk(node: dict[str, Any]) -> None:
-        if "Index" in node["Node Type"] or "Scan" in node["Node Type"]:
+        if node["Node Type"].endswith("Scan") and node["Node Type"] != "Function Scan":
             scans.append(node)
         for child in node.get("Plans", []):
             walk(child)
     walk(doc["Plan"])
-    return {"exec_ms": doc["Execution Time"], "planning_ms": doc["Planning Time"],
-            "candidates": sum(s.get("Actual Rows", 0) + s.get("Rows Removed by Filter", 0) for s in scans),
+    # The branches, without the WHERE that computes the distance (its parameters come last).
+    branches = sql.split(" AS candidate WHERE ")[0] + " AS candidate"
+    n_branch_params = 3 * phash.CHUNKS
+    candidates = archive_index.execute(f"SELECT count(*) FROM ({branches}) AS c", params[:n_branch_params])[0][0]
+    return {"exec_ms": doc["Execution Time"], "planning_ms": doc["Planning Time"], "candidates": candidates,
             "returned": doc["Plan"]["Actual Rows"],
             "heap_fetches": sum(s.get("Heap Fetches", 0) for s in scans),
-            "shared_read": sum(s.get("Shared Read Blocks", 0) for s in scans),
             "node_types": sorted({s["Node Type"] for s in scans}),
             "indexes": sorted({s.get("Index Name", "") for s in scans})}
+
+
+def _chunk_skew(stored: list[bytes], queries: list[Query]) -> dict[str, float]:
+    """How many (stored hash, chunk position) pairs of the real images the real queries' probes
+    hit, against what uniformly random hashes would give: the candidates of real archives are
+    this many times those of the synthetic filler."""
+    hits = 0
+    probes_total = 0
+    stored_chunks = [phash.chunks(v) for v in stored]
+    for q in queries:
+        probes = [set(p) for p in phash.probe_chunks([h.value for h in q])]
+        probes_total += sum(len(p) for p in probes)
+        hits += sum(c in probes[pos] for chunks in stored_chunks for pos, c in enumerate(chunks))
+    expected = probes_total * len(stored) / 2 ** phash.CHUNK_BITS
+    return {"real_queries": len(queries), "real_stored_hashes": len(stored), "chunk_hits": hits,
+            "uniform_expectation": expected, "ratio": hits / expected}
 
 
 def _pct(values: list[float]) -> dict[str, float]:
@@ -224,6 +241,8 @@ def main() -> None:
     for s in fresh_samples:
         fresh_q.append(phash.query_hashes(Image.open(io.BytesIO(s.read_bytes()))))
     print(f"hashed {2 * args.real} real images in {time.time() - t0:.0f}s", flush=True)
+    skew = _chunk_skew(real_values, fresh_q)
+    print("real chunk skew", skew, flush=True)
 
     # Planted pairs: base (queried, not stored), near copy (stored, <= 31 bits), far copy (stored,
     # 32..40 bits, spread: never a match); the same near copies also stored in the other team.
@@ -245,7 +264,7 @@ def main() -> None:
     _bulk_hashes(team, far_ids, as_array(far), per_image=1)
     _bulk_hashes(other_team, other_ids, as_array(near), per_image=1)
     stored = len(real_values) + 3 * args.planted
-    results: dict[str, Any] = {"levels": {}}
+    results: dict[str, Any] = {"levels": {}, "real_chunk_skew": skew}
     for level in args.levels:
         add = level - stored
         if add > 0:
@@ -284,9 +303,8 @@ def main() -> None:
     with connection.cursor() as cur:
         cur.execute(f"SELECT pg_size_pretty(pg_table_size('{TABLE}')), pg_size_pretty(pg_indexes_size('{TABLE}'))")
         table_size, index_size = cur.fetchone()
-        sql, params = archive_index.lookup_sql(team_id=team.pk, values=[h.value for h in reshared_q[0]])
-        cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
-        plan = [r[0] for r in cur.fetchall()]
+    sql, params = archive_index.lookup_sql(team_id=team.pk, values=[h.value for h in reshared_q[0]])
+    plan = [r[0] for r in archive_index.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)]
     results["plan_at_largest"] = [line for line in plan if "ANY" not in line and "bit_count" not in line]
     results["storage_at_largest"] = {"table": table_size, "indexes": index_size}
     results["meta"] = {
@@ -297,7 +315,10 @@ def main() -> None:
         "hashes_per_real_image": PER_IMAGE, "planted_pairs": args.planted, "chunks": phash.CHUNKS,
         "chunk_bits": phash.CHUNK_BITS, "max_distance": phash.MAX_DISTANCE, "probe_radius": phash.PROBE_RADIUS,
         "hashes_per_lookup": 8,
-        "probes_per_lookup": sum(len(p) for p in phash.probe_chunks([h.value for h in reshared_q[0]]))}
+        # What the statement sends: one (chunk value, query hash) pair per probe; and how many
+        # distinct chunk values those are (the variants of one picture share some).
+        "probe_pairs_per_lookup": sum(len(p) for h in reshared_q[0] for p in phash.probe_chunks([h.value])),
+        "distinct_probe_values_per_lookup": sum(len(p) for p in phash.probe_chunks([h.value for h in reshared_q[0]]))}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1))
 

@@ -112,7 +112,8 @@ def _as_int(row_words: Sequence[int]) -> int:
     return out
 
 
-def _execute(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+def execute(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    """Run a lookup statement (or an EXPLAIN of one) as the lookup does; its rows."""
     with connection.cursor() as cursor:
         if connection.vendor != "postgresql":
             cursor.execute(sql, params)
@@ -136,7 +137,7 @@ def lookup_many(*, team_id: int, queries: Sequence[Sequence[phash.PerceptualHash
         return [[] for _ in queries]
     ints = [int.from_bytes(v, "big") for v in values]
     best: list[dict[int, Hit]] = [{} for _ in queries]
-    for image_id, n, *row_words in _execute(*lookup_sql(team_id=team_id, values=values,
+    for image_id, n, *row_words in execute(*lookup_sql(team_id=team_id, values=values,
                                                         exclude_case_id=exclude_case_id, max_distance=max_distance)):
         # A hash close to the query usually shares several chunks: it comes back once per chunk.
         d = (_as_int(row_words) ^ ints[n]).bit_count()

@@ -158,6 +158,6 @@ def test_on_postgresql_the_lookup_probes_the_chunk_indexes_and_filters_by_distan
     assert "Seq Scan" not in plan, plan
     assert all(f"fingerprint_chunk_{i} " in plan for i in range(phash.CHUNKS)), plan
     # Only the match comes back (once per chunk: all sixteen are equal), no other candidate.
-    rows = archive_index._execute(sql, params)
+    rows = archive_index.execute(sql, params)
     assert len(rows) == phash.CHUNKS and {(r[0], r[1], archive_index._as_int(r[2:])) for r in rows} == {
         (planted.pk, 0, base)}
