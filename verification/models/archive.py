@@ -17,8 +17,8 @@ class ChunkKeyField(models.IntegerField):
     replaced by chunk columns in 0011): kept because those migrations name it."""
 
 
-# The words and chunks every lookup reads: ``INCLUDE``d in each chunk's index on PostgreSQL, so a
-# lookup never visits the table. SQLite ignores ``include`` (its indexes are plain ones).
+# What a lookup reads besides the chunk: ``INCLUDE``d in each chunk's index on PostgreSQL, so a
+# lookup never visits the table (index-only scans). SQLite ignores ``include`` (plain indexes).
 COVERED = ["w0", "w1", "w2", "w3", "image"]
 
 
