@@ -54,10 +54,16 @@ def columns(value: bytes) -> dict[str, int]:
 def store(*, items: Sequence[tuple[CaseImage, Sequence[phash.PerceptualHash]]], team_id: int) -> None:
     """Keep each image's hashes (ml.phash.archive_hashes) with their words and chunks: one insert
     for any number of images."""
-    ImageFingerprint.objects.bulk_create([
-        ImageFingerprint(image=image, team_id=team_id, variant=i, value=h.value, quality=h.quality,
-                         **columns(h.value))
-        for image, hashes in items for i, h in enumerate(hashes)])
+    rows = [{"image_id": image.pk, "team_id": team_id, "variant": i, "value": h.value, "quality": h.quality,
+             **columns(h.value)} for image, hashes in items for i, h in enumerate(hashes)]
+    if not rows:
+        return
+    # One executemany rather than bulk_create: with 25 columns, SQLite's limit of bound parameters
+    # would split a case of a dozen images into several statements; intake costs a fixed number.
+    names = list(rows[0])
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {ImageFingerprint._meta.db_table} ({', '.join(names)}) "
+                           f"VALUES ({', '.join(['%s'] * len(names))})", [[row[n] for n in names] for row in rows])
 
 
 def lookup_sql(*, team_id: int, values: Sequence[bytes], exclude_case_id: int | None = None,
