@@ -54,8 +54,9 @@ def columns(value: bytes) -> dict[str, int]:
 def store(*, items: Sequence[tuple[CaseImage, Sequence[phash.PerceptualHash]]], team_id: int) -> None:
     """Keep each image's hashes (ml.phash.archive_hashes) with their words and chunks: one insert
     for any number of images."""
-    rows = [{"image_id": image.pk, "team_id": team_id, "variant": i, "value": h.value, "quality": h.quality,
-             **columns(h.value)} for image, hashes in items for i, h in enumerate(hashes)]
+    rows: list[dict[str, Any]] = [
+        {"image_id": image.pk, "team_id": team_id, "variant": i, "value": h.value, "quality": h.quality,
+         **columns(h.value)} for image, hashes in items for i, h in enumerate(hashes)]
     if not rows:
         return
     # One executemany rather than bulk_create: with 25 columns, SQLite's limit of bound parameters
