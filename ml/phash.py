@@ -6,12 +6,12 @@ resized, recompressed), it comes with a quality score that says when a hash mean
 or tiny images), and its reference implementation gives the eight dihedral variants (mirrored and
 rotated copies) from one DCT, nearly for free. ``pdqhash`` wraps Meta's C++ code.
 
-The index (``index_keys`` / ``probe_keys``) is multi-index hashing (Norouzi et al. 2012): the 256
+The index (``chunks`` / ``probe_chunks``) is multi-index hashing (Norouzi et al. 2012): the 256
 bits are cut into ``CHUNKS`` chunks of ``CHUNK_BITS`` bits. If two hashes differ in at most
 ``MAX_DISTANCE`` bits, then by the pigeonhole principle at least one chunk differs in at most
 ``floor(MAX_DISTANCE / CHUNKS)`` bits, so probing every chunk value within that radius of the
 query's chunk finds every true match. With 16 chunks of 16 bits and distance <= 31 the radius is
-1: 16 x (1 + 16) = 272 exact key lookups per hash, each one an index probe.
+1: 16 x (1 + 16) = 272 exact chunk lookups per hash, each one an index probe.
 """
 
 from __future__ import annotations
@@ -165,11 +165,6 @@ def chunks(value: bytes) -> list[int]:
     return [int.from_bytes(value[i:i + step], "big") for i in range(0, HASH_BYTES, step)]
 
 
-def index_keys(value: bytes) -> list[int]:
-    """One integer key per chunk, ``position << CHUNK_BITS | chunk``: what the index stores."""
-    return [pos << CHUNK_BITS | c for pos, c in enumerate(chunks(value))]
-
-
 def _within(c: int, radius: int) -> list[int]:
     out = [c]
     if radius >= 1:
@@ -181,14 +176,15 @@ def _within(c: int, radius: int) -> list[int]:
     return out
 
 
-def probe_keys(values: Iterable[bytes], *, max_distance: int = MAX_DISTANCE) -> list[int]:
-    """Every index key a stored hash within ``max_distance`` of one of ``values`` must share."""
+def probe_chunks(values: Iterable[bytes], *, max_distance: int = MAX_DISTANCE) -> list[list[int]]:
+    """Per chunk position, every chunk value a stored hash within ``max_distance`` of one of
+    ``values`` may hold there; a true match holds one of them in at least one position."""
     radius = max_distance // CHUNKS
-    keys: set[int] = set()
+    probes: list[set[int]] = [set() for _ in range(CHUNKS)]
     for value in values:
         for pos, c in enumerate(chunks(value)):
-            keys.update(pos << CHUNK_BITS | v for v in _within(c, radius))
-    return sorted(keys)
+            probes[pos].update(_within(c, radius))
+    return [sorted(p) for p in probes]
 
 
 def distances(query: np.ndarray, stored: np.ndarray) -> np.ndarray:

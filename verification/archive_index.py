@@ -1,20 +1,35 @@
 """The near-duplicate index over the team's fingerprints: writing an image's hashes and finding the
 stored ones within ml.phash.MAX_DISTANCE of a query, on PostgreSQL and SQLite alike.
 
-Multi-index hashing (see ml.phash): candidates come from exact matches on 16-bit chunk keys, one
-index scan on (team, key); only those candidates get the exact Hamming check. Nothing here scans
-the table. Writes are called by services (archive_remember); reads by services and selectors."""
+Multi-index hashing (see ml.phash): each stored hash keeps its 16 chunks of 16 bits in columns
+``c0``..``c15``, each indexed on (team, chunk). A lookup is one statement: for every chunk, the
+stored hashes of the team whose chunk is within one bit of a query's chunk (an index probe per
+value), all chunks together by ``UNION ALL``. By pigeonhole every hash within 31 bits of a query
+is among them.
+
+On PostgreSQL the index of each chunk also carries the hash as four 64-bit words and the image
+(models.archive.COVERED), the Hamming distance is computed in the statement (``bit_count`` of the
+XOR of the words) and only hashes within ``max_distance`` come back: an index-only lookup whose
+answer is the matches. SQLite has no ``bit_count``: there the candidates come back and get the
+exact check here; its archives are the embedded default's, small ones.
+
+Nothing here scans the table. Writes are called by services (archive_remember); reads by services
+and selectors."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 
 from ml import phash
 
-from .models import CaseImage, FingerprintKey, ImageFingerprint
+from .models import CaseImage, ImageFingerprint
+
+WORDS = 4
 
 
 @dataclass(frozen=True)
@@ -24,55 +39,119 @@ class Hit:
     variant: str  # the query variant (ml.phash.DIHEDRAL name) that came closest
 
 
+def words(value: bytes) -> list[int]:
+    """A 256-bit hash as four signed 64-bit integers, most significant first (what ``w0``..``w3``
+    hold: PostgreSQL's bigint is signed)."""
+    return [int.from_bytes(value[i:i + 8], "big", signed=True) for i in range(0, phash.HASH_BYTES, 8)]
+
+
+def columns(value: bytes) -> dict[str, int]:
+    """The word and chunk columns of an ImageFingerprint holding ``value``."""
+    return {**{f"w{i}": w for i, w in enumerate(words(value))},
+            **{f"c{i}": c for i, c in enumerate(phash.chunks(value))}}
+
+
 def store(*, items: Sequence[tuple[CaseImage, Sequence[phash.PerceptualHash]]], team_id: int) -> None:
-    """Keep each image's hashes (ml.phash.archive_hashes) and their index keys: two inserts for
-    any number of images."""
-    rows = ImageFingerprint.objects.bulk_create([
-        ImageFingerprint(image=image, team_id=team_id, variant=i, value=h.value, quality=h.quality)
-        for image, hashes in items for i, h in enumerate(hashes)])
-    # One executemany rather than bulk_create: SQLite's parameter limit would split 16 keys per hash
-    # into more statements as a case grows, and intake costs a fixed number of queries.
-    table = FingerprintKey._meta.db_table
+    """Keep each image's hashes (ml.phash.archive_hashes) with their words and chunks: one insert
+    for any number of images."""
+    rows: list[dict[str, Any]] = [
+        {"image_id": image.pk, "team_id": team_id, "variant": i, "value": h.value, "quality": h.quality,
+         **columns(h.value)} for image, hashes in items for i, h in enumerate(hashes)]
+    if not rows:
+        return
+    # One executemany rather than bulk_create: with 25 columns, SQLite's limit of bound parameters
+    # would split a case of a dozen images into several statements; intake costs a fixed number.
+    names = list(rows[0])
     with connection.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {table} (fingerprint_id, team_id, {connection.ops.quote_name('key')}) "
-                           "VALUES (%s, %s, %s)",
-                           [(row.pk, team_id, key) for row in rows for key in phash.index_keys(bytes(row.value))])
+        cursor.executemany(f"INSERT INTO {ImageFingerprint._meta.db_table} ({', '.join(names)}) "
+                           f"VALUES ({', '.join(['%s'] * len(names))})", [[row[n] for n in names] for row in rows])
+
+
+def lookup_sql(*, team_id: int, values: Sequence[bytes], exclude_case_id: int | None = None,
+               max_distance: int = phash.MAX_DISTANCE) -> tuple[str, list[Any]]:
+    """The one statement of a lookup for these query hashes: (sql, params). It returns rows
+    (image_id, n, w0, w1, w2, w3): a stored hash whose chunk is within the probe radius of query
+    hash ``values[n]``'s chunk in the same position. On PostgreSQL only the rows within
+    ``max_distance`` of ``values[n]`` come back (the distance to that one query hash, 4 popcounts);
+    on SQLite every candidate."""
+    table = ImageFingerprint._meta.db_table
+    postgres = connection.vendor == "postgresql"
+    # Per chunk position, the (chunk value, query number) pairs to probe.
+    probes: list[list[tuple[int, int]]] = [[] for _ in range(phash.CHUNKS)]
+    for n, value in enumerate(values):
+        for pos, chunk_values in enumerate(phash.probe_chunks([value], max_distance=max_distance)):
+            probes[pos] += [(c, n) for c in chunk_values]
+    columns = "f.image_id, q.n, f.w0, f.w1, f.w2, f.w3"
+    branches, params = [], []
+    for pos, pairs in enumerate(probes):
+        if postgres:
+            # A nested loop: one index-only probe of (team, chunk) per pair.
+            branch = (f"SELECT {columns} FROM unnest(%s::integer[], %s::integer[]) AS q(chunk, n) "
+                      f"JOIN {table} f ON f.team_id = %s AND f.c{pos} = q.chunk")
+            params += [[c for c, _ in pairs], [n for _, n in pairs], team_id]
+        else:
+            # One JSON parameter: a case of many images probes more values than SQLite's limit of
+            # bound parameters.
+            branch = (f"SELECT {columns} FROM (SELECT json_extract(value, '$[0]') AS chunk, "
+                      f"json_extract(value, '$[1]') AS n FROM json_each(%s)) AS q "
+                      f"JOIN {table} f ON f.team_id = %s AND f.c{pos} = q.chunk")
+            params += [json.dumps(pairs), team_id]
+        branches.append(branch)
+    sql = "SELECT * FROM (" + " UNION ALL ".join(branches) + ") AS candidate"
+    where = []
+    if postgres:
+        distance = " + ".join(f"bit_count((w{i} # (%s::bigint[])[n + 1])::bit(64))" for i in range(WORDS))
+        where.append(f"{distance} <= %s")
+        all_words = [words(value) for value in values]
+        params += [[w[i] for w in all_words] for i in range(WORDS)] + [max_distance]
+    if exclude_case_id is not None:
+        where.append(f"image_id NOT IN (SELECT id FROM {CaseImage._meta.db_table} WHERE case_id = %s)")
+        params.append(exclude_case_id)
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return sql, params
+
+
+def _as_int(row_words: Sequence[int]) -> int:
+    out = 0
+    for w in row_words:
+        out = out << 64 | (w & 0xFFFF_FFFF_FFFF_FFFF)
+    return out
+
+
+def execute(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    """Run a lookup statement (or an EXPLAIN of one) as the lookup does; its rows."""
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+        # A parallel plan costs more to start its workers (~10-30 ms here) than the index probes
+        # take; parallelism is turned off for this statement only.
+        with transaction.atomic(using=connection.alias):
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            cursor.execute(sql, params)
+            return cursor.fetchall()
 
 
 def lookup_many(*, team_id: int, queries: Sequence[Sequence[phash.PerceptualHash]],
                 exclude_case_id: int | None = None, max_distance: int = phash.MAX_DISTANCE) -> list[list[Hit]]:
     """For each query (the dihedral variants of ml.phash.query_hashes, in ml.phash.DIHEDRAL order):
     the team's images with a stored hash within ``max_distance`` of one variant, nearest first, one
-    hit per image. One query for all of them: candidates by chunk key, then the exact check here."""
-    keys = phash.probe_keys([h.value for variants in queries for h in variants], max_distance=max_distance)
-    if not keys:
+    hit per image. One statement for all of them (lookup_sql)."""
+    which = [(qi, vi) for qi, variants in enumerate(queries) for vi in range(len(variants))]
+    values = [h.value for variants in queries for h in variants]
+    if not values:
         return [[] for _ in queries]
-    candidates = FingerprintKey.objects.filter(team_id=team_id, key__any_of=keys).order_by().values("fingerprint_id")
-    if connection.vendor == "postgresql" and exclude_case_id is None:
-        # Two steps, so that the planner cannot turn the second into a scan of every fingerprint
-        # hashed against the candidates (it did at 10^6: benchmarks/archive.md): the candidate ids
-        # from the chunk index, then those rows by primary key.
-        ids = sorted(set(candidates.values_list("fingerprint_id", flat=True)))
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT image_id, value FROM {ImageFingerprint._meta.db_table} WHERE id = ANY(%s)", [ids])
-            found = cursor.fetchall()
-    else:
-        rows = ImageFingerprint.objects.filter(pk__in=candidates, team_id=team_id).order_by()
-        if exclude_case_id is not None:
-            rows = rows.exclude(image__case_id=exclude_case_id)
-        found = list(rows.values_list("image_id", "value"))
-    stored = [(image_id, int.from_bytes(value, "big")) for image_id, value in found]
-    out: list[list[Hit]] = []
-    for variants in queries:
-        best: dict[int, Hit] = {}
-        ints = [int.from_bytes(q.value, "big") for q in variants]
-        for image_id, value in stored:
-            for i, q in enumerate(ints):
-                d = (value ^ q).bit_count()
-                if d <= max_distance and (image_id not in best or d < best[image_id].distance):
-                    best[image_id] = Hit(image_id=image_id, distance=d, variant=phash.DIHEDRAL[i % 8])
-        out.append(sorted(best.values(), key=lambda h: (h.distance, -h.image_id)))
-    return out
+    ints = [int.from_bytes(v, "big") for v in values]
+    best: list[dict[int, Hit]] = [{} for _ in queries]
+    for image_id, n, *row_words in execute(*lookup_sql(team_id=team_id, values=values,
+                                                        exclude_case_id=exclude_case_id, max_distance=max_distance)):
+        # A hash close to the query usually shares several chunks: it comes back once per chunk.
+        d = (_as_int(row_words) ^ ints[n]).bit_count()
+        qi, vi = which[n]
+        if d <= max_distance and (image_id not in best[qi] or d < best[qi][image_id].distance):
+            best[qi][image_id] = Hit(image_id=image_id, distance=d, variant=phash.DIHEDRAL[vi % 8])
+    return [sorted(found.values(), key=lambda h: (h.distance, -h.image_id)) for found in best]
 
 
 def lookup(*, team_id: int, queries: Sequence[phash.PerceptualHash], exclude_case_id: int | None = None,

@@ -33,14 +33,25 @@ def test_a_hash_within_the_threshold_always_shares_a_probe_key():
             b ^= 1 << bit
         va, vb = a.to_bytes(32, "big"), b.to_bytes(32, "big")
         assert phash.hamming(va, vb) == phash.MAX_DISTANCE
-        assert set(phash.index_keys(vb)) & set(phash.probe_keys([va]))
+        probes = phash.probe_chunks([va])
+        assert any(c in probes[pos] for pos, c in enumerate(phash.chunks(vb)))
 
 
-def test_probe_keys_are_the_chunks_and_their_one_bit_neighbours():
+def test_at_32_bits_spread_evenly_no_chunk_is_within_the_probe_radius():
+    # Two bits in every chunk: the pigeonhole bound is tight, so 32 bits can escape every probe.
+    a = random.Random(1).getrandbits(256)
+    b = a
+    for pos in range(phash.CHUNKS):
+        b ^= 0b11 << (pos * phash.CHUNK_BITS)
+    probes = phash.probe_chunks([a.to_bytes(32, "big")])
+    assert not any(c in probes[pos] for pos, c in enumerate(phash.chunks(b.to_bytes(32, "big"))))
+
+
+def test_probe_chunks_are_the_chunks_and_their_one_bit_neighbours():
     value = bytes(range(32))
-    keys = phash.probe_keys([value])
-    assert len(keys) == phash.CHUNKS * (1 + phash.CHUNK_BITS)
-    assert set(phash.index_keys(value)) <= set(keys)
+    probes = phash.probe_chunks([value])
+    assert [len(p) for p in probes] == [1 + phash.CHUNK_BITS] * phash.CHUNKS
+    assert all(c in probes[pos] for pos, c in enumerate(phash.chunks(value)))
 
 
 def test_distances_agree_with_hamming():

@@ -12,7 +12,7 @@ from PIL import Image
 
 from tests.archive_images import jpeg, reshared, scene
 from verification import services
-from verification.models import (Analysis, ArchiveFlag, ArchiveMatch, AuditEvent, FingerprintKey, ImageFingerprint,
+from verification.models import (Analysis, ArchiveFlag, ArchiveMatch, AuditEvent, ImageFingerprint,
                                  Notification)
 
 from .conftest import finish
@@ -88,10 +88,15 @@ def test_an_image_with_a_low_quality_hash_is_not_remembered(crew, version):
 
 
 @pytest.mark.django_db
-def test_the_index_keeps_one_key_per_chunk(crew, version):
+def test_the_index_keeps_words_and_chunks_of_every_hash(crew, version):
+    from verification import archive_index
+
     result = _submit(crew["owner"], crew["team"], "Indexed", jpeg(scene(9)))
-    fingerprints = ImageFingerprint.objects.filter(image=result.images[0])
-    assert FingerprintKey.objects.filter(fingerprint__in=fingerprints, team=crew["team"]).count() == 4 * 16
+    fingerprints = ImageFingerprint.objects.filter(image=result.images[0], team=crew["team"])
+    assert fingerprints.count() == 4
+    for row in fingerprints:
+        assert {f: getattr(row, f) for f in archive_index.columns(bytes(row.value))} == archive_index.columns(
+            bytes(row.value))
 
 
 @pytest.mark.django_db

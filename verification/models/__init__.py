@@ -1,7 +1,7 @@
 """The domain models, one module per subject; importing this package registers them all."""
 
 from .api import ApiSubmission, ApiToken, DeliveryStatus, IdempotencyKey, TokenScope, WebhookDelivery
-from .archive import (ArchiveFlag, ArchiveMatch, FingerprintKey, ImageFingerprint, Notification, StabilityCheck,
+from .archive import (ArchiveFlag, ArchiveMatch, ImageFingerprint, Notification, StabilityCheck,
                       StabilityStatus)
 from .audit import AuditChainHead, AuditEvent, AuditEventQuerySet
 from .cases import (Analysis, AnalysisStatus, Case, CaseImage, CaseStatus, Comment, HumanVerdict, Review, Tag,
@@ -17,6 +17,6 @@ __all__ = [
     "Analysis", "AnalysisStatus", "ApiSubmission", "ApiToken", "AuditChainHead", "AuditEvent", "AuditEventQuerySet", "Case",
     "CaseImage", "CaseStatus", "Comment", "Dataset", "DatasetOrigin", "DeliveryStatus", "EvaluationSource",
     "EvaluationStatus", "HumanVerdict", "IdempotencyKey", "Membership", "ModelEvaluation", "ModelVersion", "Review", "Role", "Tag",
-    "Team", "TokenScope", "ArchiveFlag", "ArchiveMatch", "FingerprintKey", "ImageFingerprint", "Notification",
+    "Team", "TokenScope", "ArchiveFlag", "ArchiveMatch", "ImageFingerprint", "Notification",
     "StabilityCheck", "StabilityStatus", "TrainingRun", "TrainingStatus", "Verdict", "WebhookDelivery",
 ]

@@ -4,9 +4,6 @@ the notifications that tell people, and re-share stability checks of a verdict."
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from django.conf import settings
 from django.db import models
 
@@ -16,32 +13,21 @@ from .teams import Team
 
 
 class ChunkKeyField(models.IntegerField):
-    """An index key of multi-index hashing; offers ``key__any_of=[...]`` (see AnyOf)."""
+    """The key column of the former FingerprintKey table (multi-index keys in rows, migration 0009;
+    replaced by chunk columns in 0011): kept because those migrations name it."""
 
 
-@ChunkKeyField.register_lookup
-class AnyOf(models.Lookup):
-    """``IN`` for the thousands of probe keys of one lookup, sent as one parameter: on PostgreSQL an
-    array (``= ANY(%s)``; planning a 2,000-item ``IN`` list costs more than the index scans), on
-    SQLite a JSON array."""
-
-    lookup_name = "any_of"
-    prepare_rhs = False
-
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        values = [int(v) for v in self.rhs]
-        if connection.vendor == "postgresql":
-            return f"{lhs} = ANY(%s)", [*lhs_params, values]
-        if connection.vendor == "sqlite":
-            # One JSON parameter: a case of many images probes more keys than SQLite's 32,766
-            # bound parameters, and the query stays one query whatever the number of images.
-            return f"{lhs} IN (SELECT value FROM json_each(%s))", [*lhs_params, json.dumps(values)]
-        return f"{lhs} IN ({', '.join(['%s'] * len(values))})", [*lhs_params, *values]
+# What a lookup reads besides the chunk: ``INCLUDE``d in each chunk's index on PostgreSQL, so a
+# lookup never visits the table (index-only scans). SQLite ignores ``include`` (plain indexes).
+COVERED = ["w0", "w1", "w2", "w3", "image"]
 
 
 class ImageFingerprint(models.Model):
-    """One stored PDQ hash of an image (ml.phash.archive_hashes: the picture and centred crops)."""
+    """One stored PDQ hash of an image (ml.phash.archive_hashes: the picture and centred crops).
+
+    Besides the 32 bytes, the hash is kept as four signed 64-bit words (``w0``..``w3``, big-endian
+    order: the Hamming distance in SQL) and sixteen 16-bit chunks (``c0``..``c15``, ml.phash.chunks:
+    multi-index hashing), each chunk indexed on (team, chunk); see verification.archive_index."""
 
     image = models.ForeignKey(CaseImage, on_delete=models.CASCADE, related_name="fingerprints")
     # Denormalised from image.case.team: every lookup is within one team, and must never leave it.
@@ -49,24 +35,32 @@ class ImageFingerprint(models.Model):
     variant = models.PositiveSmallIntegerField(help_text="Index into ml.phash.STORED_CROPS.")
     value = models.BinaryField(max_length=32)
     quality = models.PositiveSmallIntegerField()
+    w0 = models.BigIntegerField(default=0)
+    w1 = models.BigIntegerField(default=0)
+    w2 = models.BigIntegerField(default=0)
+    w3 = models.BigIntegerField(default=0)
+    c0 = models.IntegerField(default=0)
+    c1 = models.IntegerField(default=0)
+    c2 = models.IntegerField(default=0)
+    c3 = models.IntegerField(default=0)
+    c4 = models.IntegerField(default=0)
+    c5 = models.IntegerField(default=0)
+    c6 = models.IntegerField(default=0)
+    c7 = models.IntegerField(default=0)
+    c8 = models.IntegerField(default=0)
+    c9 = models.IntegerField(default=0)
+    c10 = models.IntegerField(default=0)
+    c11 = models.IntegerField(default=0)
+    c12 = models.IntegerField(default=0)
+    c13 = models.IntegerField(default=0)
+    c14 = models.IntegerField(default=0)
+    c15 = models.IntegerField(default=0)
 
     class Meta:
         ordering = ["image_id", "variant"]
         constraints = [models.UniqueConstraint(fields=["image", "variant"], name="one_fingerprint_per_variant")]
-
-
-class FingerprintKey(models.Model):
-    """Multi-index hashing: one row per 16-bit chunk of a fingerprint (``position << 16 | chunk``).
-
-    A lookup probes the keys within one bit of the query's chunks (ml.phash.probe_keys) with one
-    index range scan on (team, key); the index carries the fingerprint id, so it is index-only."""
-
-    fingerprint = models.ForeignKey(ImageFingerprint, on_delete=models.CASCADE, related_name="keys")
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
-    key = ChunkKeyField()
-
-    class Meta:
-        indexes = [models.Index(fields=["team", "key", "fingerprint"], name="fingerprint_key_lookup")]
+        indexes = [models.Index(fields=["team", f"c{i}"], include=COVERED, name=f"fingerprint_chunk_{i}")
+                   for i in range(16)]
 
 
 class ArchiveMatch(models.Model):

@@ -65,7 +65,7 @@ def archive_remember(*, images: Sequence[CaseImage], data: Mapping[str, bytes]) 
         return []
     case = hashed[0][0].case
     # No exclusion of this case is needed: its own images are stored only after the lookup, and
-    # leaving it out spares the query a join (benchmarks/archive_lookup.md).
+    # leaving it out spares the query a join (benchmarks/archive.md).
     hits = archive_index.lookup_many(team_id=case.team_id, queries=[q for _, _, q in hashed])
     matches = ArchiveMatch.objects.bulk_create([
         ArchiveMatch(image=image, matched_id=hit.image_id, distance=hit.distance, variant=hit.variant)
