@@ -45,8 +45,10 @@ def test_a_zip_counts_as_the_images_in_it(api, upload):
     response = api("owner").post(CASES, {"images": [upload("batch.zip", archive, "application/zip")]},
                                  format="multipart")
     assert response.status_code == 201
-    assert sorted(CaseImage.objects.values_list("original_name", flat=True)) == ["one.png", "two.jpg"]
-    assert [r["file"] for r in response.json()["rejected"]] == ["readme.txt"]
+    # One naming rule for both doors: "archive.zip/member" (tests/verification/test_one_intake.py).
+    assert sorted(CaseImage.objects.values_list("original_name", flat=True)) == ["batch.zip/one.png",
+                                                                               "batch.zip/two.jpg"]
+    assert [r["file"] for r in response.json()["rejected"]] == ["batch.zip/readme.txt"]
     assert Analysis.objects.count() == 2
 
 

@@ -9,6 +9,7 @@ from .analyses import (AnalysisOutcome, analyses_claim, analyses_heartbeat, anal
                        analysis_rerun, analysis_start)
 from .archive import (archive_flag_resolve, archive_on_final_verdict, archive_remember,
                       notifications_mark_read)
+from .case_metadata import case_update
 from .dataset_archive import dataset_register_archive
 from .dataset_reviews import dataset_build_from_reviews
 from .datasets import dataset_register
@@ -23,8 +24,9 @@ from .review import (case_assign, case_export_record, case_finalise, case_reopen
                      latest_model_analysis, list_export_record, review_record)
 from .stability import (stability_begin, stability_fail, stability_finish, stability_request,
                         stability_request_case)
-from .submission import (AcceptedFile, Rejection, SubmissionResult, Upload, case_submit, case_tags_set,
-                         expand_zip, normalise_tags, validate_upload)
+from .intake import (AcceptedFile, Rejection, SubmissionTooLarge, SubmissionUnsupported, Upload, intake,
+                     validate_upload)
+from .submission import SubmissionResult, case_submit, case_tags_set, normalise_tags
 from .training import (HYPERPARAMETERS, training_cancel_requested, training_hyperparameters, training_run_begin,
                        training_run_cancel, training_run_fail, training_run_finish, training_run_heartbeat,
                        training_run_progress, training_run_requeue, training_run_start, training_runs_stuck)
@@ -35,7 +37,8 @@ __all__ = [
     "analyses_record",
     "analysis_fail", "analysis_overlay", "analysis_record", "analysis_rerun", "analysis_start",
     "case_assign", "case_export_record", "case_memo_issue",
-    "case_finalise", "case_reopen", "case_submit", "case_tags_set", "comment_add", "expand_zip",
+    "case_finalise", "case_reopen", "case_update", "case_submit", "case_tags_set", "comment_add", "intake",
+    "SubmissionTooLarge", "SubmissionUnsupported",
     "latest_model_analysis", "list_export_record", "login_failure_record", "member_role_change", "membership_set",
     "model_version_activate", "model_version_install", "model_version_register",
     "normalise_tags", "refresh_model_verdicts",
