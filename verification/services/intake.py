@@ -45,7 +45,9 @@ class Upload(Protocol):
     """What Django's UploadedFile offers, and all that submission needs of it."""
 
     name: str
-    size: int
+
+    @property
+    def size(self) -> int: ...
 
     def read(self, size: int = -1) -> bytes: ...
 
@@ -173,7 +175,7 @@ def _expand_zip(upload: Upload, budget: _Budget) -> tuple[list[_MemberUpload], l
     if upload.size is not None and upload.size > limit:
         raise Refused(f"The archive is {upload.size / 1e6:.1f} MB; the limit is {_mb(limit)}.", kind=TOO_LARGE)
     try:
-        archive = zipfile.ZipFile(upload)  # type: ignore[arg-type]
+        archive = zipfile.ZipFile(upload)  # type: ignore[call-overload]  # an upload is a readable, seekable file
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise Refused(f"{zip_name} is not a readable zip archive.") from exc
     with archive:

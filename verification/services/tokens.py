@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 
+from django.contrib.auth.models import User as AuthUser
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -29,8 +30,16 @@ def _clean_scopes(scopes: Iterable[str]) -> list[str]:
     return [s for s in TokenScope.values if s in chosen]
 
 
+def _owner(user: User) -> AuthUser:
+    """Tokens belong to signed-in accounts; anything else is refused rather than written."""
+    if not isinstance(user, AuthUser) or not user.is_authenticated:
+        raise VerityError("Sign in to manage API tokens.")
+    return user
+
+
 def token_create(*, user: User, name: str, scopes: Iterable[str], webhook_url: str = "") -> IssuedToken:
     """Create a token for ``user``. The returned secret is the only copy of it anywhere."""
+    owner = _owner(user)
     name = name.strip()
     if not name:
         raise VerityError("Give the token a name, e.g. the integration that will use it.")
@@ -45,10 +54,10 @@ def token_create(*, user: User, name: str, scopes: Iterable[str], webhook_url: s
     webhook_secret = f"whsec_{secrets.token_urlsafe(32)}" if webhook_url else ""
     try:
         with transaction.atomic():
-            token = ApiToken.objects.create(user=user, name=name, prefix=prefix, token_hash=token_hash(raw),
+            token = ApiToken.objects.create(user=owner, name=name, prefix=prefix, token_hash=token_hash(raw),
                                             scopes=clean, webhook_url=webhook_url,
                                             webhook_secret=webhook_secret)
-            record_event(action="token.created", obj=token, actor=user, team=team_of(user),
+            record_event(action="token.created", obj=token, actor=owner, team=team_of(owner),
                          details={"name": name, "prefix": prefix, "scopes": clean,
                                   "webhook_url": webhook_url})
     except IntegrityError:
@@ -60,14 +69,15 @@ def token_revoke(*, user: User, token_id: int, actor: User | None = None) -> Api
     """Revoke one of ``user``'s tokens. Revoking twice is harmless; others' tokens are not found.
 
     ``actor`` is who revoked it when that is not the owner (an admin)."""
+    owner = _owner(user)
     with transaction.atomic():
-        token = ApiToken.objects.select_for_update().filter(user=user, pk=token_id).first()
+        token = ApiToken.objects.select_for_update().filter(user=owner, pk=token_id).first()
         if token is None:
             raise TokenNotFound("No such token.")
         if token.revoked_at is None:
             token.revoked_at = timezone.now()
             token.save(update_fields=["revoked_at"])
-            record_event(action="token.revoked", obj=token, actor=actor or user, team=team_of(user),
+            record_event(action="token.revoked", obj=token, actor=actor or owner, team=team_of(owner),
                          details={"name": token.name, "prefix": token.prefix})
     return token
 

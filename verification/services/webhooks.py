@@ -33,7 +33,8 @@ def webhook_delivery_queue(*, token: ApiToken, event: str, payload: dict[str, An
                                                       url=token.webhook_url, payload=payload)
     except IntegrityError:
         return None
-    transaction.on_commit(lambda pk=delivery.pk: webhooks.enqueue_delivery(pk))
+    delivery_id = delivery.pk
+    transaction.on_commit(lambda: webhooks.enqueue_delivery(delivery_id))
     return delivery
 
 
