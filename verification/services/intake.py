@@ -44,10 +44,11 @@ INVALID = "invalid"
 class Upload(Protocol):
     """What Django's UploadedFile offers, and all that submission needs of it."""
 
-    name: str
+    @property
+    def name(self) -> str | None: ...
 
     @property
-    def size(self) -> int: ...
+    def size(self) -> int | None: ...
 
     def read(self, size: int = -1) -> bytes: ...
 
