@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageOps
 
 from .errors import ImageRejected
-
-ACCEPTED_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "MPO"})
+from .formats import ACCEPTED_FORMATS, HUMAN_LIST
 DEFAULT_MAX_PIXELS = 40_000_000  # about 7,300 x 5,500: larger than any camera sensor we expect
 
 
@@ -48,8 +47,7 @@ def inspect_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
                 mode = im.mode
                 if fmt not in ACCEPTED_FORMATS:
                     raise ImageRejected(
-                        f"{fmt or 'This'} files are not accepted; upload a JPEG, PNG, WebP, TIFF, "
-                        "BMP or GIF image."
+                        f"{fmt or 'This'} files are not accepted; upload a {HUMAN_LIST} image."
                     )
                 _check_pixels(width, height, max_pixels)
                 im.load()  # decodes all data: truncated or corrupt files fail here

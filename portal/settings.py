@@ -152,15 +152,22 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")) or "")
 MEDIA_URL = None  # deliberately no public media URL
 
 # --- Uploads ----------------------------------------------------------------------------------
+# One set of limits for a submitted case, through the form and the API alike (verification/services/intake.py):
+# one image (alone or inside a zip), images per case (files inside zips counted), and what the zips
+# of one submission unpack to together (checked from the zip's directory before anything is
+# inflated, and again while reading, so a zip bomb is refused without being inflated).
 VERITY_MAX_UPLOAD_BYTES = env_int("VERITY_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)
 VERITY_MAX_IMAGE_PIXELS = env_int("VERITY_MAX_IMAGE_PIXELS", 40_000_000)
 VERITY_MAX_FILES_PER_CASE = env_int("VERITY_MAX_FILES_PER_CASE", 50)
+VERITY_MAX_ARCHIVE_BYTES = env_int("VERITY_MAX_ARCHIVE_BYTES", 200 * 1024 * 1024)
+# Two zip limits of the web form's old intake are gone: a setting that no longer does anything
+# must not look as if it does.
+for _gone, _instead in (("VERITY_MAX_ZIP_MEMBERS", "VERITY_MAX_FILES_PER_CASE (files inside zips count)"),
+                        ("VERITY_MAX_ZIP_UNCOMPRESSED_BYTES", "VERITY_MAX_ARCHIVE_BYTES")):
+    if env_str(_gone):
+        raise ImproperlyConfigured(f"{_gone} is no longer read; set {_instead} instead, and remove {_gone}.")
 # Whole request bodies above this are refused with 413 from the Content-Length header alone.
 VERITY_MAX_REQUEST_BYTES = env_int("VERITY_MAX_REQUEST_BYTES", 200 * 1024 * 1024)
-# Zip archives: members and total uncompressed size are checked from the central directory before
-# anything is extracted, so a zip bomb is refused without being inflated.
-VERITY_MAX_ZIP_MEMBERS = env_int("VERITY_MAX_ZIP_MEMBERS", VERITY_MAX_FILES_PER_CASE)
-VERITY_MAX_ZIP_UNCOMPRESSED_BYTES = env_int("VERITY_MAX_ZIP_UNCOMPRESSED_BYTES", 200 * 1024 * 1024)
 # Datasets (admins): a zip uploaded as a dataset may be larger than a case's request (the request
 # limit above is raised to this for the two dataset endpoints only, for admins); it is unpacked
 # under VERITY_DATASET_DIR, within the member and unpacked-size limits.
@@ -356,8 +363,6 @@ REST_FRAMEWORK = {
 # Requests per token (or per signed-in user) and window; reads and submissions count apart.
 VERITY_API_RATE_READ = env_str("VERITY_API_RATE_READ", "600/min")
 VERITY_API_RATE_SUBMIT = env_str("VERITY_API_RATE_SUBMIT", "60/min")
-# Submitting a zip: at most this many bytes once unpacked (member count is VERITY_MAX_FILES_PER_CASE).
-VERITY_MAX_ARCHIVE_BYTES = env_int("VERITY_MAX_ARCHIVE_BYTES", 200 * 1024 * 1024)
 
 # Webhooks: https only, and never to private, loopback, link-local or reserved addresses unless an
 # admin allows private ones (a deployment whose receivers live on an internal network).

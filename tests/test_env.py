@@ -28,3 +28,17 @@ def test_env_int_refuses_a_fraction(monkeypatch):
     monkeypatch.setenv("VERITY_N", "2.5")
     with pytest.raises(ImproperlyConfigured, match="VERITY_N must be an integer"):
         env_int("VERITY_N", 1)
+
+
+@pytest.mark.parametrize(("gone", "instead"), [("VERITY_MAX_ZIP_MEMBERS", "VERITY_MAX_FILES_PER_CASE"),
+                                               ("VERITY_MAX_ZIP_UNCOMPRESSED_BYTES", "VERITY_MAX_ARCHIVE_BYTES")])
+def test_a_retired_zip_limit_stops_the_portal_at_start_and_names_its_replacement(gone, instead):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, gone: "3", "DJANGO_SETTINGS_MODULE": "portal.settings"}
+    done = subprocess.run([sys.executable, "-c", "import django; django.setup()"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode != 0
+    assert f"{gone} is no longer read; set {instead}" in done.stderr

@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db import models
 
-from . import tokens
+from . import services
 from .models import ApiToken, IdempotencyKey, WebhookDelivery
 
 
@@ -34,7 +34,7 @@ class ApiTokenAdmin(ReadOnlyAdmin):
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request: Any, queryset: Any) -> None:
         for token in queryset.filter(revoked_at__isnull=True):
-            tokens.token_revoke(user=token.user, token_id=token.pk, actor=request.user)
+            services.token_revoke(user=token.user, token_id=token.pk, actor=request.user)
         messages.success(request, "Revoked.")
 
     def has_delete_permission(self, request: Any, obj: Any = None) -> bool:

@@ -1,17 +1,14 @@
-"""Unpacking zip archives, with limits that a hostile archive cannot get past: submitted images
-are read into memory (``expand``), an admin's dataset is unpacked into a folder (``extract_to``)."""
+"""Zip archives: the rules of what a member may be called (shared by every reader of zips) and
+unpacking an admin's dataset into a folder (``extract_to``), with limits that a hostile archive
+cannot get past. Submitted images are read out of zips in memory by ``services.intake``."""
 
 from __future__ import annotations
 
 import shutil
 import stat
 import zipfile
-from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any
-
-from django.conf import settings
-from django.core.files.uploadedfile import SimpleUploadedFile
 
 from .errors import VerityError
 
@@ -27,61 +24,18 @@ class ArchiveTooLarge(VerityError):
     status = 413
 
 
-def is_zip(upload: Any) -> bool:
-    head = upload.read(4)
-    upload.seek(0)
-    return head == ZIP_MAGIC
-
-
 def unsafe_member_name(name: str) -> bool:
     """An absolute name, a drive letter or a ``..`` part: unpacking it could write outside the folder."""
     path = PurePosixPath(name.replace("\\", "/"))
     return path.is_absolute() or ".." in path.parts or (len(name) > 1 and name[1] == ":")
 
 
-def _skip(name: str) -> bool:
-    path = PurePosixPath(name)
-    # Folders, macOS resource forks and hidden files are packaging, not submitted images.
-    return name.endswith("/") or "__MACOSX" in path.parts or any(p.startswith(".") for p in path.parts)
-
-
-def expand(uploads: Iterable[Any]) -> list[Any]:
-    """Each upload as itself, or a zip as the files in it.
-
-    The member count and sizes are checked against the limits while reading, not only from the
-    archive's directory: a zip can declare small sizes and inflate to gigabytes.
-    """
-    per_file = settings.VERITY_MAX_UPLOAD_BYTES
-    budget = settings.VERITY_MAX_ARCHIVE_BYTES
-    out: list[Any] = []
-    for upload in uploads:
-        if not is_zip(upload):
-            out.append(upload)
-            continue
-        try:
-            archive = zipfile.ZipFile(upload)
-            members = [m for m in archive.infolist() if not _skip(m.filename)]
-        except (zipfile.BadZipFile, OSError, ValueError) as exc:
-            raise ArchiveRejected(f"{upload.name} is not a readable zip archive.") from exc
-        if len(out) + len(members) > settings.VERITY_MAX_FILES_PER_CASE:
-            raise ArchiveRejected(f"At most {settings.VERITY_MAX_FILES_PER_CASE} images per case; "
-                                  f"{upload.name} holds {len(members)}.")
-        for member in members:
-            name = PurePosixPath(member.filename).name
-            try:
-                with archive.open(member) as f:
-                    # One byte over the per-file limit is enough for validate_upload to refuse it.
-                    data = f.read(per_file + 1)
-            except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError) as exc:
-                # RuntimeError: an encrypted member; NotImplementedError: an unknown compression.
-                data = b""
-                name = f"{name} (unreadable in {upload.name}: {exc})"[:255]
-            budget -= len(data)
-            if budget < 0:
-                raise ArchiveTooLarge(
-                    f"The archives unpack to more than {settings.VERITY_MAX_ARCHIVE_BYTES / 1e6:.0f} MB.")
-            out.append(SimpleUploadedFile(name, data))
-    return out
+def is_packaging(name: str) -> bool:
+    """Folders, macOS resource forks and hidden files are packaging, not submitted images."""
+    path = PurePosixPath(name.replace("\\", "/"))
+    # ".." is a hostile name (refused by name), not a hidden file to skip.
+    hidden = any(p.startswith(".") and p not in (".", "..") for p in path.parts)
+    return name.endswith("/") or "__MACOSX" in path.parts or hidden
 
 
 _CHUNK = 1024 * 1024
@@ -130,7 +84,7 @@ def extract_to(upload: Any, dest: Path, *, max_members: int, max_bytes: int) -> 
         raise ArchiveRejected(f"{label} is not a readable zip archive.") from exc
     with archive:
         _refuse_hostile(archive, label)
-        members = [m for m in archive.infolist() if not m.is_dir() and not _skip(m.filename)]
+        members = [m for m in archive.infolist() if not m.is_dir() and not is_packaging(m.filename)]
         if not members:
             raise ArchiveRejected(f"{label} holds no files.")
         if len(members) > max_members:

@@ -3,6 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
+
+from ml.formats import HUMAN_LIST
 
 from . import hyperparameters, selectors
 from .errors import VerityError
@@ -42,7 +45,7 @@ class CaseForm(forms.Form):
     tags = forms.CharField(required=False, max_length=500,
                            help_text="Comma-separated, e.g. flood, elections. Used to find cases later.")
     images = MultipleImageField(label="Images", help_text=(
-        "JPEG, PNG, WebP, TIFF, BMP or GIF, up to 25 MB each; or a .zip of such images. "
+        f"{HUMAN_LIST}, up to {settings.VERITY_MAX_UPLOAD_BYTES / 1e6:.0f} MB each; or a .zip of such images. "
         "Select several files at once to add them all."))
     team = forms.ModelChoiceField(queryset=Team.objects.none(), required=True)
 

@@ -7,8 +7,7 @@ import hashlib
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-_EXTENSIONS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "TIFF": "tif", "BMP": "bmp",
-               "GIF": "gif"}
+from ml.formats import EXTENSIONS
 
 
 def sha256_hex(data: bytes) -> str:
@@ -17,7 +16,7 @@ def sha256_hex(data: bytes) -> str:
 
 def image_name(sha256: str, fmt: str) -> str:
     """``images/ab/cd/abcd....jpg``: two fan-out levels keep directories small."""
-    return f"images/{sha256[:2]}/{sha256[2:4]}/{sha256}.{_EXTENSIONS.get(fmt, 'bin')}"
+    return f"images/{sha256[:2]}/{sha256[2:4]}/{sha256}.{EXTENSIONS.get(fmt, 'bin')}"
 
 
 def store_image(data: bytes, fmt: str) -> tuple[str, str]:

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import tokens
+from . import services, tokens
 from .models import TokenScope, WebhookDelivery
 from .errors import VerityError
 
@@ -44,9 +44,9 @@ def token_list(request: HttpRequest) -> HttpResponse:
     form = TokenForm(request.POST)
     if form.is_valid():
         try:
-            issued = tokens.token_create(user=request.user, name=form.cleaned_data["name"],
-                                         scopes=form.cleaned_data["scopes"],
-                                         webhook_url=form.cleaned_data["webhook_url"])
+            issued = services.token_create(user=request.user, name=form.cleaned_data["name"],
+                                           scopes=form.cleaned_data["scopes"],
+                                           webhook_url=form.cleaned_data["webhook_url"])
         except VerityError as exc:
             form.add_error(None, exc.message)
         else:
@@ -58,7 +58,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     try:
-        token = tokens.token_revoke(user=request.user, token_id=token_id)
+        token = services.token_revoke(user=request.user, token_id=token_id)
     except VerityError as exc:
         messages.error(request, exc.message)
         return redirect("token_list")

@@ -26,12 +26,11 @@ from urllib.parse import urlsplit
 
 from celery import current_app
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .models import ApiSubmission, DeliveryStatus, WebhookDelivery
+from .models import DeliveryStatus, WebhookDelivery
 from .errors import VerityError
-from .models import Analysis, AnalysisStatus
+from .models import Analysis
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +118,7 @@ def verify(secret: str, header: str, body: bytes, *, tolerance_s: int = 300, now
     return hmac.compare_digest(expected, given)
 
 
-# --- The hook called by services when an analysis finishes ----------------------------------------
+# --- What a delivery carries (services/webhooks.py writes the rows) -----------------------------------
 
 def analysis_payload(analysis: Analysis, event: str) -> dict[str, Any]:
     image = analysis.image
@@ -138,38 +137,6 @@ def analysis_payload(analysis: Analysis, event: str) -> dict[str, Any]:
             "case": {"id": image.case_id},
         },
     }
-
-
-def on_analysis_finished(analysis: Analysis) -> None:
-    """Queue a delivery to the submitting token's webhook. Call inside the recording transaction.
-
-    The delivery row is written in that transaction and the task is enqueued only once it commits,
-    so a rolled-back result never produces an event.
-    """
-    on_analyses_finished([analysis])
-
-
-def on_analyses_finished(analyses: list[Analysis]) -> None:
-    """:func:`on_analysis_finished` for a batch, with one query for the submitting tokens."""
-    case_ids = {a.image.case_id for a in analyses}
-    submissions = {s.case_id: s for s in ApiSubmission.objects.select_related("token").filter(case_id__in=case_ids)}
-    for analysis in analyses:
-        event = {AnalysisStatus.DONE: "analysis.done", AnalysisStatus.FAILED: "analysis.failed"}.get(
-            AnalysisStatus(analysis.status))
-        submission = submissions.get(analysis.image.case_id)
-        if event is None or submission is None:
-            continue
-        token = submission.token
-        if not token.webhook_url or token.revoked_at is not None:
-            continue
-        try:
-            with transaction.atomic():
-                delivery = WebhookDelivery.objects.create(token=token, analysis=analysis, event=event,
-                                                          url=token.webhook_url,
-                                                          payload=analysis_payload(analysis, event))
-        except IntegrityError:
-            continue  # this event was already queued for this token
-        transaction.on_commit(lambda pk=delivery.pk: enqueue_delivery(pk))
 
 
 def enqueue_delivery(delivery_id: int, *, countdown: float = 0) -> None:
@@ -223,48 +190,29 @@ def backoff_seconds(attempts: int) -> int:
     return int(min(30 * 4 ** max(0, attempts - 1), 3600))
 
 
-def deliver(delivery_id: int) -> Attempt:
-    """Make one attempt at a delivery and record its outcome. Safe to call twice."""
-    delivery = WebhookDelivery.objects.select_related("token").filter(pk=delivery_id).first()
-    if delivery is None or delivery.status != DeliveryStatus.PENDING:
-        return Attempt(status=delivery.status if delivery else DeliveryStatus.FAILED, retry=False)
+def attempt(delivery: WebhookDelivery) -> Attempt:
+    """Send one pending delivery and say how it went (``attempts`` is filled in by the recorder,
+    services.webhook_deliver). Writes nothing."""
     token = delivery.token
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
-    result: Attempt
     if token.revoked_at is not None:
-        result = Attempt(status=DeliveryStatus.FAILED, retry=False, error="The token was revoked.")
-    else:
-        try:
-            # Checked again at send time: DNS may have changed since the token was created.
-            host, port, addresses = resolve_webhook_url(delivery.url)
-            headers = {
-                "Content-Type": "application/json", "User-Agent": USER_AGENT,
-                "Verity-Event": delivery.event, "Verity-Delivery": str(delivery.pk),
-                SIGNATURE_HEADER: sign(token.webhook_secret, int(time.time()), body),
-            }
-            code = post(delivery.url, addresses[0], host, port, body, headers)
-        except WebhookRefused as exc:
-            result = Attempt(status=DeliveryStatus.FAILED, retry=False, error=exc.message)
-        except (OSError, http.client.HTTPException) as exc:
-            result = Attempt(status=DeliveryStatus.PENDING, retry=True, error=f"{type(exc).__name__}: {exc}")
-        else:
-            if 200 <= code < 300:
-                result = Attempt(status=DeliveryStatus.SUCCEEDED, retry=False, response_status=code)
-            else:
-                # 4xx other than 408/429 means the receiver rejects this event: retrying won't help.
-                retry = code >= 500 or code in (408, 429)
-                result = Attempt(status=DeliveryStatus.PENDING if retry else DeliveryStatus.FAILED,
-                                 retry=retry, response_status=code, error=f"HTTP {code}")
-    attempts = delivery.attempts + 1
-    if result.retry and attempts >= settings.VERITY_WEBHOOK_MAX_ATTEMPTS:
-        result = Attempt(status=DeliveryStatus.FAILED, retry=False, response_status=result.response_status,
-                         error=f"{result.error} (gave up after {attempts} attempts)")
-    now = timezone.now()
-    WebhookDelivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.PENDING).update(
-        status=result.status, attempts=attempts, response_status=result.response_status,
-        error=result.error[:2000], last_attempt_at=now,
-        delivered_at=now if result.status == DeliveryStatus.SUCCEEDED else None)
-    result.attempts = attempts
-    if result.status != DeliveryStatus.SUCCEEDED:
-        logger.info("webhook delivery %s attempt %s: %s", delivery.pk, attempts, result.error)
-    return result
+        return Attempt(status=DeliveryStatus.FAILED, retry=False, error="The token was revoked.")
+    try:
+        # Checked again at send time: DNS may have changed since the token was created.
+        host, port, addresses = resolve_webhook_url(delivery.url)
+        headers = {
+            "Content-Type": "application/json", "User-Agent": USER_AGENT,
+            "Verity-Event": delivery.event, "Verity-Delivery": str(delivery.pk),
+            SIGNATURE_HEADER: sign(token.webhook_secret, int(time.time()), body),
+        }
+        code = post(delivery.url, addresses[0], host, port, body, headers)
+    except WebhookRefused as exc:
+        return Attempt(status=DeliveryStatus.FAILED, retry=False, error=exc.message)
+    except (OSError, http.client.HTTPException) as exc:
+        return Attempt(status=DeliveryStatus.PENDING, retry=True, error=f"{type(exc).__name__}: {exc}")
+    if 200 <= code < 300:
+        return Attempt(status=DeliveryStatus.SUCCEEDED, retry=False, response_status=code)
+    # 4xx other than 408/429 means the receiver rejects this event: retrying won't help.
+    retry = code >= 500 or code in (408, 429)
+    return Attempt(status=DeliveryStatus.PENDING if retry else DeliveryStatus.FAILED,
+                   retry=retry, response_status=code, error=f"HTTP {code}")

@@ -225,7 +225,7 @@ def requeue_stuck() -> int:
 def deliver_webhook(self, delivery_id: int) -> str:  # type: ignore[no-untyped-def]
     """One attempt at a webhook delivery; retried with growing delays until it succeeds or the
     delivery gives up (VERITY_WEBHOOK_MAX_ATTEMPTS, counted on the row, not by Celery)."""
-    attempt = webhooks.deliver(delivery_id)
+    attempt = services.webhook_deliver(delivery_id)
     if attempt.retry:
         raise self.retry(countdown=webhooks.backoff_seconds(attempt.attempts))
     return attempt.status

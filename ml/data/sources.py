@@ -23,9 +23,10 @@ from pathlib import Path
 
 from .. import CLASSES
 from ..errors import MLError
+from ..formats import SUFFIXES
 from .shards import find_shards, member_key, shard_reader
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+IMAGE_SUFFIXES = SUFFIXES
 SPLITS = ("train", "val", "test")
 _SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val",
                   "validation": "val", "test": "test", "testing": "test"}

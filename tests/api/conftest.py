@@ -73,7 +73,7 @@ def admin_user(db, django_user_model, people):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def token_for(people, admin_user) -> Callable[..., str]:  # type: ignore[no-untyped-def]
-    from verification import tokens
+    from verification import services
 
     everyone = {**people, "admin": admin_user}
     made = [0]
@@ -81,8 +81,8 @@ def token_for(people, admin_user) -> Callable[..., str]:  # type: ignore[no-unty
     def make(who: str, scopes: tuple[str, ...] = ("read", "submit"), name: str | None = None,
              webhook_url: str = "") -> str:
         made[0] += 1
-        return tokens.token_create(user=everyone[who], name=name or f"{who}-{made[0]}", scopes=scopes,
-                                   webhook_url=webhook_url).secret
+        return services.token_create(user=everyone[who], name=name or f"{who}-{made[0]}", scopes=scopes,
+                                     webhook_url=webhook_url).secret
 
     return make
 

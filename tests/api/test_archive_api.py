@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.archive_images import jpeg, reshared, scene
 from tests.images import heatmap_png
-from verification import services, tokens
+from verification import services
 from verification.models import Analysis, Membership, Role, StabilityCheck, WebhookDelivery
 
 pytestmark = pytest.mark.django_db
@@ -111,7 +111,7 @@ def test_a_changed_verdict_sends_a_webhook_for_a_linked_case_submitted_through_t
     from rest_framework.test import APIClient
 
     original = _finalised_original(people, lead, active_version)
-    issued = tokens.token_create(user=people["teammate"], name="cms", scopes=["read", "submit"],
+    issued = services.token_create(user=people["teammate"], name="cms", scopes=["read", "submit"],
                                  webhook_url="https://hooks.example.com/verity")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.images import png_bytes
-from verification import services, tokens, webhooks
+from verification import services, webhooks
 from verification.models import ApiToken, DeliveryStatus, WebhookDelivery
 from verification.errors import VerityError
 from verification.models import Analysis
@@ -66,7 +66,7 @@ def test_an_admin_setting_allows_private_addresses_but_never_plain_http(settings
 
 def test_a_token_with_a_refused_webhook_is_not_created(people):
     with pytest.raises(VerityError, match="private"):
-        tokens.token_create(user=people["owner"], name="x", scopes=["read"],
+        services.token_create(user=people["owner"], name="x", scopes=["read"],
                             webhook_url="https://169.254.169.254/")
     assert not ApiToken.objects.exists()
 
@@ -95,7 +95,7 @@ def test_a_changed_body_an_other_secret_or_an_old_timestamp_fail_verification():
 @pytest.fixture
 def hooked_case(people, api, upload, _no_broker):
     """A case submitted through the API with a token that has a webhook."""
-    issued = tokens.token_create(user=people["owner"], name="hooked", scopes=["read", "submit"],
+    issued = services.token_create(user=people["owner"], name="hooked", scopes=["read", "submit"],
                                  webhook_url="https://hooks.example.com/verity")
     from rest_framework.test import APIClient
 
@@ -167,7 +167,7 @@ def pending(hooked_case, active_version, record_done, django_capture_on_commit_c
 def test_a_delivery_posts_the_signed_payload_to_the_checked_address(pending, hooked_case, monkeypatch):
     receiver = Receiver(204)
     monkeypatch.setattr(webhooks, "post", receiver)
-    attempt = webhooks.deliver(pending.pk)
+    attempt = services.webhook_deliver(pending.pk)
     assert attempt.status == DeliveryStatus.SUCCEEDED and not attempt.retry
     call = receiver.calls[0]
     assert call["address"] == "93.184.215.14" and call["host"] == "hooks.example.com" and call["port"] == 443
@@ -178,12 +178,12 @@ def test_a_delivery_posts_the_signed_payload_to_the_checked_address(pending, hoo
     row = WebhookDelivery.objects.get(pk=pending.pk)
     assert row.status == DeliveryStatus.SUCCEEDED and row.attempts == 1 and row.response_status == 204
     assert row.delivered_at is not None and row.error == ""
-    assert webhooks.deliver(pending.pk).status == DeliveryStatus.SUCCEEDED and len(receiver.calls) == 1
+    assert services.webhook_deliver(pending.pk).status == DeliveryStatus.SUCCEEDED and len(receiver.calls) == 1
 
 
 def test_a_server_error_is_retried_with_growing_delays(pending, monkeypatch):
     monkeypatch.setattr(webhooks, "post", Receiver(503))
-    attempt = webhooks.deliver(pending.pk)
+    attempt = services.webhook_deliver(pending.pk)
     assert attempt.retry and attempt.attempts == 1
     row = WebhookDelivery.objects.get(pk=pending.pk)
     assert row.status == DeliveryStatus.PENDING and row.response_status == 503 and row.error == "HTTP 503"
@@ -192,7 +192,7 @@ def test_a_server_error_is_retried_with_growing_delays(pending, monkeypatch):
 
 def test_a_client_error_is_not_retried(pending, monkeypatch):
     monkeypatch.setattr(webhooks, "post", Receiver(410))
-    attempt = webhooks.deliver(pending.pk)
+    attempt = services.webhook_deliver(pending.pk)
     assert not attempt.retry
     row = WebhookDelivery.objects.get(pk=pending.pk)
     assert row.status == DeliveryStatus.FAILED and row.response_status == 410
@@ -224,7 +224,7 @@ def test_a_host_that_moved_to_a_private_address_is_refused_at_send_time(pending,
     receiver = Receiver(200)
     monkeypatch.setattr(webhooks, "post", receiver)
     monkeypatch.setitem(fake_dns, "hooks.example.com", ["127.0.0.1"])  # DNS rebinding
-    attempt = webhooks.deliver(pending.pk)
+    attempt = services.webhook_deliver(pending.pk)
     assert attempt.status == DeliveryStatus.FAILED and not attempt.retry and receiver.calls == []
     assert "private" in WebhookDelivery.objects.get(pk=pending.pk).error
 
@@ -232,8 +232,8 @@ def test_a_host_that_moved_to_a_private_address_is_refused_at_send_time(pending,
 def test_a_revoked_tokens_delivery_is_not_sent(pending, hooked_case, monkeypatch, people):
     receiver = Receiver(200)
     monkeypatch.setattr(webhooks, "post", receiver)
-    tokens.token_revoke(user=people["owner"], token_id=hooked_case[0].token.pk)
-    assert webhooks.deliver(pending.pk).status == DeliveryStatus.FAILED and receiver.calls == []
+    services.token_revoke(user=people["owner"], token_id=hooked_case[0].token.pk)
+    assert services.webhook_deliver(pending.pk).status == DeliveryStatus.FAILED and receiver.calls == []
 
 
 # --- A real HTTPS delivery, on loopback --------------------------------------------------------------
@@ -290,7 +290,7 @@ def _delivery_to(url: str, people: Any, upload: Any, active_version: Any, record
                  capture: Any) -> tuple[WebhookDelivery, Any]:
     from rest_framework.test import APIClient
 
-    issued = tokens.token_create(user=people["owner"], name="tls", scopes=["read", "submit"], webhook_url=url)
+    issued = services.token_create(user=people["owner"], name="tls", scopes=["read", "submit"], webhook_url=url)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
     case_id = client.post("/api/v1/cases/", {"images": [upload()]}, format="multipart").json()["id"]
@@ -304,7 +304,7 @@ def test_a_delivery_over_real_https_is_signed_and_checks_the_certificate_name(
     port, received = https_receiver
     delivery, issued = _delivery_to(f"https://hooks.example.com:{port}/in?src=verity", people, upload,
                                     active_version, record_done, django_capture_on_commit_callbacks)
-    attempt = webhooks.deliver(delivery.pk)
+    attempt = services.webhook_deliver(delivery.pk)
     assert attempt.status == DeliveryStatus.SUCCEEDED
     assert WebhookDelivery.objects.get(pk=delivery.pk).response_status == 202
     (request,) = received
@@ -319,6 +319,6 @@ def test_a_certificate_for_another_name_is_not_trusted(https_receiver, people, u
     port, received = https_receiver
     delivery, _ = _delivery_to(f"https://wrong-name.example.com:{port}/in", people, upload, active_version,
                                record_done, django_capture_on_commit_callbacks)
-    attempt = webhooks.deliver(delivery.pk)
+    attempt = services.webhook_deliver(delivery.pk)
     assert attempt.status == DeliveryStatus.PENDING and attempt.retry and received == []
     assert "CERTIFICATE_VERIFY_FAILED" in WebhookDelivery.objects.get(pk=delivery.pk).error

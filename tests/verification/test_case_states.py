@@ -11,7 +11,7 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from verification import services, tokens
+from verification import services
 from verification.models import Analysis, AnalysisStatus
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +38,8 @@ def cases(crew, make_case) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 
 def _api(user: Any) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens.token_create(user=user, name='t', scopes=('read',)).secret}")
+    secret = services.token_create(user=user, name="t", scopes=("read",)).secret
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     return client
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from verification import hyperparameters, services, tokens
+from verification import hyperparameters, services
 from verification.errors import VerityError
 from verification.forms import TrainingStartForm
 from verification.models import Dataset, TrainingRun
@@ -57,7 +57,7 @@ def _values(name: str, value: Any) -> dict[str, Any]:
 
 def _api_post(admin: Any, dataset: Dataset, values: dict[str, Any]) -> Any:
     client = APIClient()
-    secret = tokens.token_create(user=admin, name="t", scopes=("read", "submit")).secret
+    secret = services.token_create(user=admin, name="t", scopes=("read", "submit")).secret
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     return client.post("/api/v1/training-runs/", {"dataset": dataset.pk, "hyperparameters": values}, format="json")
 

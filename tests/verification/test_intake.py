@@ -45,7 +45,7 @@ def test_zip_members_with_unsafe_paths_are_refused_by_name_and_the_rest_accepted
 
 
 def test_a_zip_bomb_is_refused_before_it_is_inflated(crew, settings):
-    settings.VERITY_MAX_ZIP_UNCOMPRESSED_BYTES = 1_000_000
+    settings.VERITY_MAX_ARCHIVE_BYTES = 1_000_000
     archive = make_zip({"zeros.png": b"\0" * 5_000_000})  # 5 MB of zeros compress to a few KB
     assert archive.size < 50_000
     with pytest.raises(SubmissionRejected) as exc:
@@ -56,7 +56,7 @@ def test_a_zip_bomb_is_refused_before_it_is_inflated(crew, settings):
 
 
 def test_a_zip_with_too_many_members_is_refused_with_the_limit(crew, settings):
-    settings.VERITY_MAX_ZIP_MEMBERS = 3
+    settings.VERITY_MAX_FILES_PER_CASE = 3
     archive = make_zip({f"{i}.png": png_bytes(seed=i) for i in range(4)})
     with pytest.raises(SubmissionRejected) as exc:
         services.case_submit(user=crew["owner"], team=crew["team"], title="t", files=[archive])

@@ -112,10 +112,10 @@ def test_the_models_page_and_the_api_show_the_model_card(client, crew, db, model
     assert "Midjourney" in page
     from rest_framework.test import APIClient
 
-    from verification import tokens
+    from verification import services
 
     api = APIClient()  # any signed-in user, of any team, may see which model judges
-    api.credentials(HTTP_AUTHORIZATION="Bearer " + tokens.token_create(
+    api.credentials(HTTP_AUTHORIZATION="Bearer " + services.token_create(
         user=crew["outsider"], name="reader", scopes=("read",)).secret)
     body = api.get("/api/v1/model-versions/active/").json()
     assert body["model_card"]["calibration"]["temperature"] == 1.7

@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from verification import tokens
+from verification import services
 from verification.models import Membership, Role, TrainingRun
 
 pytestmark = pytest.mark.django_db
@@ -101,7 +101,7 @@ def test_lead_pages_let_leads_and_admins_in(client, crew, run, name, args, metho
 
 def _api(user: Any) -> APIClient:
     client = APIClient()
-    secret = tokens.token_create(user=user, name="guard", scopes=("read", "submit")).secret
+    secret = services.token_create(user=user, name="guard", scopes=("read", "submit")).secret
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     return client
 

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from tests.images import png_bytes
 from tests.worker_process import celery_worker, wait_for
-from verification import services, tokens
+from verification import services
 from verification.models import Analysis, AnalysisStatus, AuditEvent, ModelVersion, TrainingRun, TrainingStatus
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -26,7 +26,7 @@ TINY = {"epochs": 1, "batch_size": 8, "input_size": 64, "train_crop": 32}
 def admin_api(django_user_model) -> APIClient:  # type: ignore[no-untyped-def]
     admin = django_user_model.objects.create_superuser("admin", password="pw-admin-123!")
     client = APIClient()
-    secret = tokens.token_create(user=admin, name="lifecycle", scopes=("read", "submit")).secret
+    secret = services.token_create(user=admin, name="lifecycle", scopes=("read", "submit")).secret
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     return client
 

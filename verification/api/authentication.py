@@ -9,7 +9,8 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from ..models import ApiToken
-from ..tokens import token_authenticate, token_touch
+from ..services import token_touch
+from ..tokens import token_authenticate
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):

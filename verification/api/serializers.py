@@ -10,6 +10,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from ml.formats import HUMAN_LIST
+
 from .. import hyperparameters, selectors, uncertainty
 from .evidence import EvidenceSerializer, LaneSerializer
 from .archive import ArchiveMatchSerializer, StabilityCheckSerializer
@@ -309,7 +311,7 @@ class CaseCreateSerializer(serializers.Serializer):
 
     images = serializers.ListField(
         child=serializers.FileField(allow_empty_file=True), allow_empty=False,
-        help_text="Image files (JPEG, PNG, WebP, TIFF, BMP, GIF) or zip archives of them.")
+        help_text=f"Image files ({HUMAN_LIST}) or zip archives of them.")
     team = IdField(required=False, help_text="Team id; optional if you are in one team.")
     title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     source_url = serializers.URLField(max_length=1000, required=False, allow_blank=True, default="")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -19,11 +18,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import archives, idempotency, selectors, services, storage
+from ml.formats import MEDIA_TYPES
+
+from .. import selectors, services, serving
 from ..models import ApiToken
-from ..case_metadata import case_update
 from ..errors import NoActiveModel, VerityError
-from ..models import Analysis, Case, CaseImage
+from ..models import Analysis, CaseImage
 from .permissions import HasTokenScope, IsVerityAdmin
 from .schema import errors
 from .serializers import (AnalysisFilterSerializer, AnalysisSerializer, AuditEventSerializer,
@@ -32,38 +32,6 @@ from .serializers import (AnalysisFilterSerializer, AnalysisSerializer, AuditEve
                           MeSerializer, MetricsSerializer, ModelVersionSerializer, query_params)
 from .serializers import (DatasetCreateSerializer, DatasetFromReviewsSerializer, DatasetSerializer,
                           DatasetUploadSerializer, PromoteSerializer, TrainingRunCreateSerializer, TrainingRunSerializer)
-
-IMAGE_MEDIA_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp",
-                     "TIFF": "image/tiff", "BMP": "image/bmp", "GIF": "image/gif"}
-
-# Signatures of the accepted image formats and of zip, to tell "not an image at all" (415) apart
-# from "an image we could not accept" (which services.case_submit explains per file).
-_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*", b"BM",
-               archives.ZIP_MAGIC)
-
-
-def _looks_supported(upload: Any) -> bool:
-    head = upload.read(12)
-    upload.seek(0)
-    return head.startswith(_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
-
-
-def _file(data: bytes, content_type: str, filename: str | None = None) -> HttpResponse:
-    response = HttpResponse(data, content_type=content_type)
-    response["Cache-Control"] = "private, max-age=3600"
-    response["X-Content-Type-Options"] = "nosniff"
-    if filename:
-        safe = "".join(c for c in filename if c.isalnum() or c in "._- ")[:100] or "image"
-        response["Content-Disposition"] = f'inline; filename="{safe}"'
-    return response
-
-
-def _read_or_404(name: str) -> bytes:
-    try:
-        return storage.read(name)
-    except FileNotFoundError:
-        raise exceptions.NotFound("The file is missing from storage.") from None
-
 
 class FileActionsMixin:
     """Binary downloads: negotiate leniently so an ``Accept: image/png`` client is not refused
@@ -189,32 +157,19 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
                                  response_only=True, status_codes=["200"])],
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        raw_key = request.headers.get("Idempotency-Key")
-        key = idempotency.check_key(raw_key) if raw_key is not None else None
         form = CaseCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        team = self._team(data.get("team"))
-        uploads = list(data["images"])
-        self._refuse_unusable(uploads)
-        request_sha256 = ""
-        if key is not None:
-            fields = {k: data[k] for k in ("title", "source_url", "notes")} | {"team": team.pk}
-            request_sha256 = idempotency.fingerprint(fields, uploads)
-        files = archives.expand(uploads)
-
-        def create() -> tuple[Case, list[dict[str, str]]]:
-            result = services.case_submit(user=request.user, team=team, title=data["title"], files=files,
-                                          source_url=data["source_url"], notes=data["notes"])
-            return result.case, [{"file": r.name, "reason": r.reason} for r in result.rejected]
-
-        token = request.auth if isinstance(request.auth, ApiToken) else None
-        outcome = idempotency.submit(user=request.user, token=token, key=key, request_sha256=request_sha256,
-                                     create=create)
-        case = selectors.api_case_details(request.user).get(pk=outcome.case.pk)
-        body = CaseCreatedSerializer(case, context={"request": request, "rejected": outcome.rejected}).data
+        result = services.case_submit(
+            user=request.user, team=self._team(data.get("team")), title=data["title"], files=list(data["images"]),
+            source_url=data["source_url"], notes=data["notes"],
+            token=request.auth if isinstance(request.auth, ApiToken) else None,
+            idempotency_key=request.headers.get("Idempotency-Key"))
+        case = selectors.api_case_details(request.user).get(pk=result.case.pk)
+        rejected = [r.as_dict() for r in result.rejected]
+        body = CaseCreatedSerializer(case, context={"request": request, "rejected": rejected}).data
         headers = {"Location": request.build_absolute_uri(reverse("api:case-detail", args=[case.pk]))}
-        if outcome.replayed:
+        if result.replayed:
             headers["Idempotent-Replayed"] = "true"
             return Response(body, status=status.HTTP_200_OK, headers=headers)
         return Response(body, status=status.HTTP_201_CREATED, headers=headers)
@@ -233,20 +188,6 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             raise exceptions.ValidationError({"team": ["You are in several teams: say which one."]})
         return found[0]
 
-    def _refuse_unusable(self, uploads: list[Any]) -> None:
-        """413 when every plain file is over the size limit, 415 when none is an image or a zip.
-
-        Mixed requests go on: the service accepts the good files and reports the others.
-        """
-        limit = settings.VERITY_MAX_UPLOAD_BYTES
-        plain = [u for u in uploads if not archives.is_zip(u)]
-        if plain and len(plain) == len(uploads) and all(u.size > limit for u in plain):
-            raise _TooLarge(f"Every file is larger than the {limit / 1e6:.0f} MB limit.",
-                            details=[{"file": u.name, "size": u.size} for u in plain])
-        if not any(_looks_supported(u) for u in uploads):
-            raise _Unsupported("None of the files is a JPEG, PNG, WebP, TIFF, BMP or GIF image or a zip of them.",
-                               details=[{"file": u.name} for u in uploads])
-
     @extend_schema(
         summary="Change a case's notes and tags", tags=["cases"],
         description="JSON body. `tags` replaces all tags; `add_tags` and `remove_tags` edit them. Tags are "
@@ -262,7 +203,7 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         form = CaseUpdateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        case_update(user=request.user, case=case, notes=data.get("notes"), tags=data.get("tags"),
+        services.case_update(user=request.user, case=case, notes=data.get("notes"), tags=data.get("tags"),
                     add_tags=data.get("add_tags", ()), remove_tags=data.get("remove_tags", ()))
         fresh = selectors.api_case_details(request.user).get(pk=case.pk)
         return Response(CaseDetailSerializer(fresh, context={"request": request}).data)
@@ -280,16 +221,6 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         case = self.get_object()
         page = self.paginate_queryset(selectors.case_audit(case))
         return self.get_paginated_response(AuditEventSerializer(page, many=True).data)
-
-
-class _TooLarge(VerityError):
-    code = "payload_too_large"
-    status = 413
-
-
-class _Unsupported(VerityError):
-    code = "unsupported_media_type"
-    status = 415
 
 
 # --- Images ------------------------------------------------------------------------------------------
@@ -313,13 +244,12 @@ class ImageViewSet(FileActionsMixin, viewsets.ReadOnlyModelViewSet):
         summary="Download the original image", tags=["images"],
         description="The bytes as uploaded, with their image content type. Scope: read.",
         responses={(200, media): OpenApiResponse(OpenApiTypes.BINARY, description="The image.")
-                   for media in sorted(set(IMAGE_MEDIA_TYPES.values()))},
+                   for media in sorted(set(MEDIA_TYPES.values()))},
     )
     @action(detail=True, methods=["get"], url_path="file")
     def file(self, request: Request, pk: str | None = None, format: str | None = None) -> HttpResponse:
         image: CaseImage = self.get_object()
-        return _file(_read_or_404(image.file), IMAGE_MEDIA_TYPES.get(image.format, "application/octet-stream"),
-                     image.original_name)
+        return serving.stored_image(image.file, image.format, image.original_name)
 
 
 # --- Analyses --------------------------------------------------------------------------------------------
@@ -352,7 +282,7 @@ class AnalysisViewSet(FileActionsMixin, viewsets.ReadOnlyModelViewSet):
             name = services.analysis_overlay(analysis) if name_attr == "overlay" else analysis.heatmap
         except FileNotFoundError:
             raise exceptions.NotFound("The file is missing from storage.") from None
-        return _file(_read_or_404(name), "image/png")
+        return serving.stored_file(name, "image/png")
 
     @extend_schema(summary="Download the Grad-CAM heatmap (PNG)", tags=["analyses"],
                    description="Where the model looked. 409 until the analysis is done. Scope: read.",

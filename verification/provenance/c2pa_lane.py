@@ -13,6 +13,8 @@ import json
 import struct
 from typing import Any
 
+from ml.formats import MEDIA_TYPES
+
 from ._lane import (DECISIVE, DECLARES_AI, DECLARES_CAPTURE, ERROR, FOUND, NO_CLAIM, NONE, SUPPORTING, WEAK,
                     LaneResult, clip)
 from .sourcetypes import claim_of, short_code
@@ -29,8 +31,6 @@ REMOTE_NOT_FETCHED = "remote_not_fetched"
 # megabytes (thumbnails included); a bigger one is more likely an attack on the parser than provenance.
 MAX_MANIFEST_BYTES = 8 * 1024 * 1024
 
-_MIME = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "TIFF": "image/tiff",
-         "GIF": "image/gif", "HEIF": "image/heif", "HEIC": "image/heic", "AVIF": "image/avif"}
 
 # Codes the reader lists in validation_status that are not failures of the file itself.
 _NOT_FAILURES = {"signingCredential.untrusted"}
@@ -53,7 +53,8 @@ _CODE_MEANINGS = {
 
 
 def mime_of(fmt: str) -> str | None:
-    return _MIME.get(fmt.upper())
+    """The media type the C2PA reader is told; None for a format Verity does not accept."""
+    return MEDIA_TYPES.get(fmt.upper())
 
 
 def _jpeg_app11_bytes(data: bytes) -> int:

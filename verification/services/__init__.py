@@ -9,6 +9,7 @@ from .analyses import (AnalysisOutcome, analyses_claim, analyses_heartbeat, anal
                        analysis_rerun, analysis_start)
 from .archive import (archive_flag_resolve, archive_on_final_verdict, archive_remember,
                       notifications_mark_read)
+from .case_metadata import case_update
 from .dataset_archive import dataset_register_archive
 from .dataset_reviews import dataset_build_from_reviews
 from .datasets import dataset_register
@@ -21,10 +22,14 @@ from .modelversions import (model_version_activate, model_version_install, model
 from .people import member_role_change, membership_set, team_create, user_create, user_login_record
 from .review import (case_assign, case_export_record, case_finalise, case_reopen, comment_add,
                      latest_model_analysis, list_export_record, review_record)
+from .webhooks import (webhook_deliver, webhook_deliveries_for_analyses, webhook_delivery_for_case,
+                       webhook_delivery_queue)
 from .stability import (stability_begin, stability_fail, stability_finish, stability_request,
                         stability_request_case)
-from .submission import (AcceptedFile, Rejection, SubmissionResult, Upload, case_submit, case_tags_set,
-                         expand_zip, normalise_tags, validate_upload)
+from .intake import (AcceptedFile, Rejection, SubmissionTooLarge, SubmissionUnsupported, Upload, intake,
+                     validate_upload)
+from .submission import SubmissionResult, case_submit, case_tags_set, normalise_tags
+from .tokens import token_create, token_revoke, token_touch
 from .training import (training_cancel_requested, training_hyperparameters, training_run_begin,
                        training_run_cancel, training_run_fail, training_run_finish, training_run_heartbeat,
                        training_run_progress, training_run_requeue, training_run_start, training_runs_stuck)
@@ -35,7 +40,8 @@ __all__ = [
     "analyses_record",
     "analysis_fail", "analysis_overlay", "analysis_record", "analysis_rerun", "analysis_start",
     "case_assign", "case_export_record", "case_memo_issue",
-    "case_finalise", "case_reopen", "case_submit", "case_tags_set", "comment_add", "expand_zip",
+    "case_finalise", "case_reopen", "case_update", "case_submit", "case_tags_set", "comment_add", "intake",
+    "SubmissionTooLarge", "SubmissionUnsupported",
     "latest_model_analysis", "list_export_record", "login_failure_record", "member_role_change", "membership_set",
     "model_version_activate", "model_version_install", "model_version_register",
     "normalise_tags", "refresh_model_verdicts",
@@ -47,6 +53,8 @@ __all__ = [
     "training_run_finish", "training_run_heartbeat", "training_run_progress", "training_run_requeue",
     "training_run_start", "training_runs_stuck",
     "archive_flag_resolve", "archive_on_final_verdict", "archive_remember", "notifications_mark_read",
+    "token_create", "token_revoke", "token_touch",
+    "webhook_deliver", "webhook_deliveries_for_analyses", "webhook_delivery_for_case", "webhook_delivery_queue",
     "stability_request", "stability_request_case", "stability_begin", "stability_finish", "stability_fail",
     "EvaluationData", "evaluation_begin", "evaluation_data", "evaluation_fail", "evaluation_finish",
     "evaluation_request", "evaluation_schedule", "evaluations_stuck",

@@ -15,7 +15,7 @@ from django.utils import timezone
 from ml.heatmaps import png_bytes
 from ml.imageio import decode_image
 
-from .. import queue, storage, webhooks
+from .. import queue, storage
 from . import overlays
 from ..audit import event, record_event
 from ..errors import VerityError
@@ -23,6 +23,7 @@ from ..models import Analysis, AnalysisStatus, AuditEvent, CaseImage, ModelVersi
 from ..selectors import User
 from ._common import refresh_model_verdicts, require_member
 from .provenance import weigh_evidence
+from .webhooks import webhook_deliveries_for_analyses
 
 
 def analyses_claim(*, analysis_ids: Sequence[int], claimant: str = "") -> list[Analysis]:
@@ -225,7 +226,7 @@ def analyses_record(*, model_version_id: int, outcomes: dict[int, AnalysisOutcom
                   details={"label": a.label, "probability_ai": round(a.probability_ai or 0.0, 6),
                            "model_version": model_version_id})
             for a in todo])
-        webhooks.on_analyses_finished(todo)  # queues webhook deliveries on commit, if any
+        webhook_deliveries_for_analyses(todo)  # queues webhook deliveries on commit, if any
     return rows
 
 
@@ -269,7 +270,7 @@ def analysis_fail(*, analysis_id: int, reason: str, claimant: str | None = None)
         case = analysis.image.case
         record_event(action="analysis.failed", obj=analysis, team=case.team, case=case,
                      details={"reason": reason[:500]})
-        webhooks.on_analysis_finished(analysis)  # queues a webhook delivery on commit, if any
+        webhook_deliveries_for_analyses([analysis])  # queues a webhook delivery on commit, if any
     return analysis
 
 

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
@@ -23,10 +23,11 @@ from ml.errors import MLError
 from .. import archive_index
 from ..audit import record_event
 from ..errors import VerityError
-from ..models import (ApiSubmission, ArchiveFlag, ArchiveMatch, AuditEvent, Case, CaseImage, Comment, HumanVerdict,
-                      Membership, Notification, Review, WebhookDelivery)
+from ..models import (ArchiveFlag, ArchiveMatch, AuditEvent, Case, CaseImage, Comment, HumanVerdict,
+                      Membership, Notification, Review)
 from ..selectors import User
 from ._common import require_member
+from .webhooks import webhook_delivery_for_case
 
 logger = logging.getLogger(__name__)
 
@@ -136,20 +137,7 @@ def flag_payload(flag: ArchiveFlag) -> dict[str, Any]:
 
 
 def _webhook(flag: ArchiveFlag) -> None:
-    from .. import webhooks  # imports Celery's app: only when there is something to send
-
-    submission = ApiSubmission.objects.select_related("token").filter(case_id=flag.case_id).first()
-    if submission is None or not submission.token.webhook_url or submission.token.revoked_at is not None:
-        return
-    token = submission.token
-    try:
-        with transaction.atomic():
-            delivery = WebhookDelivery.objects.create(token=token, analysis=None, event=FLAG_EVENT,
-                                                      url=token.webhook_url, payload=flag_payload(flag))
-    except IntegrityError:  # pragma: no cover - analysis is NULL, so the unique constraint never fires
-        return
-    delivery_id = delivery.pk
-    transaction.on_commit(lambda: webhooks.enqueue_delivery(delivery_id))
+    webhook_delivery_for_case(case_id=flag.case_id, event=FLAG_EVENT, payload=flag_payload(flag))
 
 
 def archive_flag_resolve(*, user: User, flag: ArchiveFlag) -> ArchiveFlag:

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
-from .. import selectors, services, storage, workspace
+from .. import selectors, serving, services, workspace
 from ..errors import VerityError
 from ..forms import AssignForm, CaseFilterForm, CaseForm, CommentForm, FinaliseForm, ReopenForm, RerunForm
 from ..models import Analysis, Case, CaseImage, HumanVerdict
@@ -101,10 +101,12 @@ def _case_create(request: HttpRequest) -> HttpResponse:
                 source_url=form.cleaned_data["source_url"], notes=form.cleaned_data["notes"],
                 tags=form.cleaned_data["tags"], files=form.cleaned_data["images"])
         except VerityError as exc:
+            # The same list the API returns in its error's details: one line per refused file.
             form.add_error("images", exc.message)
             for item in exc.details if isinstance(exc.details, list) else []:
                 form.add_error("images", f"{item['file']}: {item['reason']}")
         else:
+            # The same list the API returns as "rejected".
             for rejection in result.rejected:
                 messages.warning(request, f"{rejection.name} was not accepted: {rejection.reason}")
             for dupe in result.duplicates:
@@ -186,28 +188,13 @@ def case_status(request: HttpRequest, case_id: int) -> JsonResponse:
     })
 
 
-def _serve(name: str, content_type: str) -> HttpResponse:
-    try:
-        data = storage.read(name)
-    except FileNotFoundError:
-        raise Http404("File missing.") from None
-    response = HttpResponse(data, content_type=content_type)
-    response["Cache-Control"] = "private, max-age=3600"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
-
-
-IMAGE_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp",
-               "TIFF": "image/tiff", "BMP": "image/bmp", "GIF": "image/gif"}
-
-
 @login_required
 @require_GET
 def image_file(request: HttpRequest, image_id: int) -> HttpResponse:
     image: CaseImage | None = selectors.images_for(request.user).filter(pk=image_id).first()
     if image is None:
         raise Http404("No such image.")
-    return _serve(image.file, IMAGE_TYPES.get(image.format, "application/octet-stream"))
+    return serving.stored_image(image.file, image.format, image.original_name)
 
 
 @login_required
@@ -224,7 +211,7 @@ def analysis_file(request: HttpRequest, analysis_id: int, kind: str) -> HttpResp
         name = services.analysis_overlay(analysis) if kind == "overlay" else analysis.heatmap
     except FileNotFoundError:
         raise Http404("The file is missing from storage.") from None
-    return _serve(name, "image/png")
+    return serving.stored_file(name, "image/png")
 
 
 @require_GET

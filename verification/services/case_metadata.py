@@ -1,7 +1,4 @@
-"""Changing a case's notes and tags: a service like those in services.py, audited in one transaction.
-
-(Kept in its own module while services.py is being edited elsewhere; it may move there.)
-"""
+"""Changing a case's notes and tags, audited in one transaction."""
 
 from __future__ import annotations
 
@@ -10,10 +7,10 @@ from typing import Any
 
 from django.db import transaction
 
-from .audit import record_event
-from .errors import VerityError
-from .models import Case, Membership
-from .services.submission import case_tags_set
+from ..audit import record_event
+from ..errors import VerityError
+from ..models import Case, Membership
+from .submission import case_tags_set
 
 MAX_TAGS = 20
 
