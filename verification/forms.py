@@ -172,11 +172,13 @@ class DatasetFromReviewsForm(forms.Form):
     mix_with = forms.ModelChoiceField(queryset=None, required=False,  # type: ignore[arg-type]
                                       help_text="A registered dataset whose images are added (optional).")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, datasets: Any = None, **kwargs: Any) -> None:
+        """``datasets``: those the user may see (selectors.datasets_for); all when not given."""
         super().__init__(*args, **kwargs)
         from .models import Dataset
 
-        self.fields["mix_with"].queryset = Dataset.objects.order_by("name")  # type: ignore[attr-defined]
+        self.fields["mix_with"].queryset = (  # type: ignore[attr-defined]
+            Dataset.objects if datasets is None else datasets).order_by("name")
 
 
 class TrainingStartForm(forms.Form):
@@ -193,11 +195,14 @@ class TrainingStartForm(forms.Form):
     train_crop = forms.IntegerField(min_value=16, max_value=1024, initial=224)
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, datasets: Any = None, **kwargs: Any) -> None:
+        """``datasets``: those the user may see (selectors.datasets_for); all when not given. One that
+        is not ready can be chosen: the service then says why it cannot be trained on yet."""
         super().__init__(*args, **kwargs)
         from .models import Dataset
 
-        self.fields["dataset"].queryset = Dataset.objects.order_by("-created_at")  # type: ignore[attr-defined]
+        self.fields["dataset"].queryset = (  # type: ignore[attr-defined]
+            Dataset.objects if datasets is None else datasets).order_by("-created_at")
 
 
 class EvaluationRequestForm(forms.Form):

@@ -335,3 +335,4 @@ def case_evidence_lines(case_ids: list[int]) -> dict[int, list[str]]:
         seen.add(image_id)
         lines.setdefault(case_id, []).extend(f"{name}: {line}" for line in evidence_lines(ev))
     return lines
+from .datasets import datasets_for  # noqa: E402,F401 - reads of datasets (selectors/datasets.py)

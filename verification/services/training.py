@@ -16,6 +16,7 @@ from ..audit import record_event
 from ..errors import InvalidTransition, VerityError
 from ..models import TRAINING_TRANSITIONS, Dataset, ModelVersion, TrainingRun, TrainingStatus
 from ._common import require_admin
+from .dataset_scans import require_ready
 from .modelversions import model_version_register
 
 # Hyperparameters an admin may set, with defaults and inclusive bounds.
@@ -73,8 +74,10 @@ def _transition(run: TrainingRun, to: str) -> None:
 
 def training_run_start(*, actor: Any, dataset: Dataset, hyperparameters: dict[str, Any] | None = None,
                        base_model: ModelVersion | None = None) -> TrainingRun:
-    """Queue a training run on ``dataset`` (admins only); the task is sent once the row is committed."""
+    """Queue a training run on ``dataset`` (admins only; the dataset's scan must be ready); the task is
+    sent once the row is committed."""
     require_admin(actor)
+    require_ready(dataset)
     params = training_hyperparameters(hyperparameters)
     with transaction.atomic():
         run = TrainingRun.objects.create(dataset=dataset, base_model=base_model, hyperparameters=params,
