@@ -202,7 +202,7 @@ def test_reviewed_labels_count_settled_image_verdicts_once_per_file(crew, model)
 def test_a_failing_evaluation_records_a_readable_reason(crew, model, sent_evaluations):
     from verification.models import Dataset
 
-    gone = Dataset.objects.create(name="vanished", path="/no/such/data", analysis={"total": 4})
+    gone = Dataset.objects.create(status="ready", name="vanished", path="/no/such/data", analysis={"total": 4})
     [evaluation] = services.evaluation_request(actor=crew["admin"], versions=[model], source="dataset", dataset=gone)
     assert evaluate_model.run(evaluation.pk) == "failed"
     evaluation.refresh_from_db()

@@ -20,6 +20,9 @@ from ..models import (Analysis, AnalysisStatus, AuditEvent, Case, CaseImage, Cas
 
 User = AbstractBaseUser | AnonymousUser
 
+# Before ``def datasets`` below: importing the submodule binds the package's ``datasets`` name to it.
+from .datasets import datasets_for  # noqa: E402,F401 - reads of datasets (selectors/datasets.py)
+
 
 def user_teams(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Team]:
     if not user.is_authenticated:
@@ -335,4 +338,3 @@ def case_evidence_lines(case_ids: list[int]) -> dict[int, list[str]]:
         seen.add(image_id)
         lines.setdefault(case_id, []).extend(f"{name}: {line}" for line in evidence_lines(ev))
     return lines
-from .datasets import datasets_for  # noqa: E402,F401 - reads of datasets (selectors/datasets.py)

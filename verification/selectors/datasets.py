@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
 
 from ..models import Dataset
-from . import User, admin_teams
 
 
-def datasets_for(user: User) -> QuerySet[Dataset]:
+def datasets_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Dataset]:
     """Datasets ``user`` may see, train on and rescan: those of the teams they administer (a
     superuser: all), and those registered before datasets had a team (seen by every admin, as
     before). An admin of another team sees none of a team's datasets, not even by id."""
+    from . import admin_teams  # the one admin lookup (this module is imported by the package's __init__)
+
     if not user.is_authenticated:
         return Dataset.objects.none()
     if getattr(user, "is_superuser", False):
