@@ -47,7 +47,8 @@ def test_an_admin_registers_a_dataset_by_path(api, api_dataset_dir, admin_user):
     assert response["Location"].endswith(f"/api/v1/datasets/{response.json()['id']}/")
     scanned(Dataset.objects.get(pk=response.json()["id"]))
     body = api("admin").get(response["Location"]).json()
-    assert body["status"] == "ready" and body["analysis"]["total"] == 12 and body["analysis"]["by_class"] == {"real": 6, "ai_generated": 6}
+    assert body["status"] == "ready" and body["analysis"]["total"] == 12
+    assert body["analysis"]["by_class"] == {"real": 6, "ai_generated": 6}
     assert Dataset.objects.get(pk=body["id"]).fingerprint == body["fingerprint"]
     listed = api("admin").get("/api/v1/datasets/").json()
     assert [d["name"] for d in listed["results"]] == ["demo-2"]

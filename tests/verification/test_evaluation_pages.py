@@ -102,7 +102,8 @@ def test_a_dataset_both_versions_trained_on_with_other_seeds_has_no_common_test_
     from verification.models import TrainingRun
 
     a, b = pair
-    unsplit = Dataset.objects.create(status="ready", name="unsplit", path="/data/u", analysis={"total": 10, "by_split": {}})
+    unsplit = Dataset.objects.create(status="ready", name="unsplit", path="/data/u",
+                                     analysis={"total": 10, "by_split": {}})
     for version, seed in ((a, 1), (b, 2)):
         TrainingRun.objects.create(dataset=unsplit, model_version=version, hyperparameters={"seed": seed})
     with pytest.raises(VerityError, match="different split seeds"):
