@@ -99,12 +99,14 @@ def _to_pending(dataset: Dataset) -> None:
 def dataset_scan_begin(*, dataset_id: int, claimant: str) -> Dataset | None:
     """The task claims a pending scan (pending -> scanning). None when there is nothing to do: the
     dataset is unknown, ready, failed, or scanned by a live task (a duplicate message). A scan
-    whose task stopped beating (the message came again after its worker died) is taken back and
+    whose task stopped beating, or that this very task (the claimant is the task id) held when
+    its worker process died and the broker delivered the message again, is taken back and
     claimed again, as the sweeper would have done."""
     with transaction.atomic():
         dataset = _locked(dataset_id)
-        if dataset is not None and dataset.status == ScanStatus.SCANNING and _is_dead(dataset):
-            _take_back(dataset, reason="delivered again after its worker stopped reporting", send=False)
+        if dataset is not None and dataset.status == ScanStatus.SCANNING and (
+                _is_dead(dataset) or dataset.scan_claimed_by == claimant[:64]):
+            _take_back(dataset, reason="delivered again after its worker stopped", send=False)
         if dataset is None or dataset.status != ScanStatus.PENDING:
             return None
         _transition(dataset, ScanStatus.SCANNING)
