@@ -44,7 +44,12 @@ def dataset_dir(settings, tmp_path: Path) -> Path:
 def sent_scans(monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
     """Ids of the datasets whose scan was sent to the training queue (not delivered)."""
     sent: list[int] = []
-    monkeypatch.setattr("verification.queue.enqueue_dataset_scan", lambda pk: sent.append(pk) or True)
+
+    def send(pk: int) -> bool:
+        sent.append(pk)
+        return True
+
+    monkeypatch.setattr("verification.queue.enqueue_dataset_scan", send)
     return sent
 
 
