@@ -11,6 +11,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from tests.dataset_scans import scanned
 from tests.images import png_bytes
 from verification import selectors, services
 from verification.models import (Analysis, AuditEvent, Case, CaseImage, EvaluationStatus, ModelEvaluation,
@@ -78,7 +79,7 @@ def test_an_evaluation_on_a_dataset_gives_the_metrics_of_ml_evaluate(
         crew, model, eval_data, tiny_checkpoint, sent_evaluations, django_capture_on_commit_callbacks):
     from ml.evaluate import evaluate
 
-    dataset = services.dataset_register(actor=crew["admin"], name="eval-demo", path=str(eval_data))
+    dataset = scanned(services.dataset_register(actor=crew["admin"], name="eval-demo", path=str(eval_data)))
     with django_capture_on_commit_callbacks(execute=True):
         [evaluation] = services.evaluation_request(actor=crew["admin"], versions=[model], source="dataset",
                                                    dataset=dataset)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
+from tests.dataset_scans import scanned
 from verification import services
 from verification.models import AuditEvent, Dataset, ModelVersion, TrainingRun, TrainingStatus
 
@@ -42,7 +43,7 @@ def test_an_admin_registers_a_dataset_on_the_page(client, crew, page_dataset_dir
     response = client.post(reverse("verification:datasets"), {"name": "demo", "path": str(page_dataset_dir)})
     assert response.status_code == 302
     page = client.get(reverse("verification:datasets")).content.decode()
-    assert 'data-dataset="demo"' in page and Dataset.objects.get().analysis["total"] == 8
+    assert 'data-dataset="demo"' in page and scanned(Dataset.objects.get()).analysis["total"] == 8
     bad = client.post(reverse("verification:datasets"), {"name": "other", "path": "/no/such/place"})
     assert bad.status_code == 400 and "Datasets can only be registered from under" in bad.content.decode()
     missing = client.post(reverse("verification:datasets"), {"name": "other", "path": str(page_dataset_dir / "x")})

@@ -444,7 +444,7 @@ class DatasetSerializer(serializers.ModelSerializer):
     analysis = serializers.JSONField(read_only=True, help_text=(
         "Counts computed by the scan: total, by_class, by_split, by_source, by_generator, sizes "
         "(binned shorter side), decoded, undecodable and duplicate groups. Empty until the scan is ready."))
-    team = serializers.PrimaryKeyRelatedField(read_only=True, help_text=(
+    team = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True, help_text=(
         "The team whose admins see, train on and rescan it (null: registered before datasets had a team)."))
     scan = serializers.SerializerMethodField()
 
