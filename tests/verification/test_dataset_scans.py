@@ -244,13 +244,16 @@ def test_another_teams_admin_can_neither_see_nor_rescan_a_dataset(client, crew, 
     assert refused.status_code == 400 and "dataset" in refused.json()["error"]["details"]
     client.force_login(rival)
     assert "newsroom" not in client.get(reverse("verification:datasets")).content.decode()
+    assert "newsroom" not in client.get(reverse("verification:dashboard_datasets")).content.decode()
     assert client.get(reverse("verification:dataset_status", args=[dataset.pk])).status_code == 404
     assert client.post(reverse("verification:dataset_rescan", args=[dataset.pk])).status_code == 404
     with pytest.raises(services.NotAllowed):
         services.dataset_rescan(actor=rival, dataset=dataset)
     assert Dataset.objects.get(pk=dataset.pk).status == ScanStatus.READY and sent_scans == []
-    # Its own team's admin sees it.
+    # Its own team's admin sees it, and its lead on the Datasets dashboard.
     assert api_for(crew["admin"]).get(f"/api/v1/datasets/{dataset.pk}/").status_code == 200
+    client.force_login(crew["lead"])
+    assert "newsroom" in client.get(reverse("verification:dashboard_datasets")).content.decode()
 
 
 # --- A worker that dies loses no scan -------------------------------------------------------------

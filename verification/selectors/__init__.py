@@ -21,7 +21,7 @@ from ..models import (Analysis, AnalysisStatus, AuditEvent, Case, CaseImage, Cas
 User = AbstractBaseUser | AnonymousUser
 
 # Before ``def datasets`` below: importing the submodule binds the package's ``datasets`` name to it.
-from .datasets import datasets_for  # noqa: E402,F401 - reads of datasets (selectors/datasets.py)
+from .datasets import datasets_for, datasets_on_dashboard  # noqa: E402,F401 - reads of datasets (selectors/datasets.py)
 
 
 def user_teams(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Team]:

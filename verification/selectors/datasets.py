@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
 
-from ..models import Dataset
+from ..models import Dataset, ScanStatus
 
 
 def datasets_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Dataset]:
@@ -20,3 +20,16 @@ def datasets_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Dataset]:
         return Dataset.objects.select_related("team").order_by("name")
     return (Dataset.objects.filter(Q(team__in=admin_teams(user)) | Q(team__isnull=True))
             .select_related("team").order_by("name"))
+
+
+def datasets_on_dashboard(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Dataset]:
+    """The ready datasets the Datasets dashboard shows ``user`` (a lead or admin): those of the teams
+    they lead (a superuser: all) and the team-less ones. Another team's datasets are not shown."""
+    from . import lead_teams
+
+    if not user.is_authenticated:
+        return Dataset.objects.none()
+    ready = Dataset.objects.filter(status=ScanStatus.READY).select_related("team").order_by("name")
+    if getattr(user, "is_superuser", False):
+        return ready
+    return ready.filter(Q(team__in=lead_teams(user)) | Q(team__isnull=True))
