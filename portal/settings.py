@@ -250,6 +250,8 @@ CELERY_TASK_ROUTES = {
     "worker.tasks.analyse_image": {"queue": "inference"},
     "worker.tasks.requeue_stuck": {"queue": "inference"},
     "worker.tasks.train_model": {"queue": "training"},
+    # A scan reads and decodes every image of a dataset (up to hundreds of thousands).
+    "worker.tasks.scan_dataset": {"queue": "training"},
     # Evaluations read a whole dataset or every reviewed image: heavy, so never ahead of inference.
     "worker.tasks.evaluate_model": {"queue": "training"},
     "worker.tasks.reevaluate_active_model": {"queue": "training"},

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
+from tests.dataset_scans import scanned
 from verification import first_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,6 +78,6 @@ def test_the_demo_dataset_is_listed_on_the_datasets_page(db, demo_dataset, djang
     folder = demo_dataset(pairs=4, seed=4)
     Command()._register_demo_dataset(folder)
     Command()._register_demo_dataset(folder)  # a second start lists it once
-    dataset = Dataset.objects.get()
+    dataset = scanned(Dataset.objects.get())  # by the training worker the launcher starts
     assert (dataset.name, dataset.path, dataset.analysis["total"]) == ("demo-generated", str(folder), 8)
     assert AuditEvent.objects.get(action="dataset.registered").actor == admin

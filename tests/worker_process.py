@@ -38,6 +38,9 @@ def celery_worker(log_path: Path, *, queues: str = "inference,training", pool: s
         "DATABASE_URL": test_database_url(),
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "VERITY_DATA_DIR": str(settings.DATA_DIR),
+        # A scan in the worker reads datasets only under the roots the test process allows.
+        "VERITY_DATASET_ROOTS": ",".join(str(p) for p in settings.VERITY_DATASET_ROOTS),
+        "VERITY_DATASET_DIR": str(settings.VERITY_DATASET_DIR),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "PYTHONUNBUFFERED": "1",
         **(extra_env or {}),

@@ -40,8 +40,9 @@ class DatasetAdmin(ReadOnlyAdmin):
     """Read-only: datasets are registered (analysed and fingerprinted) on the Datasets page or the
     API, and never change afterwards."""
 
-    list_display = ["name", "origin", "path", "fingerprint", "created_at"]
-    readonly_fields = ["name", "origin", "path", "fingerprint", "analysis", "created_by", "created_at"]
+    list_display = ["name", "team", "origin", "status", "path", "fingerprint", "created_at"]
+    readonly_fields = ["name", "team", "origin", "status", "files_seen", "files_total", "scan_error", "scan_attempts",
+                       "path", "fingerprint", "analysis", "created_by", "created_at"]
     actions = ["start_training"]
 
     @admin.action(description="Start training on the selected dataset (default hyperparameters)")

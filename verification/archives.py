@@ -68,6 +68,42 @@ def _copy_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path
     return written
 
 
+def _label(upload: Any) -> str:
+    return PurePosixPath((getattr(upload, "name", "") or "archive.zip").replace("\\", "/")).name[:120]
+
+
+def _open(upload: Any, label: str) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(upload)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ArchiveRejected(f"{label} is not a readable zip archive.") from exc
+
+
+def _members(archive: zipfile.ZipFile, label: str, *, max_members: int, max_bytes: int) -> list[zipfile.ZipInfo]:
+    """The files to unpack, after the checks that need only the zip's directory."""
+    _refuse_hostile(archive, label)
+    members = [m for m in archive.infolist() if not m.is_dir() and not is_packaging(m.filename)]
+    if not members:
+        raise ArchiveRejected(f"{label} holds no files.")
+    if len(members) > max_members:
+        raise ArchiveRejected(f"{label} holds {len(members)} files; at most {max_members} are accepted.")
+    declared = sum(m.file_size for m in members)
+    if declared > max_bytes:
+        raise ArchiveTooLarge(f"{label} would expand to {declared / 1e6:.0f} MB; the limit is "
+                              f"{max_bytes / 1e6:.0f} MB. Archives that expand this much are refused "
+                              "(a possible zip bomb).")
+    return members
+
+
+def check(upload: Any, *, max_members: int, max_bytes: int) -> int:
+    """Refuse a zip that extract_to would refuse from its directory alone (not a zip, hostile
+    names, links, encryption, too many files, declared sizes over the limit), reading only the
+    directory: cheap enough for a web request. Returns the number of files to unpack."""
+    label = _label(upload)
+    with _open(upload, label) as archive:
+        return len(_members(archive, label, max_members=max_members, max_bytes=max_bytes))
+
+
 def extract_to(upload: Any, dest: Path, *, max_members: int, max_bytes: int) -> list[Path]:
     """Unpack the zip ``upload`` into the new folder ``dest`` and return the files written.
 
@@ -77,23 +113,9 @@ def extract_to(upload: Any, dest: Path, *, max_members: int, max_bytes: int) -> 
     counted too (a zip can lie about them). Packaging files (``__MACOSX``, hidden files) are
     skipped. On any refusal ``dest`` is removed, so nothing half-unpacked is left behind.
     """
-    label = PurePosixPath((getattr(upload, "name", "") or "archive.zip").replace("\\", "/")).name[:120]
-    try:
-        archive = zipfile.ZipFile(upload)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise ArchiveRejected(f"{label} is not a readable zip archive.") from exc
-    with archive:
-        _refuse_hostile(archive, label)
-        members = [m for m in archive.infolist() if not m.is_dir() and not is_packaging(m.filename)]
-        if not members:
-            raise ArchiveRejected(f"{label} holds no files.")
-        if len(members) > max_members:
-            raise ArchiveRejected(f"{label} holds {len(members)} files; at most {max_members} are accepted.")
-        declared = sum(m.file_size for m in members)
-        if declared > max_bytes:
-            raise ArchiveTooLarge(f"{label} would expand to {declared / 1e6:.0f} MB; the limit is "
-                                  f"{max_bytes / 1e6:.0f} MB. Archives that expand this much are refused "
-                                  "(a possible zip bomb).")
+    label = _label(upload)
+    with _open(upload, label) as archive:
+        members = _members(archive, label, max_members=max_members, max_bytes=max_bytes)
         dest.mkdir(parents=True)
         root = dest.resolve()
         written: list[Path] = []

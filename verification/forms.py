@@ -189,9 +189,11 @@ class DatasetFromReviewsForm(forms.Form):
     mix_with = forms.ModelChoiceField(queryset=None, required=False,  # type: ignore[arg-type]
                                       help_text="A registered dataset whose images are added (optional).")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, datasets: Any = None, **kwargs: Any) -> None:
+        """``datasets``: those the user may see (selectors.datasets_for); all when not given."""
         super().__init__(*args, **kwargs)
-        self.fields["mix_with"].queryset = selectors.datasets()  # type: ignore[attr-defined]
+        self.fields["mix_with"].queryset = (  # type: ignore[attr-defined]
+            selectors.datasets() if datasets is None else datasets).order_by("name")
 
 
 def _hyperparameter_field(name: str) -> forms.Field:
@@ -217,9 +219,12 @@ class TrainingStartForm(forms.Form):
     train_crop = _hyperparameter_field("train_crop")
     seed = _hyperparameter_field("seed")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, datasets: Any = None, **kwargs: Any) -> None:
+        """``datasets``: those the user may see (selectors.datasets_for); all when not given. One that
+        is not ready can be chosen: the service then says why it cannot be trained on yet."""
         super().__init__(*args, **kwargs)
-        self.fields["dataset"].queryset = selectors.datasets().order_by("-created_at")  # type: ignore[attr-defined]
+        self.fields["dataset"].queryset = (  # type: ignore[attr-defined]
+            selectors.datasets() if datasets is None else datasets).order_by("-created_at")
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -69,6 +69,15 @@ def enqueue_evaluation(evaluation_id: int) -> bool:
     return _send(EVALUATE_TASK, evaluation_id, "training", "evaluation")
 
 
+SCAN_TASK = "worker.tasks.scan_dataset"
+
+
+def enqueue_dataset_scan(dataset_id: int) -> bool:
+    """Send a dataset's scan to the training queue (it reads every image of the dataset). On a
+    broker outage the dataset stays pending and the sweeper sends it again."""
+    return _send(SCAN_TASK, dataset_id, "training", "dataset scan")
+
+
 STABILITY_TASK = "worker.tasks.reshare_stability"
 
 

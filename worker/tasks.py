@@ -197,7 +197,7 @@ def analyse_batch(batch: list[Analysis]) -> dict[int, str]:
 
 @shared_task(name="worker.tasks.requeue_stuck", ignore_result=True)
 def requeue_stuck() -> int:
-    """Periodic sweeper (celery beat): re-send analyses, training runs and evaluations whose
+    """Periodic sweeper (celery beat): re-send analyses, training runs, evaluations and dataset scans whose
     message was lost, and take back work whose worker died without a redelivery (a training run
     resumes from its last finished epoch; an evaluation is failed with a reason, to be requested
     again). Claims make a duplicate message harmless."""
@@ -213,10 +213,13 @@ def requeue_stuck() -> int:
             "The worker stopped while scoring this evaluation (it ran past the time limit without finishing). "
             "Request the evaluation again."))
     resent = sum(queue.enqueue_evaluation(pk) for pk in lost)  # a duplicate finds it claimed and returns
-    if count or trained or dead or resent:
-        logger.warning("re-enqueued %d stuck analyses, %d training runs and %d evaluations; failed %d dead "
-                       "evaluations", count, trained, resent, len(dead))
-    return count + trained + len(dead) + resent
+    scans = sum(services.dataset_scan_requeue(dataset_id=pk, reason="stuck (message lost or worker gone); sent "
+                                              "to the queue again")
+                for pk in services.dataset_scans_stuck(queued_for_s=settings.VERITY_SWEEP_QUEUED_AFTER_S))
+    if count or trained or dead or resent or scans:
+        logger.warning("re-enqueued %d stuck analyses, %d training runs, %d evaluations and %d dataset scans; "
+                       "failed %d dead evaluations", count, trained, resent, scans, len(dead))
+    return count + trained + len(dead) + resent + scans
 
 
 @shared_task(bind=True, name="worker.tasks.deliver_webhook", acks_late=True, max_retries=None,
@@ -278,6 +281,17 @@ def train_model(self, run_id: int) -> str:  # type: ignore[no-untyped-def]
         services.training_run_fail(run_id=run_id, reason=f"Internal error while training: {type(exc).__name__}: {exc}")
         return "failed"
     return "succeeded"
+
+
+@shared_task(bind=True, name="worker.tasks.scan_dataset", acks_late=True, reject_on_worker_lost=True,
+             soft_time_limit=settings.VERITY_TRAINING_SOFT_TIME_LIMIT, time_limit=settings.VERITY_TRAINING_TIME_LIMIT)
+def scan_dataset(self, dataset_id: int) -> str:  # type: ignore[no-untyped-def]
+    """Read every image of a registered dataset (unpacking an uploaded zip first) and record its
+    counts and fingerprint, on the training queue. Safe to deliver twice: only a pending scan
+    (or one whose worker stopped beating) is claimed, and a scan replaces the counts."""
+    from .dataset_scan import run_scan
+
+    return run_scan(dataset_id, claimant=self.request.id or f"local-{uuid.uuid4()}")
 
 
 @shared_task(name="worker.tasks.evaluate_model", acks_late=True,

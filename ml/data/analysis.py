@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,10 @@ def _none(value: str) -> str:
 
 
 def analyse_samples(samples: list[Sample], *, max_pixels: int = DEFAULT_MAX_PIXELS,
-                    progress: bool = False) -> dict[str, Any]:
-    """Read every sample once and build the report described in the module docstring."""
+                    progress: bool = False,
+                    on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Read every sample once and build the report described in the module docstring.
+    ``on_progress(done, total)`` is called after each sample (the caller decides how often to act)."""
     samples = sorted(samples, key=sort_key)
     counts: dict[str, Counter[str]] = {k: Counter() for k in ("class", "split", "source", "generator")}
     split_class: dict[str, Counter[str]] = defaultdict(Counter)
@@ -65,7 +68,9 @@ def analyse_samples(samples: list[Sample], *, max_pixels: int = DEFAULT_MAX_PIXE
         from tqdm import tqdm
 
         iterator = tqdm(samples, desc="Analysing", unit="image")
-    for s in iterator:
+    for done, s in enumerate(iterator):
+        if on_progress is not None:
+            on_progress(done, len(samples))
         counts["class"][s.label] += 1
         counts["split"][_none(s.split)] += 1
         counts["source"][_none(s.source)] += 1

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from ml.data.sources import load_samples
+from tests.dataset_scans import scanned
 from tests.dataset_zips import HOSTILE, as_upload, split_layout, zip_bytes
 from tests.images import png_bytes
 from tests.reviewed_cases import reviewed_case
@@ -31,8 +32,10 @@ def team_admin(people):  # type: ignore[no-untyped-def]
 def test_an_admin_registers_an_uploaded_zip(api, admin_user):
     archive = as_upload(zip_bytes(split_layout()))
     response = api("admin").post("/api/v1/datasets/", {"name": "zipped", "archive": archive}, format="multipart")
-    assert response.status_code == 201, response.json()
-    body = response.json()
+    assert response.status_code == 202, response.json()
+    assert response.json()["status"] == "pending" and response.json()["analysis"] == {}
+    scanned(Dataset.objects.get())
+    body = api("admin").get(response["Location"]).json()
     assert body["origin"] == "upload" and body["analysis"]["total"] == 5 and body["analysis"]["skipped_files"] == 1
     assert body["analysis"]["by_class"] == {"real": 2, "ai_generated": 3}
     assert Dataset.objects.get().path == body["path"]
@@ -69,14 +72,17 @@ def reviewed(people, admin_user):  # type: ignore[no-untyped-def]
 
 def test_a_team_admin_builds_a_dataset_from_the_teams_reviews_only(api, team_admin, reviewed):
     response = api("owner").post("/api/v1/datasets/from-reviews/", {"name": "reviewed"}, format="json")
-    assert response.status_code == 201, response.json()
-    body = response.json()
+    assert response.status_code == 202, response.json()
+    scanned(Dataset.objects.get())
+    body = api("owner").get(response["Location"]).json()
     assert body["origin"] == "reviews" and body["analysis"]["by_class"] == {"real": 2, "ai_generated": 2}
     assert sorted(s.label for s in load_samples(body["path"])) == ["ai_generated"] * 2 + ["real"] * 2
     mixed = api("owner").post("/api/v1/datasets/from-reviews/", {"name": "mixed", "mix_with": body["id"]},
                               format="json")
-    assert mixed.status_code == 201 and mixed.json()["analysis"]["total"] == 8
-    assert mixed.json()["analysis"]["reviewed"]["mixed_with"] == "reviewed"
+    assert mixed.status_code == 202
+    scanned(Dataset.objects.get(name="mixed"))
+    body = api("owner").get(mixed["Location"]).json()
+    assert body["analysis"]["total"] == 8 and body["analysis"]["reviewed"]["mixed_with"] == "reviewed"
 
 
 def test_from_reviews_refuses_too_few_images_and_an_unknown_dataset(api, team_admin):

@@ -105,7 +105,7 @@ def test_the_admin_lifecycle_api_never_fails_and_matches_its_schema(wsgi_schema:
     from verification.models import Dataset, TrainingRun
 
     monkeypatch.setattr("verification.queue.enqueue_training", lambda run_id: None)
-    dataset = Dataset.objects.create(name="fuzz", path="/nonexistent/fuzz", analysis={"total": 0})
+    dataset = Dataset.objects.create(status="ready", name="fuzz", path="/nonexistent/fuzz", analysis={"total": 0})
     run = TrainingRun.objects.create(dataset=dataset, hyperparameters={"epochs": 1})
     known = (dataset.pk if path.startswith("/api/v1/datasets/") else run.pk if path.startswith("/api/v1/training")
              else active_version.pk)

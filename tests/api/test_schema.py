@@ -19,7 +19,7 @@ EXPECTED = {
     ("get", "/api/v1/me/"),
     ("get", "/api/v1/reviews/"), ("post", "/api/v1/reviews/"), ("get", "/api/v1/reviews/{id}/"),
     ("post", "/api/v1/model-versions/{id}/promote/"), ("get", "/api/v1/datasets/"), ("post", "/api/v1/datasets/"),
-    ("get", "/api/v1/datasets/{id}/"),
+    ("get", "/api/v1/datasets/{id}/"), ("post", "/api/v1/datasets/{id}/rescan/"),
     ("post", "/api/v1/datasets/from-reviews/"), ("get", "/api/v1/training-runs/"), ("post", "/api/v1/training-runs/"),
     ("get", "/api/v1/training-runs/{id}/"), ("post", "/api/v1/training-runs/{id}/cancel/"),
     ("get", "/api/v1/evaluations/"), ("post", "/api/v1/evaluations/"), ("get", "/api/v1/evaluations/{id}/"),

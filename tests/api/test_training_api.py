@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.dataset_scans import scanned
 from verification.models import AuditEvent, Dataset, Membership, ModelVersion, Role, TrainingRun
 
 
@@ -18,7 +19,7 @@ def api_dataset_dir(demo_dataset) -> Path:  # type: ignore[no-untyped-def]
 def dataset(api_dataset_dir, admin_user) -> Dataset:  # type: ignore[no-untyped-def]
     from verification import services
 
-    return services.dataset_register(actor=admin_user, name="demo", path=str(api_dataset_dir))
+    return scanned(services.dataset_register(actor=admin_user, name="demo", path=str(api_dataset_dir)))
 
 
 @pytest.mark.parametrize("who", ["owner", "teammate", "outsider", "lead"])
@@ -42,9 +43,12 @@ def test_an_admin_of_a_team_may_use_it(api, people, dataset, sent_runs):
 def test_an_admin_registers_a_dataset_by_path(api, api_dataset_dir, admin_user):
     response = api("admin").post("/api/v1/datasets/", {"name": "demo-2", "path": str(api_dataset_dir)},
                                  format="json")
-    assert response.status_code == 201, response.content
-    body = response.json()
-    assert body["analysis"]["total"] == 12 and body["analysis"]["by_class"] == {"real": 6, "ai_generated": 6}
+    assert response.status_code == 202, response.content
+    assert response["Location"].endswith(f"/api/v1/datasets/{response.json()['id']}/")
+    scanned(Dataset.objects.get(pk=response.json()["id"]))
+    body = api("admin").get(response["Location"]).json()
+    assert body["status"] == "ready" and body["analysis"]["total"] == 12
+    assert body["analysis"]["by_class"] == {"real": 6, "ai_generated": 6}
     assert Dataset.objects.get(pk=body["id"]).fingerprint == body["fingerprint"]
     listed = api("admin").get("/api/v1/datasets/").json()
     assert [d["name"] for d in listed["results"]] == ["demo-2"]

@@ -152,7 +152,7 @@ def test_the_dataset_dashboard_has_an_empty_state_then_shows_registered_counts(c
     client.force_login(crew["lead"])
     url = reverse("verification:dashboard_datasets")
     assert "No datasets are registered yet" in client.get(url).content.decode()
-    Dataset.objects.create(name="newsroom-2026", path="/data/newsroom", analysis={
+    Dataset.objects.create(status="ready", name="newsroom-2026", path="/data/newsroom", analysis={
         "total": 30, "by_class": {"real": 18, "ai_generated": 12}, "by_split": {"train": 20, "val": 5, "test": 5},
         "by_source": {"agency": 18}, "by_generator": {"sdxl": 7, "midjourney": 5},
         "sizes": [{"label": "<256 px", "count": 4}, {"label": "256-1024 px", "count": 26}]})

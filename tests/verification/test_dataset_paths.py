@@ -7,6 +7,7 @@ import os
 import pytest
 from django.urls import reverse
 
+from tests.dataset_scans import scanned
 from verification import services
 from verification.errors import VerityError
 from verification.models import Dataset
@@ -55,15 +56,19 @@ def test_a_manifest_inside_a_root_cannot_list_files_outside_it(crew, roots, demo
         writer = csv.writer(fh)
         writer.writerow(["path", "label"])
         writer.writerow([str(image), "real"])
-    assert _refusal(crew, roots / "manifest.csv") == _refusal(crew, "/etc")
+    # Listing the manifest is the scan's work (a task): the scan fails with the same refusal, and no
+    # file outside the roots is read.
+    dataset = scanned(services.dataset_register(actor=crew["admin"], name="listed", path=str(roots / "manifest.csv")))
+    assert dataset.status == "failed" and dataset.scan_error == _refusal(crew, "/etc")
+    assert dataset.analysis == {} and dataset.fingerprint == ""
 
 
 def test_a_dataset_under_a_root_is_registered(crew, roots, demo_dataset):
     import shutil
 
     shutil.copytree(demo_dataset(pairs=2, seed=3), roots / "demo")
-    dataset = services.dataset_register(actor=crew["admin"], name="demo", path=str(roots / "demo"))
-    assert dataset.path == str(roots / "demo") and dataset.analysis["total"] == 4
+    dataset = scanned(services.dataset_register(actor=crew["admin"], name="demo", path=str(roots / "demo")))
+    assert dataset.status == "ready" and dataset.path == str(roots / "demo") and dataset.analysis["total"] == 4
 
 
 def test_the_datasets_page_shows_the_same_refusal(client, crew, roots):

@@ -80,7 +80,7 @@ def _checkpoint(tmp_path: Path, *, is_demo: bool) -> Path:
 def test_a_model_fine_tuned_in_the_portal_from_a_demo_model_is_a_demo_model(crew, tmp_path):
     base = ModelVersion.objects.create(name="demo-base", checkpoint="/m/demo.pt", checkpoint_sha256="d" * 64,
                                        is_demo=True)
-    dataset = Dataset.objects.create(name="newsroom", path=str(tmp_path))
+    dataset = Dataset.objects.create(status="ready", name="newsroom", path=str(tmp_path))
     run = TrainingRun.objects.create(dataset=dataset, base_model=base, status=TrainingStatus.RUNNING,
                                      hyperparameters={"seed": 0})
     run = services.training_run_finish(run_id=run.pk, checkpoint=_checkpoint(tmp_path, is_demo=False))
@@ -91,8 +91,8 @@ def test_a_dataset_evaluation_uses_the_seed_of_the_base_models_run(crew, tmp_pat
     """A fine-tuned version was never trained on this dataset itself, but its base model was, with
     seed 5: seed 0 would put the base model's training images in the test split."""
     unsplit = {"total": 40}  # no file names its split: a seed decides it
-    data = Dataset.objects.create(name="unsplit", path=str(tmp_path / "a"), analysis=unsplit)
-    other = Dataset.objects.create(name="other", path=str(tmp_path / "b"), analysis=unsplit)
+    data = Dataset.objects.create(status="ready", name="unsplit", path=str(tmp_path / "a"), analysis=unsplit)
+    other = Dataset.objects.create(status="ready", name="other", path=str(tmp_path / "b"), analysis=unsplit)
     base = ModelVersion.objects.create(name="base", checkpoint="/m/b.pt", checkpoint_sha256="b" * 64)
     child = ModelVersion.objects.create(name="child", checkpoint="/m/c.pt", checkpoint_sha256="c" * 64)
     grandchild = ModelVersion.objects.create(name="grandchild", checkpoint="/m/g.pt", checkpoint_sha256="e" * 64)

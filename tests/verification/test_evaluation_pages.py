@@ -24,7 +24,7 @@ def pair(version) -> tuple[ModelVersion, ModelVersion]:  # type: ignore[no-untyp
 
 @pytest.fixture
 def dataset(db) -> Dataset:  # type: ignore[no-untyped-def]
-    return Dataset.objects.create(name="newsroom-2026", path="/data/newsroom", fingerprint="d" * 64,
+    return Dataset.objects.create(status="ready", name="newsroom-2026", path="/data/newsroom", fingerprint="d" * 64,
                                   analysis={"total": 8, "by_split": {"train": 4, "val": 2, "test": 2}})
 
 
@@ -69,7 +69,7 @@ def test_an_admin_queues_both_versions_on_the_same_dataset_and_sees_them_side_by
 def test_evaluations_on_different_data_are_not_put_side_by_side(
         client, crew, pair, dataset, sent_evaluations):
     a, b = pair
-    other = Dataset.objects.create(name="other-data", path="/data/other", fingerprint="e" * 64,
+    other = Dataset.objects.create(status="ready", name="other-data", path="/data/other", fingerprint="e" * 64,
                                    analysis={"total": 4, "by_split": {"test": 4}})
     _finish(services.evaluation_request(actor=crew["admin"], versions=[a], source="dataset", dataset=dataset)[0],
             [[1, 0], [0, 1]])
@@ -102,7 +102,8 @@ def test_a_dataset_both_versions_trained_on_with_other_seeds_has_no_common_test_
     from verification.models import TrainingRun
 
     a, b = pair
-    unsplit = Dataset.objects.create(name="unsplit", path="/data/u", analysis={"total": 10, "by_split": {}})
+    unsplit = Dataset.objects.create(status="ready", name="unsplit", path="/data/u",
+                                     analysis={"total": 10, "by_split": {}})
     for version, seed in ((a, 1), (b, 2)):
         TrainingRun.objects.create(dataset=unsplit, model_version=version, hyperparameters={"seed": seed})
     with pytest.raises(VerityError, match="different split seeds"):

@@ -11,6 +11,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from tests.dataset_scans import scanned
 from tests.images import png_bytes
 from verification import selectors, services
 from verification.models import (Analysis, AuditEvent, Case, CaseImage, EvaluationStatus, ModelEvaluation,
@@ -78,7 +79,7 @@ def test_an_evaluation_on_a_dataset_gives_the_metrics_of_ml_evaluate(
         crew, model, eval_data, tiny_checkpoint, sent_evaluations, django_capture_on_commit_callbacks):
     from ml.evaluate import evaluate
 
-    dataset = services.dataset_register(actor=crew["admin"], name="eval-demo", path=str(eval_data))
+    dataset = scanned(services.dataset_register(actor=crew["admin"], name="eval-demo", path=str(eval_data)))
     with django_capture_on_commit_callbacks(execute=True):
         [evaluation] = services.evaluation_request(actor=crew["admin"], versions=[model], source="dataset",
                                                    dataset=dataset)
@@ -202,7 +203,7 @@ def test_reviewed_labels_count_settled_image_verdicts_once_per_file(crew, model)
 def test_a_failing_evaluation_records_a_readable_reason(crew, model, sent_evaluations):
     from verification.models import Dataset
 
-    gone = Dataset.objects.create(name="vanished", path="/no/such/data", analysis={"total": 4})
+    gone = Dataset.objects.create(status="ready", name="vanished", path="/no/such/data", analysis={"total": 4})
     [evaluation] = services.evaluation_request(actor=crew["admin"], versions=[model], source="dataset", dataset=gone)
     assert evaluate_model.run(evaluation.pk) == "failed"
     evaluation.refresh_from_db()

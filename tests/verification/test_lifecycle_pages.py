@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
+from tests.dataset_scans import scanned
 from verification import services
 from verification.models import AuditEvent, Dataset, ModelVersion, TrainingRun, TrainingStatus
 
@@ -21,7 +22,7 @@ def page_dataset_dir(demo_dataset) -> Path:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def run(crew, sent_runs) -> TrainingRun:  # type: ignore[no-untyped-def]
-    dataset = Dataset.objects.create(name="rows-only", path="/data/x", analysis={"total": 8})
+    dataset = Dataset.objects.create(status="ready", name="rows-only", path="/data/x", analysis={"total": 8})
     return services.training_run_start(actor=crew["admin"], dataset=dataset, hyperparameters={"epochs": 2})
 
 
@@ -42,7 +43,7 @@ def test_an_admin_registers_a_dataset_on_the_page(client, crew, page_dataset_dir
     response = client.post(reverse("verification:datasets"), {"name": "demo", "path": str(page_dataset_dir)})
     assert response.status_code == 302
     page = client.get(reverse("verification:datasets")).content.decode()
-    assert 'data-dataset="demo"' in page and Dataset.objects.get().analysis["total"] == 8
+    assert 'data-dataset="demo"' in page and scanned(Dataset.objects.get()).analysis["total"] == 8
     bad = client.post(reverse("verification:datasets"), {"name": "other", "path": "/no/such/place"})
     assert bad.status_code == 400 and "Datasets can only be registered from under" in bad.content.decode()
     missing = client.post(reverse("verification:datasets"), {"name": "other", "path": str(page_dataset_dir / "x")})
@@ -50,7 +51,7 @@ def test_an_admin_registers_a_dataset_on_the_page(client, crew, page_dataset_dir
 
 
 def test_an_admin_starts_a_run_watches_it_and_cancels_it(client, crew, sent_runs, django_capture_on_commit_callbacks):
-    dataset = Dataset.objects.create(name="rows-only", path="/data/x", analysis={"total": 8})
+    dataset = Dataset.objects.create(status="ready", name="rows-only", path="/data/x", analysis={"total": 8})
     client.force_login(crew["admin"])
     form = client.get(reverse("verification:training_runs")).content.decode()
     assert 'name="epochs"' in form and 'value="224"' in form  # defaults are shown
@@ -76,7 +77,7 @@ def test_an_admin_starts_a_run_watches_it_and_cancels_it(client, crew, sent_runs
 
 
 def test_a_crop_larger_than_the_input_is_refused_on_the_form(client, crew, sent_runs):
-    dataset = Dataset.objects.create(name="rows-only", path="/data/x", analysis={"total": 8})
+    dataset = Dataset.objects.create(status="ready", name="rows-only", path="/data/x", analysis={"total": 8})
     client.force_login(crew["admin"])
     response = client.post(reverse("verification:training_runs"), {
         "dataset": dataset.pk, "epochs": 1, "batch_size": 8, "lr": 0.001, "input_size": 64, "train_crop": 128,
@@ -112,7 +113,7 @@ def test_admins_see_the_lifecycle_links(client, crew):
 
 def test_the_django_admin_action_starts_training_on_a_dataset(client, crew, sent_runs, django_user_model):
     root = django_user_model.objects.create_superuser("root", password="pw-root-12345!")
-    dataset = Dataset.objects.create(name="rows-only", path="/data/x", analysis={"total": 8})
+    dataset = Dataset.objects.create(status="ready", name="rows-only", path="/data/x", analysis={"total": 8})
     client.force_login(root)
     client.post(reverse("admin:verification_dataset_changelist"),
                 {"action": "start_training", "_selected_action": [dataset.pk]})
@@ -121,7 +122,7 @@ def test_the_django_admin_action_starts_training_on_a_dataset(client, crew, sent
 
 
 def test_the_run_page_shows_step_progress_with_its_eta_and_the_status_poll_carries_it(client, crew, sent_runs):
-    dataset = Dataset.objects.create(name="steps", path="/data/x", analysis={"total": 8})
+    dataset = Dataset.objects.create(status="ready", name="steps", path="/data/x", analysis={"total": 8})
     run = services.training_run_start(actor=crew["admin"], dataset=dataset, hyperparameters={"epochs": 2})
     services.training_run_begin(run_id=run.pk, out_dir="/tmp/run")
     services.training_run_progress(run_id=run.pk, event={

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.dataset_scans import scanned
 from verification import services
 from verification.errors import InvalidTransition, VerityError
 from verification.models import AuditEvent, Dataset, ModelVersion, TrainingRun, TrainingStatus
@@ -21,11 +22,11 @@ def tiny_dataset(demo_dataset) -> Path:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def dataset(crew, tiny_dataset) -> Dataset:  # type: ignore[no-untyped-def]
-    return services.dataset_register(actor=crew["admin"], name="demo-v1", path=str(tiny_dataset))
+    return scanned(services.dataset_register(actor=crew["admin"], name="demo-v1", path=str(tiny_dataset)))
 
 
 def test_registering_a_dataset_stores_its_counts_fingerprint_and_an_audit_event(crew, tiny_dataset):
-    dataset = services.dataset_register(actor=crew["admin"], name="demo-v1", path=str(tiny_dataset))
+    dataset = scanned(services.dataset_register(actor=crew["admin"], name="demo-v1", path=str(tiny_dataset)))
     a = dataset.analysis
     assert a["total"] == 20 and a["by_class"] == {"real": 10, "ai_generated": 10}
     assert sum(a["by_split"].values()) == 20
@@ -52,10 +53,10 @@ def test_a_dataset_path_that_does_not_exist_or_a_taken_name_is_refused(crew, dat
         services.dataset_register(actor=crew["admin"], name="other", path=str(tmp_path / "nowhere"))
     with pytest.raises(VerityError, match="immutable"):
         services.dataset_register(actor=crew["admin"], name="demo-v1", path=dataset.path)
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(VerityError, match="could not be read"):
-        services.dataset_register(actor=crew["admin"], name="empty", path=str(tmp_path / "empty"))
     assert Dataset.objects.count() == 1
+    (tmp_path / "empty").mkdir()  # found by the scan, not the request
+    empty = scanned(services.dataset_register(actor=crew["admin"], name="empty", path=str(tmp_path / "empty")))
+    assert empty.status == "failed" and "could not be read" in empty.scan_error
 
 
 def test_hyperparameters_get_defaults_and_bad_ones_are_named():

@@ -51,9 +51,13 @@ def _submit(people: dict[str, Any], title: str, seed: int) -> Analysis:
     return Analysis.objects.get(image=result.images[0])
 
 
-def _register(admin_api: APIClient, name: str, path: Path) -> int:
+def _register(admin_api: APIClient, name: str, path: Path, worker: tuple[Any, Path]) -> int:
+    """Register through the API (202) and wait for the training worker to scan it."""
     response = admin_api.post("/api/v1/datasets/", {"name": name, "path": str(path)}, format="json")
-    assert response.status_code == 201, response.content
+    assert response.status_code == 202, response.content
+    ready = wait_for(lambda: (lambda d: d if d["status"] in ("ready", "failed") else None)(
+        admin_api.get(response["Location"]).json()), timeout=120, proc=worker[0], log_path=worker[1])
+    assert ready["status"] == "ready", ready
     return response.json()["id"]
 
 
@@ -79,7 +83,7 @@ def test_train_promote_and_analyse_with_the_new_version_while_inference_keeps_fl
     from ml.data.demo import generate_demo_dataset
 
     data = generate_demo_dataset(tmp_path / "demo", pairs=12, size=64, seed=5)
-    dataset_id = _register(admin_api, "demo-lifecycle", data)
+    dataset_id = _register(admin_api, "demo-lifecycle", data, workers["training"])
     training, training_log = workers["training"]
     inference, inference_log = workers["inference"]
 
@@ -130,7 +134,7 @@ def test_a_run_whose_dataset_vanished_fails_with_a_reason_and_registers_nothing(
     from ml.data.demo import generate_demo_dataset
 
     data = generate_demo_dataset(tmp_path / "soon-gone", pairs=4, size=64, seed=6)
-    dataset_id = _register(admin_api, "soon-gone", data)
+    dataset_id = _register(admin_api, "soon-gone", data, workers["training"])
     shutil.rmtree(data)
     training, training_log = workers["training"]
     run_id = _start(admin_api, dataset_id, TINY)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from tests.dataset_scans import scanned
 from verification import queue, services
 from verification.models import AuditEvent, TrainingRun, TrainingStatus
 from worker.tasks import requeue_stuck, train_model
@@ -29,7 +30,7 @@ def dataset(admin, tmp_path_factory):  # type: ignore[no-untyped-def]
     from ml.data.demo import generate_demo_dataset
 
     data = generate_demo_dataset(tmp_path_factory.mktemp("sweep-data") / "d", pairs=10, size=64, seed=2)
-    return services.dataset_register(actor=admin, name="sweep", path=str(data))
+    return scanned(services.dataset_register(actor=admin, name="sweep", path=str(data)))
 
 
 @pytest.fixture

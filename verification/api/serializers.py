@@ -449,17 +449,37 @@ class MeSerializer(serializers.Serializer):
 
 # --- Model lifecycle: datasets, training runs, promotion (admins) -------------------------------
 
+class DatasetScanSerializer(serializers.Serializer):
+    files_seen = serializers.IntegerField(help_text="Files read so far (updated about every second).")
+    files_total = serializers.IntegerField(help_text="Files to read; 0 while the scan has not listed them yet.")
+    progress = serializers.FloatField(allow_null=True, help_text="files_seen / files_total, null while unknown.")
+    attempts = serializers.IntegerField(help_text="Times a worker took the scan (more after a worker died).")
+    error = serializers.CharField(help_text="Why the scan failed; empty otherwise.")
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
 class DatasetSerializer(serializers.ModelSerializer):
     analysis = serializers.JSONField(read_only=True, help_text=(
-        "Counts computed at registration: total, by_class, by_split, by_source, by_generator, sizes "
-        "(binned shorter side), decoded, undecodable and duplicate groups."))
+        "Counts computed by the scan: total, by_class, by_split, by_source, by_generator, sizes "
+        "(binned shorter side), decoded, undecodable and duplicate groups. Empty until the scan is ready."))
+    team = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True, help_text=(
+        "The team whose admins see, train on and rescan it (null: registered before datasets had a team)."))
+    scan = serializers.SerializerMethodField()
 
     class Meta:
         model = Dataset
-        fields = ["id", "name", "origin", "path", "fingerprint", "analysis", "created_at"]
+        fields = ["id", "name", "origin", "path", "team", "status", "scan", "fingerprint", "analysis", "created_at"]
         read_only_fields = fields
-        extra_kwargs = {"origin": {"help_text": "How the dataset came in: a path on the server, an uploaded "
+        extra_kwargs = {"status": {"help_text": "pending (waiting for a worker), scanning, ready (can be trained "
+                                                "on) or failed (see scan.error; rescan once the data is fixed)."},
+                        "origin": {"help_text": "How the dataset came in: a path on the server, an uploaded "
                                                 "zip, or reviewed cases (the last two live in a folder Verity owns)."}}
+
+    @extend_schema_field(DatasetScanSerializer)
+    def get_scan(self, dataset: Dataset) -> dict[str, Any]:
+        return {"files_seen": dataset.files_seen, "files_total": dataset.files_total,
+                "progress": dataset.progress, "attempts": dataset.scan_attempts, "error": dataset.scan_error,
+                "finished_at": dataset.scan_finished_at}
 
 
 class DatasetCreateSerializer(serializers.Serializer):

@@ -383,13 +383,19 @@ class MeView(APIView):
 # --- Model lifecycle: datasets and training runs (admins only) ------------------------------------------
 
 DATASET_EXAMPLE = {
-    "id": 3, "name": "demo-2026-11", "origin": "path", "path": "/data/demo", "fingerprint": "9f2c" + "0" * 60,
+    "id": 3, "name": "demo-2026-11", "origin": "path", "path": "/data/demo", "team": 1, "status": "ready",
+    "scan": {"files_seen": 600, "files_total": 600, "progress": 1.0, "attempts": 1, "error": "",
+             "finished_at": "2026-11-25T10:00:40Z"},
+    "fingerprint": "9f2c" + "0" * 60,
     "analysis": {"total": 600, "by_class": {"real": 300, "ai_generated": 300},
                  "by_split": {"train": 420, "val": 90, "test": 90}, "by_source": {"(none)": 600},
                  "by_generator": {"(none)": 600}, "sizes": [{"label": "<256 px", "count": 600}],
                  "decoded": 600, "undecodable": 0, "duplicate_groups": 0, "cross_split_duplicate_groups": 0,
                  "label_conflict_groups": 0},
     "created_at": "2026-11-25T10:00:00Z"}
+DATASET_PENDING_EXAMPLE = {
+    **DATASET_EXAMPLE, "status": "pending", "fingerprint": "", "analysis": {},
+    "scan": {"files_seen": 0, "files_total": 0, "progress": None, "attempts": 0, "error": "", "finished_at": None}}
 RUN_EXAMPLE = {
     "id": 7, "dataset": 3, "dataset_name": "demo-2026-11", "base_model": 1,
     "hyperparameters": {"epochs": 3, "batch_size": 32, "lr": 0.001, "input_size": 224, "train_crop": 224, "seed": 0},
@@ -410,30 +416,45 @@ def _admin_reads(*, example: dict[str, Any], list_summary: str, list_example: st
                                examples=[OpenApiExample(retrieve_example, value=example, response_only=True)]))
 
 
+def _accepted(request: Request, dataset: Any) -> Response:
+    """202: registered, scanned by a task; Location is the resource to poll for status and progress."""
+    location = request.build_absolute_uri(reverse("api:dataset-detail", args=[dataset.pk]))
+    return Response(DatasetSerializer(dataset).data, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
+
+
+SCANNED_LATER = ("Answers 202 at once with `status` \"pending\" and a Location header: a task on the training "
+                 "queue then reads every image; poll the Location (`status`, `scan.files_seen` of "
+                 "`scan.files_total`) until `status` is \"ready\" (counts and fingerprint filled in) or "
+                 "\"failed\" (`scan.error` says why). Only a ready dataset can be trained on. ")
+
+
 @_admin_reads(example=DATASET_EXAMPLE, list_summary="List registered datasets", list_example="Datasets",
-              retrieve_summary="Get a dataset with its counts", retrieve_example="A dataset")
+              retrieve_summary="Get a dataset with its scan's status and progress, and its counts",
+              retrieve_example="A dataset", retrieve_note="Poll this while it is scanned. ")
 class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     permission_classes = [IsVerityAdmin]
     serializer_class = DatasetSerializer
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
     def get_queryset(self) -> Any:
-        return selectors.datasets().order_by("-created_at", "-id")
+        # Another team's dataset is a 404, here and for rescan.
+        return selectors.datasets_for(self.request.user).order_by("-created_at", "-id")
 
     @extend_schema(summary="Register a dataset by its path on the server or by uploading a zip", tags=["training"],
                    request={"application/json": DatasetCreateSerializer,
                             "multipart/form-data": DatasetUploadSerializer},
-                   responses={201: DatasetSerializer, **errors(400, 403, 413)},
-                   description="JSON with `name` and `path` registers a folder or manifest on the server; "
-                               "multipart/form-data with `name` and an `archive` zip unpacks it into a folder "
-                               "Verity owns (up to VERITY_MAX_DATASET_ZIP_BYTES; a zip that is hostile, not a "
-                               "zip or holds no labelled images is a 400 and leaves nothing behind). Reads and "
-                               "analyses every image (this can take a while on a big dataset) and stores the "
-                               "counts and a content fingerprint. Datasets are immutable: a new version is a "
-                               "new name. Admins only. Scope: submit.",
+                   responses={202: DatasetSerializer, **errors(400, 403, 413)},
+                   description="JSON with `name` and `path` registers a folder or manifest on the server (under "
+                               "VERITY_DATASET_ROOTS); multipart/form-data with `name` and an `archive` zip stores "
+                               "it for the scan to unpack into a folder Verity owns (up to "
+                               "VERITY_MAX_DATASET_ZIP_BYTES; a zip that is hostile, not a zip or empty is a 400 and "
+                               "leaves nothing behind). " + SCANNED_LATER + "The dataset belongs to the first "
+                               "team you administer. Datasets are not edited: a new version is a new name. "
+                               "Admins only. Scope: submit.",
                    examples=[OpenApiExample("Register", value={"name": "demo-2026-11", "path": "/data/demo"},
                                             request_only=True),
-                             OpenApiExample("Registered", value=DATASET_EXAMPLE, response_only=True)])
+                             OpenApiExample("Registered", value=DATASET_PENDING_EXAMPLE, response_only=True,
+                                            status_codes=["202"])])
     def create(self, request: Request, format: str | None = None) -> Response:
         if "archive" in request.data:
             upload = DatasetUploadSerializer(data=request.data)
@@ -443,20 +464,21 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             data = DatasetCreateSerializer(data=request.data)
             data.is_valid(raise_exception=True)
             dataset = services.dataset_register(actor=request.user, **data.validated_data)
-        return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
+        return _accepted(request, dataset)
 
     @extend_schema(summary="Build a dataset from reviewed cases", tags=["training"],
-                   request=DatasetFromReviewsSerializer, responses={201: DatasetSerializer, **errors(400, 403)},
+                   request=DatasetFromReviewsSerializer, responses={202: DatasetSerializer, **errors(400, 403, 409)},
                    description="Images in finalised cases of the teams you administer (a superuser: all teams) "
                                "whose latest review says real or AI-generated, labelled so, copied into a folder "
                                "Verity owns with a manifest. Copies of one image count once; images whose copies "
                                "were given different verdicts are left out (`analysis.reviewed` says how many). "
-                               "`mix_with` adds a registered dataset's samples. 400 when the result has fewer "
-                               "than 2 images of either class. Admins only. Scope: submit.",
+                               "`mix_with` adds a registered, ready dataset's samples (409 when it is not ready). "
+                               "400 when the result has fewer than 2 images of either class. " + SCANNED_LATER
+                               + "Admins only. Scope: submit.",
                    examples=[OpenApiExample("Build", value={"name": "reviewed-2026-12", "mix_with": 3},
                                             request_only=True),
-                             OpenApiExample("Built", response_only=True, value={
-                                 **DATASET_EXAMPLE, "name": "reviewed-2026-12", "origin": "reviews",
+                             OpenApiExample("Built", response_only=True, status_codes=["202"], value={
+                                 **DATASET_PENDING_EXAMPLE, "name": "reviewed-2026-12", "origin": "reviews",
                                  "path": "/var/verity/datasets/reviews-reviewed-2026-12-1f0c9a7d2b3e"})])
     @action(detail=False, methods=["post"], url_path="from-reviews", parser_classes=[JSONParser])
     def from_reviews(self, request: Request, format: str | None = None) -> Response:
@@ -469,7 +491,20 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                 raise VerityError("No such dataset.", details={"mix_with": ["No such dataset."]})
         dataset = services.dataset_build_from_reviews(actor=request.user, name=data.validated_data["name"],
                                                       mix_with=mix_with)
-        return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
+        return _accepted(request, dataset)
+
+    @extend_schema(summary="Scan a dataset again", tags=["training"], request=None,
+                   responses={202: DatasetSerializer, **errors(403, 404, 409)},
+                   description="Reads every image of a ready or failed dataset again (after its files were fixed, "
+                               "or a scan failed); the counts and fingerprint are replaced, never added to. "
+                               "409 while a scan is pending or running. " + SCANNED_LATER
+                               + "Admins of the dataset's team only. Scope: submit.",
+                   examples=[OpenApiExample("Rescanning", value=DATASET_PENDING_EXAMPLE, response_only=True,
+                                            status_codes=["202"])])
+    @action(detail=True, methods=["post"], url_path="rescan")
+    def rescan(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
+        dataset = services.dataset_rescan(actor=request.user, dataset=self.get_object())
+        return _accepted(request, dataset)
 
 
 @_admin_reads(example=RUN_EXAMPLE, list_summary="List training runs", list_example="Runs",
@@ -484,8 +519,9 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         return selectors.training_runs()
 
     @extend_schema(summary="Start a training run", tags=["training"], request=TrainingRunCreateSerializer,
-                   responses={201: TrainingRunSerializer, **errors(400, 403)},
-                   description="Queues training on the training queue. Missing hyperparameters take their "
+                   responses={201: TrainingRunSerializer, **errors(400, 403, 409)},
+                   description="Queues training on the training queue. 409 when the dataset's scan is not ready "
+                               "(still pending or scanning, or failed). Missing hyperparameters take their "
                                "defaults. The resulting model version is registered, not activated. "
                                "Admins only. Scope: submit.",
                    examples=[OpenApiExample("Start", value={"dataset": 3, "hyperparameters": {"epochs": 3}},
@@ -496,7 +532,7 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         data = TrainingRunCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        dataset = selectors.datasets().filter(pk=values["dataset"]).first()
+        dataset = selectors.datasets_for(request.user).filter(pk=values["dataset"]).first()
         if dataset is None:
             raise VerityError("No such dataset.", details={"dataset": ["No such dataset."]})
         base = None

@@ -12,9 +12,32 @@ class DatasetOrigin(models.TextChoices):
     REVIEWS = "reviews", "Reviewed cases"
 
 
+class ScanStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for a worker"
+    SCANNING = "scanning", "Scanning"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Scan failed"
+
+
+# Allowed status changes; services.dataset_scans refuses any other (InvalidTransition).
+SCAN_TRANSITIONS: dict[str, set[str]] = {
+    ScanStatus.PENDING: {ScanStatus.SCANNING, ScanStatus.FAILED},
+    # scanning -> pending: its worker died and the sweeper sends it again.
+    ScanStatus.SCANNING: {ScanStatus.READY, ScanStatus.FAILED, ScanStatus.PENDING},
+    ScanStatus.READY: {ScanStatus.PENDING},  # a rescan
+    ScanStatus.FAILED: {ScanStatus.PENDING},  # a rescan
+}
+
+
 class Dataset(models.Model):
     """A registered training or evaluation dataset (services.dataset_register, dataset_register_archive
-    and dataset_build_from_reviews; immutable once registered).
+    and dataset_build_from_reviews; immutable once registered) of one team.
+
+    Registering only checks the request and records the row (``pending``); the worker task
+    worker.tasks.scan_dataset, on the training queue, unpacks an uploaded zip, reads and decodes
+    every image and fills ``analysis`` and ``fingerprint`` (``scanning`` -> ``ready`` or
+    ``failed`` with ``scan_error``). Only a ``ready`` dataset can be trained on. ``scan_beat_at``
+    is the sweeper's clock: a scanning task touches it with every progress report and heartbeat.
 
     ``analysis`` holds counts computed when the dataset is registered::
 
@@ -41,9 +64,33 @@ class Dataset(models.Model):
     fingerprint = models.CharField(max_length=64, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
+    # The team whose admins see, train on and rescan it. None: registered before datasets had a team
+    # (or by a superuser who is in no team); such datasets are seen by every admin, as they were.
+    team = models.ForeignKey("verification.Team", null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="datasets")
+    status = models.CharField(max_length=16, choices=ScanStatus.choices, default=ScanStatus.PENDING, db_index=True)
+    files_seen = models.PositiveIntegerField(default=0)
+    files_total = models.PositiveIntegerField(default=0)
+    scan_error = models.TextField(blank=True)
+    # The task holding the scan ("" while none does); its claims are counted in scan_attempts.
+    scan_claimed_by = models.CharField(max_length=64, blank=True)
+    scan_attempts = models.PositiveIntegerField(default=0)
+    scan_beat_at = models.DateTimeField(null=True, blank=True)
+    scan_finished_at = models.DateTimeField(null=True, blank=True)
+    # An uploaded zip stored by the request, unpacked by the scan (then removed and cleared).
+    archive = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_scanning(self) -> bool:
+        return self.status in (ScanStatus.PENDING, ScanStatus.SCANNING)
+
+    @property
+    def progress(self) -> float | None:
+        """Share of the files read so far, None while the total is not known yet."""
+        return min(1.0, self.files_seen / self.files_total) if self.files_total else None

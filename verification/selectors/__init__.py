@@ -8,8 +8,9 @@ from .archive import (CaseMemory, ImageMemory, case_memory, flag_for, image_for,
                       notifications_for, seen_before, stability_checks_for, unread_notifications)
 from .audit import SHARED_AUDIT_SUBJECTS, audit_actions, audit_log
 from .cases import SORTS, CaseFilters, case_audit, case_detail, case_evidence_lines, case_list, disagreeing
-from .lifecycle import (active_model, datasets, evaluations, evaluations_on_shared_data, image_bytes,
-                        latest_reevaluation, model_versions, reviewed_image_labels, reviewed_images, training_runs)
+from .lifecycle import (active_model, datasets, datasets_for, datasets_on_dashboard, evaluations,
+                        evaluations_on_shared_data, image_bytes, latest_reevaluation, model_versions,
+                        reviewed_image_labels, reviewed_images, training_runs)
 from .metrics import (LiveReport, ModelReport, OperationsReport, api_metrics, live_report, model_report,
                       operations_report, percentile)
 from .metrics_provenance import ProvenanceReport, provenance_report
@@ -24,11 +25,12 @@ __all__ = [
     "ProvenanceReport", "SHARED_AUDIT_SUBJECTS", "SORTS", "User", "active_model", "admin_teams", "analyses_for",
     "analyses_of_case", "api_analyses", "api_case_details", "api_cases", "api_filter_cases", "api_images",
     "api_metrics", "api_reviews", "archive_prefetch", "audit_actions", "audit_log", "case_audit", "case_detail",
-    "case_evidence_lines", "case_list", "case_memory", "cases_for", "count_of", "datasets", "default_team_for",
-    "disagreeing", "evaluations", "evaluations_on_shared_data", "flag_for", "image_bytes", "image_for", "images_for",
-    "images_of_case", "is_admin", "is_lead_of", "latest_reevaluation", "latest_stability", "lead_teams",
-    "leads_a_team", "live_report", "matches_for", "memberships_for_admin", "model_report", "model_versions",
-    "notifications_for", "operations_report", "percentile", "processing_status", "provenance_report",
-    "reviewed_image_labels", "reviewed_images", "role_in", "seen_before", "stability_checks_for", "team_members",
-    "training_runs", "unread_notifications", "user_teams", "with_processing_status",
+    "case_evidence_lines", "case_list", "case_memory", "cases_for", "count_of", "datasets", "datasets_for",
+    "datasets_on_dashboard", "default_team_for", "disagreeing", "evaluations", "evaluations_on_shared_data",
+    "flag_for", "image_bytes", "image_for", "images_for", "images_of_case", "is_admin", "is_lead_of",
+    "latest_reevaluation", "latest_stability", "lead_teams", "leads_a_team", "live_report", "matches_for",
+    "memberships_for_admin", "model_report", "model_versions", "notifications_for", "operations_report", "percentile",
+    "processing_status", "provenance_report", "reviewed_image_labels", "reviewed_images", "role_in", "seen_before",
+    "stability_checks_for", "team_members", "training_runs", "unread_notifications", "user_teams",
+    "with_processing_status",
 ]

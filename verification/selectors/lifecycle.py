@@ -1,14 +1,14 @@
-"""Model versions, datasets, training runs and evaluations (model-level data shared by every team)."""
+"""Model versions, datasets (scoped to the teams that may see them), training runs and evaluations."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from ..models import (CaseImage, CaseStatus, Dataset, EvaluationSource, EvaluationStatus, HumanVerdict,
-                      ModelEvaluation, ModelVersion, TrainingRun)
-from .roles import admin_teams
+                      ModelEvaluation, ModelVersion, ScanStatus, TrainingRun)
+from .roles import admin_teams, lead_teams
 from .scope import User
 
 
@@ -23,6 +23,29 @@ def training_runs() -> QuerySet[TrainingRun]:
 
 def datasets() -> QuerySet[Dataset]:
     return Dataset.objects.order_by("name")
+
+
+def datasets_for(user: User) -> QuerySet[Dataset]:
+    """Datasets ``user`` may see, train on and rescan: those of the teams they administer (a
+    superuser: all), and those registered before datasets had a team (seen by every admin, as
+    before). An admin of another team sees none of a team's datasets, not even by id."""
+    if not user.is_authenticated:
+        return Dataset.objects.none()
+    if getattr(user, "is_superuser", False):
+        return Dataset.objects.select_related("team").order_by("name")
+    return (Dataset.objects.filter(Q(team__in=admin_teams(user)) | Q(team__isnull=True))
+            .select_related("team").order_by("name"))
+
+
+def datasets_on_dashboard(user: User) -> QuerySet[Dataset]:
+    """The ready datasets the Datasets dashboard shows ``user`` (a lead or admin): those of the teams
+    they lead (a superuser: all) and the team-less ones. Another team's datasets are not shown."""
+    if not user.is_authenticated:
+        return Dataset.objects.none()
+    ready = Dataset.objects.filter(status=ScanStatus.READY).select_related("team").order_by("name")
+    if getattr(user, "is_superuser", False):
+        return ready
+    return ready.filter(Q(team__in=lead_teams(user)) | Q(team__isnull=True))
 
 
 def _decided_in_finalised_cases() -> QuerySet[CaseImage]:

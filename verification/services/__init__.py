@@ -12,6 +12,9 @@ from .archive import (archive_flag_resolve, archive_on_final_verdict, archive_re
 from .case_metadata import case_update
 from .dataset_archive import dataset_register_archive
 from .dataset_reviews import dataset_build_from_reviews
+from .dataset_scans import (DatasetNotReady, dataset_rescan, dataset_scan_begin, dataset_scan_fail,
+                            dataset_scan_finish, dataset_scan_heartbeat, dataset_scan_progress, dataset_scan_read,
+                            dataset_scan_requeue, dataset_scans_stuck, progress_reporter, require_ready)
 from .datasets import dataset_register
 from .evaluations import (EvaluationData, evaluation_begin, evaluation_data, evaluation_fail, evaluation_finish,
                           evaluation_request, evaluation_schedule, evaluations_stuck)
@@ -48,6 +51,9 @@ __all__ = [
     "require_admin", "require_lead", "require_member", "review_record", "team_create",
     "user_create", "user_login_record", "validate_upload",
     "dataset_build_from_reviews", "dataset_register", "dataset_register_archive",
+    "DatasetNotReady", "dataset_rescan", "dataset_scan_begin", "dataset_scan_fail", "dataset_scan_finish",
+    "dataset_scan_heartbeat", "dataset_scan_progress", "dataset_scan_read", "dataset_scan_requeue",
+    "dataset_scans_stuck", "progress_reporter", "require_ready",
     "model_version_promote", "training_cancel_requested",
     "training_hyperparameters", "training_run_begin", "training_run_cancel", "training_run_fail",
     "training_run_finish", "training_run_heartbeat", "training_run_progress", "training_run_requeue",

@@ -1,8 +1,9 @@
-"""Registering a dataset from an uploaded zip: unpacked safely into a folder Verity owns, then
-analysed and registered exactly as a dataset on a server path is."""
+"""Registering a dataset from an uploaded zip: checked and stored by the request, unpacked safely
+into a folder Verity owns by the scan task, then read exactly as a dataset on a server path is."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,9 @@ from django.conf import settings
 
 from .. import archives
 from ..errors import VerityError
-from ..models import Dataset, DatasetOrigin
+from ..models import Dataset, DatasetOrigin, Team
 from ._common import require_admin
-from .datasets import analyse, check_name, create, owned_folder
+from .datasets import check_name, create, owned_folder
 from .submission import Upload
 
 
@@ -36,12 +37,11 @@ def _dataset_root(folder: Path) -> Path:
     return root
 
 
-def dataset_register_archive(*, actor: Any, name: str, archive: Upload) -> Dataset:
-    """Unpack a zip (``<split>/<CLASS>/...``, ``<CLASS>/...`` or a CSV manifest with its images)
-    under VERITY_DATASET_DIR and register it. Files that are not images of a class are counted in
-    ``analysis["skipped_files"]``, unreadable images in ``undecodable``; a zip that is not one, is
-    hostile (paths outside, links, a bomb) or holds no labelled images is refused and leaves no
-    folder and no row. Admins only."""
+def dataset_register_archive(*, actor: Any, name: str, archive: Upload, team: Team | None = None) -> Dataset:
+    """Register a zip (``<split>/<CLASS>/...``, ``<CLASS>/...`` or a CSV manifest with its images).
+    The request checks what the zip's directory tells (a zip that is not one, is hostile, too large
+    or empty is refused and leaves no file and no row) and stores the zip under VERITY_DATASET_DIR;
+    the scan task unpacks it (unpack_archive) and reads the images. Admins only."""
     require_admin(actor)
     name = check_name(name)
     limit = settings.VERITY_MAX_DATASET_ZIP_BYTES
@@ -49,30 +49,54 @@ def dataset_register_archive(*, actor: Any, name: str, archive: Upload) -> Datas
         raise archives.ArchiveTooLarge(f"The archive is {archive.size / 1e6:.0f} MB; a dataset zip may be at most "
                                        f"{limit / 1e6:.0f} MB. Register a larger dataset by its path on the server.",
                                        details={"archive": ["Too large."]})
+    try:
+        files = archives.check(archive, max_members=settings.VERITY_MAX_DATASET_ZIP_MEMBERS,
+                               max_bytes=settings.VERITY_MAX_DATASET_UNZIPPED_BYTES)
+    except VerityError as exc:
+        exc.details = exc.details or {"archive": [exc.message]}
+        raise
     with owned_folder("upload", name) as folder:
+        stored = stored_zip(folder)
         try:
-            files = archives.extract_to(archive, folder, max_members=settings.VERITY_MAX_DATASET_ZIP_MEMBERS,
-                                        max_bytes=settings.VERITY_MAX_DATASET_UNZIPPED_BYTES)
-        except VerityError as exc:
-            exc.details = exc.details or {"archive": [exc.message]}
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            archive.seek(0)
+            with stored.open("xb") as out:
+                shutil.copyfileobj(archive, out, length=1024 * 1024)  # type: ignore[misc]
+            return create(actor=actor, name=name, root=folder, origin=DatasetOrigin.UPLOAD, team=team,
+                          archive=str(stored),
+                          details={"archive": (archive.name or "")[:200], "files": files})
+        except BaseException:
+            stored.unlink(missing_ok=True)
             raise
-        root = _dataset_root(folder)
-        try:
-            samples, analysis, digest = analyse(root, field="archive")
-        except VerityError as exc:
-            # The folder is removed on the way out: name the archive, not a path that will not exist.
-            shown = f"the archive {archive.name or ''}".strip()
-            raise VerityError(exc.message.replace(str(folder), shown),
-                              details={"archive": [e.replace(str(folder), shown) for e in exc.details["archive"]]}
-                              ) from exc
-        inside = folder.resolve()
-        used = {s.path.resolve() for s in samples}
-        if any(not p.is_relative_to(inside) for p in used):
-            # A manifest may name any path; one in an uploaded archive may name only its own files.
-            raise VerityError("The archive's manifest names files outside the archive; list only the images "
-                              "inside it, with paths relative to the manifest.", details={"archive": ["Unsafe."]})
-        # The manifest itself is not a skipped file; anything else that is not a sample is.
-        analysis["skipped_files"] = sum(1 for p in files if p not in used and p.suffix.lower() != ".csv")
-        return create(actor=actor, name=name, root=root, origin=DatasetOrigin.UPLOAD, analysis=analysis,
-                      digest=digest, details={"archive": (archive.name or "")[:200], "files": len(files),
-                                              "skipped_files": analysis["skipped_files"]})
+
+
+def stored_zip(folder: Path) -> Path:
+    """Where the request keeps an uploaded zip until the scan unpacks it into ``folder``."""
+    return folder.with_name(folder.name + ".zip")
+
+
+def unpack_archive(dataset: Dataset) -> tuple[Path, list[Path]]:
+    """In the scan task: unpack the dataset's stored zip into its folder (again from scratch if an
+    earlier attempt died half-way) and return where ``ml`` should read it with the number of
+    files unpacked. Raises VerityError on a zip that turns out bad while unpacking."""
+    folder, stored = Path(dataset.path), Path(dataset.archive)
+    shutil.rmtree(folder, ignore_errors=True)  # a crashed attempt's half: unpacking starts over
+    try:
+        with stored.open("rb") as zipped:
+            files = archives.extract_to(zipped, folder, max_members=settings.VERITY_MAX_DATASET_ZIP_MEMBERS,
+                                        max_bytes=settings.VERITY_MAX_DATASET_UNZIPPED_BYTES)
+    except OSError as exc:
+        raise VerityError(f"The uploaded archive could not be read: {exc}") from exc
+    return _dataset_root(folder), files
+
+
+def check_unpacked(folder: Path, files: list[Path], samples: list[Any]) -> int:
+    """Refuse a manifest that names files outside its archive; the number of unpacked files that
+    are not samples (the manifest itself aside), counted as skipped."""
+    inside = folder.resolve()
+    used = {s.path.resolve() for s in samples}
+    if any(not p.is_relative_to(inside) for p in used):
+        # A manifest may name any path; one in an uploaded archive may name only its own files.
+        raise VerityError("The archive's manifest names files outside the archive; list only the images "
+                          "inside it, with paths relative to the manifest.", details={"archive": ["Unsafe."]})
+    return sum(1 for p in files if p.resolve() not in used and p.suffix.lower() != ".csv")

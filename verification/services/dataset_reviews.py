@@ -1,6 +1,6 @@
 """Building a labelled dataset from reviewed cases: the images whose final human verdict is real
 or AI-generated, copied into a folder Verity owns with a manifest, then analysed and registered
-as any dataset is."""
+as any dataset is (by the scan task)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from ..errors import VerityError
 from ..models import Dataset, DatasetOrigin
 from ..selectors import User
 from ._common import require_admin
-from .datasets import analyse, check_name, create, owned_folder
+from .dataset_scans import require_ready
+from .datasets import check_name, create, owned_folder
 
 # The manifest's ``source`` of reviewed images: splits are stratified by (class, source), so they
 # are spread over train, val and test in proportion of their own.
@@ -38,6 +39,7 @@ def _verdicts_by_sha256(actor: User) -> tuple[dict[str, set[str]], dict[str, str
 def _samples_of(dataset: Dataset) -> list[Any]:
     from ml.data.sources import load_samples
 
+    require_ready(dataset, field="mix_with")
     try:
         return load_samples(Path(dataset.path))
     except (MLError, OSError) as exc:
@@ -97,11 +99,10 @@ def dataset_build_from_reviews(*, actor: User, name: str, mix_with: Dataset | No
                 f"{by_class['real']} real and {by_class['ai_generated']} AI-generated. Review and finalise more "
                 "cases, or mix in a registered dataset.", details={"name": ["Too few images."]})
         write_split_manifest([*samples, *mixed], folder / "MANIFEST.csv")
-        _, analysis, digest = analyse(folder, field="name")
         counts = {"reviewed_images": n_reviewed, "images": len(samples),
                   "duplicates_merged": n_reviewed - len(verdicts), "conflicting_images_dropped": conflicts,
                   "missing_files": missing, "mixed_with": mix_with.name if mix_with else None,
                   "mixed_samples": len(mixed)}
-        analysis["reviewed"] = counts
-        return create(actor=actor, name=name, root=folder, origin=DatasetOrigin.REVIEWS, analysis=analysis,
-                      digest=digest, details=counts)
+        # The scan (a task) reads the images; it keeps these counts of the build in its analysis.
+        return create(actor=actor, name=name, root=folder, origin=DatasetOrigin.REVIEWS,
+                      analysis={"reviewed": counts}, details=counts)

@@ -1,8 +1,11 @@
 """Datasets: registration of a folder or CSV manifest on the server, analysed by ``ml``.
 
-A registered dataset is immutable: there is no update service. Files that change on disk are
-registered again under a new name and get a new fingerprint. The other ways in (an uploaded zip,
-reviewed cases: dataset_intake) put the data in a folder Verity owns and register it here."""
+Registering checks what the request can check cheaply (name, confinement to the dataset roots,
+the path exists) and records the dataset as ``pending``; a task on the training queue then reads
+every image (services.dataset_scans), so a request never decodes a dataset of any size.
+A registered dataset's files are not updated: files that change on disk are registered again
+under a new name and get a new fingerprint. The other ways in (an uploaded zip, reviewed cases)
+put the data in a folder Verity owns and register it here."""
 
 from __future__ import annotations
 
@@ -10,20 +13,23 @@ import os
 import shutil
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 from ml.errors import MLError
 
+from .. import selectors
 from ..audit import record_event
 from ..errors import VerityError
-from ..models import Dataset, DatasetOrigin
+from ..models import Dataset, DatasetOrigin, ScanStatus, Team
+from ..selectors import User
 from ._common import require_admin
 
 if TYPE_CHECKING:
@@ -74,9 +80,11 @@ def _name_taken(name: str) -> VerityError:
                        "so register the new version under a new name.", details={"name": ["Already taken."]})
 
 
-def analyse(root: Path, *, field: str) -> tuple[list[Sample], dict[str, Any], str]:
+def analyse(root: Path, *, field: str, on_progress: Callable[[int, int], None] | None = None
+            ) -> tuple[list[Sample], dict[str, Any], str]:
     """Read the dataset at ``root`` as ``ml`` reads it: its samples, the dashboard's analysis and
-    the content fingerprint. Errors name ``field``, the input that pointed at the data."""
+    the content fingerprint. Errors name ``field``, the input that pointed at the data.
+    ``on_progress(done, total)`` follows the reading of the images. Runs in the scan task."""
     # Imported here: the readers are only needed when registering, not in every process that
     # imports the services (the web workers and every Celery worker).
     from ml.data.analysis import analyse_samples
@@ -90,27 +98,47 @@ def analyse(root: Path, *, field: str) -> tuple[list[Sample], dict[str, Any], st
         _confine_samples(samples)
         if not samples:
             raise MLError(f"No images were found in {root}.")
-        report = analyse_samples(samples)
+        report = analyse_samples(samples, on_progress=on_progress)
         digest = data_fingerprint(samples)
     except (MLError, OSError) as exc:
         raise VerityError(f"The dataset could not be read: {exc}", details={field: [str(exc)]}) from exc
     return samples, dashboard_analysis(report), digest
 
 
-def create(*, actor: Any, name: str, root: Path, origin: str, analysis: dict[str, Any], digest: str,
-           details: dict[str, Any] | None = None) -> Dataset:
-    """The Dataset row and its audit event, in one transaction."""
+def owning_team(actor: User, team: Team | None = None) -> Team | None:
+    """The team a new dataset belongs to: ``team`` when given (the actor must administer it), else
+    the first team (by name) the actor administers; None for a superuser who is in no team."""
+    if team is not None:
+        require_admin(actor, team)
+        return team
+    if getattr(actor, "is_superuser", False):
+        return selectors.default_team_for(actor)  # type: ignore[arg-type]
+    return selectors.admin_teams(actor).order_by("name").first()
+
+
+def create(*, actor: Any, name: str, root: Path, origin: str, team: Team | None = None, archive: str = "",
+           analysis: dict[str, Any] | None = None, details: dict[str, Any] | None = None) -> Dataset:
+    """The Dataset row (pending: nothing read yet) and its audit event, in one transaction; the
+    scan task is sent once it is committed. ``analysis`` may carry what the request already
+    knows (the scan keeps it)."""
     try:
         with transaction.atomic():
             dataset = Dataset.objects.create(
-                name=name, path=str(root), origin=origin, analysis=analysis, fingerprint=digest,
+                name=name, path=str(root), origin=origin, analysis=analysis or {}, archive=archive,
+                team=owning_team(actor, team), status=ScanStatus.PENDING, scan_beat_at=timezone.now(),
                 created_by=actor if getattr(actor, "is_authenticated", False) else None)
-            record_event(action="dataset.registered", obj=dataset, actor=actor, details={
-                "origin": origin, "path": str(root), "fingerprint": digest, "total": analysis["total"],
-                **(details or {})})
+            record_event(action="dataset.registered", obj=dataset, actor=actor, team=dataset.team, details={
+                "origin": origin, "path": str(root), **(details or {})})
+            send_scan_after_commit(dataset.pk)
     except IntegrityError as exc:  # registered under this name meanwhile
         raise _name_taken(name) from exc
     return dataset
+
+
+def send_scan_after_commit(dataset_id: int) -> None:
+    from ..queue import enqueue_dataset_scan
+
+    transaction.on_commit(lambda: enqueue_dataset_scan(dataset_id))
 
 
 @contextmanager
@@ -125,9 +153,9 @@ def owned_folder(kind: str, name: str) -> Iterator[Path]:
         raise
 
 
-def dataset_register(*, actor: Any, name: str, path: str) -> Dataset:
-    """Analyse the dataset at ``path`` (a folder layout or a CSV manifest, as ``ml`` reads them)
-    and register it with its counts and content fingerprint. Admins only."""
+def dataset_register(*, actor: Any, name: str, path: str, team: Team | None = None) -> Dataset:
+    """Register the dataset at ``path`` (a folder layout or a CSV manifest, as ``ml`` reads them);
+    its counts and content fingerprint come from the scan task. Admins only."""
     require_admin(actor)
     name = check_name(name)
     root = confined_path(path)
@@ -137,8 +165,7 @@ def dataset_register(*, actor: Any, name: str, path: str) -> Dataset:
         exists = False
     if not exists:  # inside an allowed root, which admins may look into anyway
         raise VerityError(f"{root} does not exist on the server.", details={"path": ["Not found."]})
-    _, analysis, digest = analyse(root, field="path")
-    return create(actor=actor, name=name, root=root, origin=DatasetOrigin.PATH, analysis=analysis, digest=digest)
+    return create(actor=actor, name=name, root=root, origin=DatasetOrigin.PATH, team=team)
 
 
 def dataset_roots() -> list[Path]:

@@ -27,6 +27,7 @@ from ..models import (EVALUATION_TRANSITIONS, Dataset, EvaluationSource, Evaluat
                       ModelVersion, TrainingRun, TrainingStatus)
 from ..selectors import User
 from ._common import require_admin
+from .dataset_scans import require_ready
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ def evaluation_data(*, source: str, dataset: Dataset | None = None,
     if source == EvaluationSource.DATASET:
         if dataset is None:
             raise VerityError("Choose the dataset to evaluate on.", details={"dataset": ["This field is required."]})
+        require_ready(dataset)
         if ((dataset.analysis or {}).get("by_split") or {}).get("test") == 0:
             raise VerityError(f"Dataset {dataset.name} has no test split: choose another dataset or the reviewed "
                               "cases.", details={"dataset": ["No test split."]})

@@ -17,6 +17,7 @@ from ..errors import InvalidTransition
 from ..models import TRAINING_TRANSITIONS, Dataset, ModelVersion, TrainingRun, TrainingStatus
 from ..selectors import User
 from ._common import require_admin
+from .dataset_scans import require_ready
 from .modelversions import model_version_register
 
 # The limits and their check live in verification.hyperparameters, shared with the form and the API.
@@ -31,8 +32,10 @@ def _transition(run: TrainingRun, to: str) -> None:
 
 def training_run_start(*, actor: User, dataset: Dataset, hyperparameters: dict[str, Any] | None = None,
                        base_model: ModelVersion | None = None) -> TrainingRun:
-    """Queue a training run on ``dataset`` (admins only); the task is sent once the row is committed."""
+    """Queue a training run on ``dataset`` (admins only; the dataset's scan must be ready); the task is
+    sent once the row is committed."""
     require_admin(actor)
+    require_ready(dataset)
     params = training_hyperparameters(hyperparameters)
     with transaction.atomic():
         run = TrainingRun.objects.create(dataset=dataset, base_model=base_model, hyperparameters=params,

@@ -44,7 +44,7 @@ def dashboard_live(request: HttpRequest) -> HttpResponse:
 @lead_required(_NOT_A_LEAD)
 def dashboard_datasets(request: HttpRequest) -> HttpResponse:
     items = []
-    for dataset in selectors.datasets():
+    for dataset in selectors.datasets_on_dashboard(request.user):
         sizes = [(s.get("label", "?"), s.get("count", 0)) for s in dataset.analysis.get("sizes", [])]
         items.append({"dataset": dataset, "a": dataset.analysis,
                       "size_chart": charts.bar_chart(sizes, title=f"Image sizes in {dataset.name}")})

@@ -52,16 +52,19 @@ def _register_dataset(request: HttpRequest, intake: str, data: dict[str, Any]) -
 
 
 def _registered_message(dataset: Dataset) -> str:
-    a = dataset.analysis
-    parts = [f"Dataset {dataset.name} is registered with {a['total']} images."]
-    if a.get("skipped_files"):
-        parts.append(f"{a['skipped_files']} files in the archive are not images in a class folder and were skipped.")
-    if a.get("undecodable"):
-        parts.append(f"{a['undecodable']} images could not be decoded; see the Unreadable column.")
-    if reviewed := a.get("reviewed"):
+    parts = [f"Dataset {dataset.name} is registered. Its images are being read on the training queue; the "
+             "progress shows below, and it can be trained on once it is ready."]
+    if reviewed := (dataset.analysis or {}).get("reviewed"):
         parts.append(f"{reviewed['images']} reviewed images were copied; {reviewed['conflicting_images_dropped']} "
                      "images with conflicting verdicts were left out.")
     return " ".join(parts)
+
+
+def _dataset_or_404(request: HttpRequest, dataset_id: int) -> Dataset:
+    dataset = selectors.datasets_for(request.user).filter(pk=dataset_id).first()
+    if dataset is None:
+        raise Http404("No such dataset.")
+    return dataset
 
 
 @login_required
@@ -71,9 +74,11 @@ def datasets(request: HttpRequest) -> HttpResponse:
     intake = request.POST.get("intake", "path") if request.method == "POST" else ""
     if request.method == "POST" and intake not in DATASET_FORMS:
         return HttpResponseBadRequest("Unknown form.")
+    visible = selectors.datasets_for(request.user)
     # Each form its own element ids (all three have a "name" field); the field names stay plain.
-    dataset_forms = {key: cls(request.POST, request.FILES, auto_id=f"id_{key}_%s") if key == intake
-                     else cls(auto_id=f"id_{key}_%s") for key, cls in DATASET_FORMS.items()}
+    dataset_forms = {key: cls(request.POST, request.FILES, auto_id=f"id_{key}_%s", **_form_kwargs(key, visible))
+                     if key == intake else cls(auto_id=f"id_{key}_%s", **_form_kwargs(key, visible))
+                     for key, cls in DATASET_FORMS.items()}
     form = dataset_forms.get(intake)
     if form is not None and form.is_valid():
         try:
@@ -83,15 +88,45 @@ def datasets(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _registered_message(dataset))
             return redirect("verification:datasets")
-    return render(request, "verification/datasets.html", {"forms": dataset_forms, "datasets": selectors.datasets()},
+    return render(request, "verification/datasets.html", {"forms": dataset_forms, "datasets": visible},
                   status=400 if request.method == "POST" else 200)
+
+
+def _form_kwargs(key: str, visible: Any) -> dict[str, Any]:
+    return {"datasets": visible} if key == "reviews" else {}
+
+
+@login_required
+@require_GET
+def dataset_status(request: HttpRequest, dataset_id: int) -> HttpResponse:
+    """What the Datasets page polls while a dataset is scanned."""
+    if not selectors.is_admin(request.user):
+        return JsonResponse({"error": "forbidden"}, status=403)
+    dataset = _dataset_or_404(request, dataset_id)
+    return JsonResponse({
+        "status": dataset.status, "finished": not dataset.is_scanning, "files_seen": dataset.files_seen,
+        "files_total": dataset.files_total, "error": dataset.scan_error,
+        "total": (dataset.analysis or {}).get("total")})
+
+
+@login_required
+@require_POST
+@admin_required()
+def dataset_rescan(request: HttpRequest, dataset_id: int) -> HttpResponse:
+    try:
+        dataset = services.dataset_rescan(actor=request.user, dataset=_dataset_or_404(request, dataset_id))
+    except VerityError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Dataset {dataset.name} is being scanned again.")
+    return redirect("verification:datasets")
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 @admin_required()
 def training_runs(request: HttpRequest) -> HttpResponse:
-    form = TrainingStartForm(request.POST or None)
+    form = TrainingStartForm(request.POST or None, datasets=selectors.datasets_for(request.user))
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         dataset, base = data.pop("dataset"), data.pop("base_model")

@@ -70,7 +70,7 @@ class Command(BaseCommand):
         except Exception as exc:  # noqa: BLE001 - the model is ready; a missing listing must not stop the start
             self.stdout.write(self.style.WARNING(f"The demo dataset was not listed on the Datasets page: {exc}"))
         else:
-            self.stdout.write(f"Demo dataset registered: {dataset.name} ({data_dir}).")
+            self.stdout.write(f"Demo dataset registered: {dataset.name} ({data_dir}); the training worker scans it.")
 
     def _train_demo(self, out_dir: Path, *, pairs: int, epochs: int) -> None:
         from ml.config import PreprocessConfig, TrainConfig
