@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from verification import hyperparameters, services
 from verification.errors import VerityError
 from verification.forms import TrainingStartForm
-from verification.models import Dataset, TrainingRun
+from verification.models import Dataset, ScanStatus, TrainingRun
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +41,7 @@ def admin(crew) -> Any:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def dataset(db) -> Dataset:  # type: ignore[no-untyped-def]
-    return Dataset.objects.create(name="demo", path="/data/demo", fingerprint="f" * 64)
+    return Dataset.objects.create(name="demo", path="/data/demo", fingerprint="f" * 64, status=ScanStatus.READY)
 
 
 def _values(name: str, value: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from verification import services
-from verification.models import Membership, Role, TrainingRun
+from verification.models import Membership, Role, ScanStatus, TrainingRun
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +25,7 @@ def _fast_passwords(settings) -> None:  # type: ignore[no-untyped-def]
 def run(crew, django_user_model) -> TrainingRun:  # type: ignore[no-untyped-def]
     from verification.models import Dataset
 
-    dataset = Dataset.objects.create(name="demo", path="/data/demo", fingerprint="f" * 64)
+    dataset = Dataset.objects.create(name="demo", path="/data/demo", fingerprint="f" * 64, status=ScanStatus.READY)
     return TrainingRun.objects.create(dataset=dataset, hyperparameters={"epochs": 1})
 
 
