@@ -80,7 +80,7 @@ def resolve_webhook_url(url: str) -> tuple[str, int, list[str]]:
         infos = getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise WebhookRefused(f"The webhook host {host!r} does not resolve.", details={"host": host}) from exc
-    addresses = sorted({info[4][0] for info in infos})
+    addresses = sorted({str(info[4][0]) for info in infos})
     if not addresses:
         raise WebhookRefused(f"The webhook host {host!r} does not resolve.", details={"host": host})
     if not settings.VERITY_WEBHOOK_ALLOW_PRIVATE:

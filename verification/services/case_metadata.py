@@ -10,19 +10,21 @@ from django.db import transaction
 from ..audit import record_event
 from ..errors import VerityError
 from ..models import Case, Membership
+from ..selectors import User
+from ._common import account_id
 from .submission import case_tags_set
 
 MAX_TAGS = 20
 
 
-def case_update(*, user: Any, case: Case, notes: str | None = None, tags: Sequence[str] | None = None,
+def case_update(*, user: User, case: Case, notes: str | None = None, tags: Sequence[str] | None = None,
                 add_tags: Sequence[str] = (), remove_tags: Sequence[str] = ()) -> Case:
     """Set notes, replace tags (``tags``) or edit them (``add_tags``/``remove_tags``).
 
     Tags arrive cleaned (lower case, single spaces). Writes one ``case.updated`` event listing
     what changed; a request that changes nothing writes nothing.
     """
-    if not Membership.objects.filter(user=user, team_id=case.team_id).exists():
+    if not Membership.objects.filter(user_id=account_id(user), team_id=case.team_id).exists():
         raise VerityError("You are not a member of that team.")
     with transaction.atomic():
         # Lock the case: two concurrent tag edits must not compute their changes from the same old set.

@@ -116,7 +116,7 @@ def owning_team(actor: User, team: Team | None = None) -> Team | None:
     return selectors.admin_teams(actor).order_by("name").first()
 
 
-def create(*, actor: Any, name: str, root: Path, origin: str, team: Team | None = None, archive: str = "",
+def create(*, actor: User, name: str, root: Path, origin: str, team: Team | None = None, archive: str = "",
            analysis: dict[str, Any] | None = None, details: dict[str, Any] | None = None) -> Dataset:
     """The Dataset row (pending: nothing read yet) and its audit event, in one transaction; the
     scan task is sent once it is committed. ``analysis`` may carry what the request already
@@ -126,7 +126,7 @@ def create(*, actor: Any, name: str, root: Path, origin: str, team: Team | None 
             dataset = Dataset.objects.create(
                 name=name, path=str(root), origin=origin, analysis=analysis or {}, archive=archive,
                 team=owning_team(actor, team), status=ScanStatus.PENDING, scan_beat_at=timezone.now(),
-                created_by=actor if getattr(actor, "is_authenticated", False) else None)
+                created_by_id=actor.pk if getattr(actor, "is_authenticated", False) else None)
             record_event(action="dataset.registered", obj=dataset, actor=actor, team=dataset.team, details={
                 "origin": origin, "path": str(root), **(details or {})})
             send_scan_after_commit(dataset.pk)
@@ -153,7 +153,7 @@ def owned_folder(kind: str, name: str) -> Iterator[Path]:
         raise
 
 
-def dataset_register(*, actor: Any, name: str, path: str, team: Team | None = None) -> Dataset:
+def dataset_register(*, actor: User, name: str, path: str, team: Team | None = None) -> Dataset:
     """Register the dataset at ``path`` (a folder layout or a CSV manifest, as ``ml`` reads them);
     its counts and content fingerprint come from the scan task. Admins only."""
     require_admin(actor)

@@ -16,6 +16,8 @@ from django.db import IntegrityError, transaction
 
 from ..errors import VerityError
 from ..models import Case, IdempotencyKey
+from ..selectors import User
+from ._common import account_id
 
 MAX_KEY_LENGTH = 255
 
@@ -50,7 +52,7 @@ def fingerprint(fields: Mapping[str, Any], files: Iterable[Any]) -> str:
     return digest.hexdigest()
 
 
-def idempotency_claim(*, user: Any, key: str, request_sha256: str) -> tuple[IdempotencyKey | None, Case | None,
+def idempotency_claim(*, user: User, key: str, request_sha256: str) -> tuple[IdempotencyKey | None, Case | None,
                                                                           list[dict[str, str]]]:
     """Claim ``key`` for ``user`` inside the caller's transaction.
 
@@ -62,10 +64,11 @@ def idempotency_claim(*, user: Any, key: str, request_sha256: str) -> tuple[Idem
         # before: a repeat and a concurrent duplicate take the same path. The second insert
         # blocks on the unique index until the first transaction ends, then fails and replays.
         with transaction.atomic():
-            return IdempotencyKey.objects.create(user=user, key=key, request_sha256=request_sha256), None, []
+            record = IdempotencyKey.objects.create(user_id=account_id(user), key=key, request_sha256=request_sha256)
+            return record, None, []
     except IntegrityError:
         pass
-    existing = IdempotencyKey.objects.select_related("case").filter(user=user, key=key).first()
+    existing = IdempotencyKey.objects.select_related("case").filter(user_id=account_id(user), key=key).first()
     if existing is None or existing.case is None:  # defensive: the first one rolled back
         raise IdempotencyConflict("A request with this Idempotency-Key is in progress; retry it.") from None
     if existing.request_sha256 != request_sha256:

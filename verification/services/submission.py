@@ -14,7 +14,8 @@ from .. import queue, storage
 from ..audit import record_event
 from ..metadata import read_metadata
 from ..models import Analysis, ApiSubmission, ApiToken, Case, CaseImage, Tag, Team
-from ._common import refresh_model_verdicts, require_member
+from ..selectors import User
+from ._common import account_id, refresh_model_verdicts, require_member
 from .archive import archive_remember
 from .idempotency import check_key, fingerprint, idempotency_claim, idempotency_record
 from .intake import AcceptedFile, Rejection, Upload, intake
@@ -48,7 +49,7 @@ def case_tags_set(*, case: Case, tags: Iterable[str] | str) -> list[Tag]:
     return objs
 
 
-def case_submit(*, user: Any, team: Team, title: str, files: Iterable[Upload], source_url: str = "",
+def case_submit(*, user: User, team: Team, title: str, files: Iterable[Upload], source_url: str = "",
                 notes: str = "", tags: Iterable[str] | str = (), token: ApiToken | None = None,
                 idempotency_key: str | None = None) -> SubmissionResult:
     """Create a case with one queued analysis per new valid image and enqueue them after commit.
@@ -90,11 +91,11 @@ def case_submit(*, user: Any, team: Team, title: str, files: Iterable[Upload], s
     return result
 
 
-def _create(*, user: Any, team: Team, title: str, accepted: list[AcceptedFile], rejected: list[Rejection],
+def _create(*, user: User, team: Team, title: str, accepted: list[AcceptedFile], rejected: list[Rejection],
             source_url: str, notes: str, tags: Iterable[str] | str) -> SubmissionResult:
     with transaction.atomic():
         case = Case.objects.create(team=team, title=title.strip() or accepted[0].name, source_url=source_url,
-                                   notes=notes, created_by=user)
+                                   notes=notes, created_by_id=account_id(user))
         case_tags_set(case=case, tags=tags)
         stored = [(item, *storage.store_image(item.data, item.info.format)) for item in accepted]
         # The earliest analysed copy of each file's bytes in this team, if any (one query for all).
