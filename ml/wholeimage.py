@@ -79,11 +79,14 @@ class WholeImagePrediction:
 
 
 class _Layer4:
-    """Forward hook that keeps the last output of ``layer4`` (the Grad-CAM layer's activations)."""
+    """Forward hook that keeps the last output of ``layer4``, or for a bf16/int8 model of
+    ``ml.precision`` the fp32 output of its backbone (its ``gradcam_layer``): the same activations."""
 
     def __init__(self, model: torch.nn.Module) -> None:
         self.value: torch.Tensor | None = None
-        self._handle = model.layer4.register_forward_hook(self._keep)  # type: ignore[union-attr]
+        converted = getattr(model, "gradcam_layer", None)
+        layer = converted if isinstance(converted, torch.nn.Module) else model.layer4
+        self._handle = layer.register_forward_hook(self._keep)  # type: ignore[union-attr]
 
     def _keep(self, _m: object, _i: object, output: torch.Tensor) -> None:
         self.value = output.detach()

@@ -104,6 +104,27 @@ def test_bf16_loads_and_agrees_with_fp32_and_grad_cam_is_cut_in_fp32():
     assert all(p.grad is None for p in served.features.parameters())  # the backbone learns nothing
 
 
+def test_the_whole_image_path_runs_on_a_bf16_model_and_agrees_with_fp32():
+    """The served path (ml.wholeimage: tiles, margins and the Grad-CAM grid of every tile) reads the
+    Grad-CAM layer through gradcam_target_layer, so a bf16 model serves whole images too (it used to
+    fail on ``model.layer4``, which a LowPrecisionResNet does not have)."""
+    from PIL import Image
+
+    from ml.config import PreprocessConfig
+    from ml.wholeimage import tile_forward
+
+    model = _model()
+    served, _ = precision.prepare(model, CPU, "bf16", input_size=64, features=AMX)
+    rng = np.random.default_rng(0)
+    crops = [Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)) for _ in range(6)]
+    pre = PreprocessConfig(input_size=64, train_crop=64)
+    margins32, cams32 = tile_forward(model, pre, CPU, crops)
+    margins16, cams16 = tile_forward(served, pre, CPU, crops)
+    assert cams32 is not None and cams16 is not None and cams16.shape == cams32.shape == (6, 2, 2)
+    assert np.abs(margins16 - margins32).max() < 0.1
+    assert np.corrcoef(cams16.ravel(), cams32.ravel())[0, 1] > 0.98
+
+
 @pytest.mark.slow  # FX quantisation traces all of ResNet50: ~10 s on an idle core
 @pytest.mark.skipif(not HOST.int8, reason="this CPU has no int8 engine with VNNI/AMX")
 def test_int8_loads_with_calibration_and_agrees_with_fp32():
