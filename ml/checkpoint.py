@@ -37,6 +37,9 @@ class CheckpointMeta:
     # SHA-256 (hex) of every image this model or any checkpoint it was fine-tuned from trained on,
     # so any later evaluation can leave them out. Empty for checkpoints written before it existed.
     trained_on: frozenset[str] = frozenset()
+    # The lower precisions (bf16, int8) whose verdicts agreed with fp32 on this model's validation
+    # images within ml.precision_check's tolerances; None: never checked (``auto`` serves fp32).
+    verified_precisions: tuple[str, ...] | None = None
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, meta: CheckpointMeta,
@@ -60,12 +63,15 @@ def save_checkpoint(path: str | Path, model: nn.Module, meta: CheckpointMeta,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         TRAINED_ON_KEY: digests_to_tensor(meta.trained_on),
     }
+    if meta.verified_precisions is not None:
+        payload[VERIFIED_KEY] = list(meta.verified_precisions)
     if extra:
         payload.update(extra)
     return atomic_save(payload, path)
 
 
 TRAINED_ON_KEY = "trained_on_sha256"
+VERIFIED_KEY = "verified_precisions"
 
 
 def digests_to_tensor(digests: frozenset[str] | set[str]) -> torch.Tensor:
@@ -129,6 +135,8 @@ def meta_from_payload(payload: dict[str, Any]) -> CheckpointMeta:
         metrics=payload.get("metrics", {}),
         name=payload.get("name", ""),
         trained_on=digests_from_tensor(payload.get(TRAINED_ON_KEY)),
+        verified_precisions=(None if payload.get(VERIFIED_KEY) is None
+                             else tuple(str(p) for p in payload[VERIFIED_KEY])),
     )
 
 

@@ -56,6 +56,8 @@ class ModelCard:
     shortcut_baseline: dict[str, Any] = field(default_factory=dict)
     known_limits: dict[str, list[str]] = field(default_factory=dict)
     schema: int = SCHEMA
+    # Agreement of bf16/int8 with fp32 on validation (ml.precision_check); absent from older cards.
+    precision: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,7 +67,10 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "name": str, "created": str, "is_demo": bool, "architecture": str, "input_size": int,
     "input_representation": str, "training_data": dict, "recipe": dict, "metrics": dict,
     "calibration": dict, "robustness": dict, "shortcut_baseline": dict, "known_limits": dict, "schema": int,
+    "precision": dict,
 }
+# Fields added after schema 1 was published: a card written before them still reads (as the default).
+_OPTIONAL = {"precision"}
 
 
 def card_from_dict(d: Any) -> ModelCard:
@@ -75,12 +80,15 @@ def card_from_dict(d: Any) -> ModelCard:
     if d.get("schema") != SCHEMA:
         raise MLError(f"Model card schema {d.get('schema')!r} is not supported; this Verity reads schema {SCHEMA}.")
     names = {f.name for f in fields(ModelCard)}
-    missing = sorted(names - set(d))
+    missing = sorted(names - set(d) - _OPTIONAL)
     unknown = sorted(set(d) - names)
     if missing or unknown:
         raise MLError("Model card keys do not match schema 1: "
                       + "; ".join(p for p in (f"missing {', '.join(missing)}" if missing else "",
                                               f"unknown {', '.join(unknown)}" if unknown else "") if p))
+    d = {k: v for k, v in d.items()}
+    for key in _OPTIONAL - set(d):
+        d[key] = {}
     for key, kind in _TYPES.items():
         if not isinstance(d[key], kind) or (kind is int and isinstance(d[key], bool)):
             raise MLError(f"Model card field {key!r} must be {getattr(kind, '__name__', kind)}, "
@@ -163,6 +171,18 @@ def card_markdown(card: ModelCard) -> str:
             c, s = r.get("clean", {}), r.get("reshared", {})
             lines.append(f"| {src} | {fmt(c.get('accuracy'))} | {fmt(s.get('accuracy'))} | "
                          f"{fmt(c.get('roc_auc'))} | {fmt(s.get('roc_auc'))} |")
+    prec = card.precision
+    if prec.get("results"):
+        lines += ["", "## Lower precisions (agreement with fp32 on validation)", "",
+                  "| precision | source | n | verdict agreement | mean abs dp | accuracy change (points) | passes |",
+                  "|---|---|---|---|---|---|---|"]
+        for p, r in sorted(prec["results"].items()):
+            if not r.get("checked"):
+                lines.append(f"| {p} | - | - | - | - | - | not checked: {r.get('reason', '')} |")
+            for src, a in sorted(r.get("per_source", {}).items()):
+                lines.append(f"| {p} | {src} | {a['n']} | {fmt(a['verdict_agreement'])} | {a['mean_abs_dp']:.4f} | "
+                             f"{a['accuracy_points']:+.1f} | {'yes' if a['passes'] else 'no'} |")
+        lines.append(f"\nServed by `auto` besides fp32: {', '.join(prec.get('verified') or []) or 'none'}.")
     lim = card.known_limits
     lines += ["", "## Known limits", "", f"Not trained on: {', '.join(lim.get('not_trained_on', [])) or '-'}."]
     lines += [f"- {n}" for n in lim.get("notes", [])]

@@ -9,8 +9,12 @@ Precisions (``VERITY_INFERENCE_PRECISION`` in the portal, ``--precision`` in the
 * ``int8``: post-training static quantisation of the backbone (PyTorch's FX graph mode with the
   ``x86`` engine: per-channel int8 weights, activation ranges calibrated on training images), run
   by oneDNN/FBGEMM with AMX-INT8 or VNNI. CPU only; it needs calibration images.
-* ``auto``: the fastest of the precisions this device runs natively, measured on the loaded
-  model at load time (CPU), or bf16 on a CUDA GPU that supports it.
+* ``auto``: the fastest of the precisions this device runs natively **and** that agreed with fp32
+  on the checkpoint's validation images within the issue's tolerances when it was trained
+  (``ml.precision_check``, recorded in the checkpoint as ``verified_precisions``), measured on the
+  loaded model at load time (CPU), or bf16 on a CUDA GPU that supports it. A checkpoint without
+  that record (the demo, or one trained before it existed) is served in fp32 by ``auto``: speed
+  never buys verdicts that were not shown to agree.
 
 In every low-precision model the backbone's output is returned in fp32, and global pooling plus
 the classifier head run in fp32. That output is the Grad-CAM layer (``gradcam_layer``, which
@@ -30,7 +34,7 @@ import logging
 import statistics
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -290,11 +294,15 @@ _measured: dict[tuple[str, int, tuple[str, ...]], tuple[str, dict[str, float]]] 
 
 def prepare(model: nn.Module, device: torch.device, requested: str = "auto", *, input_size: int = 224,
             probe_batch: int = 8, calibration: Callable[[], Iterable[torch.Tensor]] | None = None,
-            features: CpuFeatures | None = None) -> tuple[nn.Module, PrecisionChoice]:
+            features: CpuFeatures | None = None,
+            verified: Collection[str] | None = None) -> tuple[nn.Module, PrecisionChoice]:
     """Return the model to serve at the requested precision (eval mode, on ``device``) and the choice.
 
     ``calibration`` returns the int8 calibration batches; without it int8 is not a candidate for
-    ``auto`` and an explicit int8 is an error (it cannot be quantised without ranges)."""
+    ``auto`` and an explicit int8 is an error (it cannot be quantised without ranges).
+    ``verified``: the lower precisions shown to agree with fp32 for this model
+    (``CheckpointMeta.verified_precisions``); ``auto`` chooses among fp32 and those only (None: none
+    was checked). An explicit precision is served as configured: the operator's override."""
     if requested not in PRECISIONS:
         raise MLError(f"Unknown inference precision {requested!r}; choose one of {', '.join(PRECISIONS)}.")
     f = features or (cpu_features() if device.type == "cpu" else None)
@@ -310,10 +318,13 @@ def prepare(model: nn.Module, device: torch.device, requested: str = "auto", *, 
                "instructions")
         logger.warning("inference precision %s asked for, but %s: using fp32", requested, why)
         return model, PrecisionChoice("fp32", requested, f"fallback: {why}", features=info)
-    candidates = [p for p in native if p != "int8" or calibration is not None]
+    faster = [p for p in native if p != "fp32" and (p != "int8" or calibration is not None)]
+    candidates = ["fp32"] + [p for p in faster if verified is not None and p in verified]
     if len(candidates) == 1:
-        return model, PrecisionChoice("fp32", "auto", f"no faster precision is native on this {device.type}",
-                                      features=info)
+        why = (f"no faster precision is native on this {device.type}" if not faster else
+               "no agreement with fp32 is recorded for this model (the recipe measures it)" if verified is None
+               else f"{', '.join(faster)} did not agree with fp32 on this model's validation images")
+        return model, PrecisionChoice("fp32", "auto", why, features=info)
     if device.type == "cuda":  # tensor cores: bf16 (not measured here: no GPU was lent)
         return convert(model, "bf16"), PrecisionChoice("bf16", "auto", "CUDA with bf16 support", features=info)
     key = (device.type, input_size, tuple(candidates))

@@ -67,7 +67,8 @@ class Predictor:
         calibration = (None if not calibration_data else
                        lambda: calibration_batches(calibration_data, meta.preprocess))
         self.model, self.precision = prepare(self.model, self.device, precision,
-                                             input_size=meta.preprocess.input_size, calibration=calibration)
+                                             input_size=meta.preprocess.input_size, calibration=calibration,
+                                             verified=meta.verified_precisions)
         self.max_tiles = max_tiles
         self._explainer: GradCamExplainer | None = None
 

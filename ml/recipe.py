@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .checkpoint import atomic_save, meta_from_payload, read_checkpoint
+from .checkpoint import VERIFIED_KEY, atomic_save, meta_from_payload, read_checkpoint
 from .config import ModelConfig, PreprocessConfig, TrainConfig
 from .corruptions import jpeg, resize
 from .data.sources import Sample, load_samples, sort_key
@@ -48,6 +48,7 @@ from .modelcard import (
     source_licence,
     write_card,
 )
+from .precision_check import check_precisions
 from .predict import Predictor
 from .shortcuts import feature_matrix, shortcut_classifiers
 from .splits import write_split_manifest
@@ -164,6 +165,8 @@ class RecipeConfig:
     robustness_per_class: int = 50
     init_checkpoint: str | None = None
     input_representation: str = "rgb"  # "rgb" | "npr" (ml.model.npr)
+    # Measure bf16/int8 agreement with fp32 on validation and record those that pass (ml.precision_check).
+    check_precisions: bool = True
 
     def train_config(self, manifest: Path) -> TrainConfig:
         return TrainConfig(
@@ -301,9 +304,27 @@ def build_card(checkpoint: Path, cfg: RecipeConfig, summary: dict[str, Any], sam
         known_limits={"not_trained_on": not_trained, "notes": notes})
 
 
-def attach_card(checkpoint: Path, card: ModelCard) -> None:
-    """Store the card inside the checkpoint (key ``model_card``) and beside it (JSON + Markdown)."""
+def precision_agreement(cfg: RecipeConfig, checkpoint: Path, samples: list[Sample]) -> dict[str, Any]:
+    """bf16/int8 against fp32 on the validation images of every source (ml.precision_check), on the
+    served whole-image path; int8 is calibrated on ``cfg.data``'s train split as the worker would be."""
+    val = sorted({(s.path, s.member): s for s in samples if s.split == "val"}.values(), key=sort_key)
+    groups = {src: (group, np.array([s.target for s in group]))
+              for src in sorted({s.source or "(none)" for s in val})
+              for group in [[s for s in val if (s.source or "(none)") == src]]}
+    if not groups:
+        return {}
+    return check_precisions(
+        checkpoint, groups, predict=_predict_p,
+        make_predictor=lambda p: Predictor(checkpoint, max_tiles=cfg.eval_tiles, precision=p,
+                                           calibration_data=cfg.data if p == "int8" else None))
+
+
+def attach_card(checkpoint: Path, card: ModelCard, *, verified_precisions: list[str] | None = None) -> None:
+    """Store the card inside the checkpoint (key ``model_card``) and beside it (JSON + Markdown);
+    ``verified_precisions``: the lower precisions ``auto`` may serve this checkpoint at."""
     payload = read_checkpoint(checkpoint)
+    if verified_precisions is not None:
+        payload[VERIFIED_KEY] = list(verified_precisions)
     # Through JSON, so the card inside the checkpoint equals the one beside it (tuples -> lists).
     payload["model_card"] = json.loads(json.dumps(card.to_dict()))
     atomic_save(payload, checkpoint)
@@ -361,9 +382,14 @@ def finish_recipe(cfg: RecipeConfig, checkpoint: Path, summary: dict[str, Any], 
                                  for src in clean}
     if shortcut is None:
         shortcut = shortcut_per_source(cfg.data)
+    precision = precision_agreement(cfg, checkpoint, samples) if cfg.check_precisions else {}
+    if precision:
+        log("Lower precisions that agree with fp32 on validation: "
+            + (", ".join(precision["verified"]) or "none"))
     card = build_card(checkpoint, cfg, summary, samples, metrics, robustness, shortcut,
                       training_seconds, command, machine)
     card.recipe["training_cpu_seconds"] = training_cpu_seconds
-    attach_card(checkpoint, card)
+    card.precision = precision
+    attach_card(checkpoint, card, verified_precisions=precision.get("verified") if precision else None)
     log(f"Model card written: {checkpoint.parent / CARD_FILE}")
     return card

@@ -31,6 +31,7 @@ def _cmd_recipe(args: argparse.Namespace) -> None:
         train_crop=args.train_crop or args.input_size, epochs=args.epochs, max_steps=args.max_steps,
         batch_size=args.batch_size, lr=args.lr, warmup_epochs=args.warmup_epochs, jpeg_prob=args.jpeg_prob,
         num_workers=args.num_workers, seed=args.seed, eval_tiles=args.eval_tiles,
+        check_precisions=not args.no_precision_check,
         eval_per_class=args.eval_per_class, robustness_per_class=args.robustness_per_class,
         init_checkpoint=args.init_checkpoint, input_representation=args.input_representation)
     machine = args.machine or f"{platform.node()} ({platform.machine()}, {platform.processor() or 'cpu'})"
@@ -67,6 +68,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--num-workers", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-tiles", type=int, default=16, help="tiles per test image")
+    p.add_argument("--no-precision-check", action="store_true",
+                   help="do not measure bf16/int8 agreement with fp32 on validation (then `auto` serves fp32)")
     p.add_argument("--eval-per-class", type=int, default=0, help="test images per source and class (0: all)")
     p.add_argument("--robustness-per-class", type=int, default=50,
                    help="test images per source and class for the re-share robustness (0: skip)")

@@ -192,12 +192,12 @@ VERITY_MODEL_DIR = Path(env_str("VERITY_MODEL_DIR", str(DATA_DIR / "models")) or
 # A trained checkpoint to register at start-up when no model is active (optional).
 VERITY_MODEL_CHECKPOINT = env_str("VERITY_MODEL_CHECKPOINT", "") or ""
 VERITY_DEVICE = env_str("VERITY_DEVICE", "auto")
-# Inference precision (ml/precision.py): auto (the fastest native one, measured at load), fp32,
-# bf16 (AMX / tensor cores) or int8 (CPU; needs VERITY_INT8_CALIBRATION_DATA, a dataset whose train
-# split calibrates it). One the hardware lacks falls back to fp32, with a warning in the log.
-# fp32 by default until benchmarks/precision.py shows a trained checkpoint's verdicts and maps
-# agree (benchmarks/precision.md): then set auto.
-VERITY_INFERENCE_PRECISION = env_str("VERITY_INFERENCE_PRECISION", "fp32") or "fp32"
+# Inference precision (ml/precision.py): auto (default: the fastest precision the device runs
+# natively among fp32 and those the model's recipe showed to agree with fp32 on validation,
+# ml/precision_check.py; a model without that record runs fp32), or fp32, bf16 (AMX / AVX512-BF16
+# / tensor cores) or int8 (CPU; needs VERITY_INT8_CALIBRATION_DATA, a dataset whose train split
+# calibrates it) to force one. One the hardware lacks falls back to fp32, with a warning in the log.
+VERITY_INFERENCE_PRECISION = env_str("VERITY_INFERENCE_PRECISION", "auto") or "auto"
 if VERITY_INFERENCE_PRECISION not in ("auto", "fp32", "bf16", "int8"):
     raise ImproperlyConfigured("VERITY_INFERENCE_PRECISION must be auto, fp32, bf16 or int8, "
                                f"not {VERITY_INFERENCE_PRECISION!r}.")

@@ -173,13 +173,34 @@ def test_auto_takes_the_fastest_native_precision_only_when_clearly_faster(monkey
         precision._measured.clear()
         by_precision = iter(timings.values())
         monkeypatch.setattr(precision, "time_forward", lambda m, x, rounds=3, it=by_precision: next(it) / 1e3)
-        served, choice = precision.prepare(model, CPU, "auto", input_size=32, probe_batch=2, features=AMX)
+        served, choice = precision.prepare(model, CPU, "auto", input_size=32, probe_batch=2, features=AMX,
+                                           verified=("bf16", "int8"))
         assert choice.precision == expected and choice.timings_ms == pytest.approx(timings)
         assert (served is model) == (expected == "fp32")
     # int8 is a candidate only with calibration data; the process measures once per (device, size).
     assert precision.native_precisions(CPU, AMX) == ["fp32", "bf16", "int8"]
     monkeypatch.setattr(precision, "time_forward", lambda m, x, rounds=3: pytest.fail("measured twice"))
-    assert precision.prepare(model, CPU, "auto", input_size=32, features=AMX)[1].precision == "fp32"
+    assert precision.prepare(model, CPU, "auto", input_size=32, features=AMX,
+                             verified=("bf16",))[1].precision == "fp32"
+    precision._measured.clear()
+
+
+def test_auto_serves_only_the_precisions_that_agreed_with_fp32_for_this_model(monkeypatch):
+    """However much faster bf16 measures, ``auto`` takes it only when the checkpoint records that
+    it agreed with fp32 (ml.precision_check); an explicit request is the operator's override."""
+    model = _model()
+    precision._measured.clear()
+    monkeypatch.setattr(precision, "time_forward", lambda m, x, rounds=3: 0.001 if m is not model else 0.1)
+    for verified, expected, reason in ((None, "fp32", "no agreement with fp32 is recorded"),
+                                       ((), "fp32", "bf16 did not agree with fp32"),
+                                       (("int8",), "fp32", "bf16 did not agree"),  # int8 needs calibration
+                                       (("bf16",), "bf16", "fastest measured")):
+        served, choice = precision.prepare(model, CPU, "auto", input_size=32, probe_batch=2, features=AMX,
+                                           verified=verified)
+        assert choice.precision == expected and reason in choice.reason
+        assert (served is model) == (expected == "fp32")
+    served, choice = precision.prepare(model, CPU, "bf16", input_size=32, features=AMX, verified=None)
+    assert choice.precision == "bf16" and choice.reason == "as configured"
     precision._measured.clear()
 
 
@@ -208,3 +229,26 @@ def test_calibration_images_come_from_the_train_split_preprocessed_as_for_infere
         writer.writerows({**r, "split": "test"} for r in rows)
     with pytest.raises(MLError, match="no train split"):
         precision.calibration_batches(test_only, pre)
+
+
+def test_a_checkpoint_that_records_bf16_as_verified_is_served_in_bf16_by_auto(tmp_path: Path, monkeypatch):
+    """The record travels in the checkpoint (ml.checkpoint) and the Predictor hands it to ``auto``."""
+    from ml.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
+    from ml.config import PreprocessConfig
+    from ml.predict import Predictor
+
+    meta = CheckpointMeta(model=ModelConfig(), preprocess=PreprocessConfig(input_size=32, train_crop=32))
+    plain = save_checkpoint(tmp_path / "plain.pt", _model(), meta)
+    meta.verified_precisions = ("bf16",)
+    checked = save_checkpoint(tmp_path / "checked.pt", _model(), meta)
+    assert load_checkpoint(plain)[1].verified_precisions is None
+    assert load_checkpoint(checked)[1].verified_precisions == ("bf16",)
+    monkeypatch.setattr(precision, "cpu_features", lambda: AMX)
+    monkeypatch.setattr(precision, "time_forward", lambda m, x, rounds=3: 0.001 if isinstance(
+        m, precision.LowPrecisionResNet) else 0.1)
+    precision._measured.clear()
+    try:
+        assert Predictor(plain, device="cpu", precision="auto").precision.precision == "fp32"
+        assert Predictor(checked, device="cpu", precision="auto").precision.precision == "bf16"
+    finally:
+        precision._measured.clear()

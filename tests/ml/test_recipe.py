@@ -8,10 +8,11 @@ import json
 import pytest
 import torch
 
-from ml.checkpoint import read_checkpoint
+from ml.checkpoint import load_checkpoint, read_checkpoint
 from ml.cli import main as ml_main
 from ml.data.sources import load_samples
 from ml.errors import MLError
+from ml.precision import native_precisions
 from ml.modelcard import (
     CARD_FILE,
     ModelCard,
@@ -33,7 +34,12 @@ def _card() -> ModelCard:
                                                     "held_out": ["b"]},
                      metrics={"a": {"n": 4, "accuracy": 0.75, "roc_auc": 0.5, "ece": 0.1}},
                      calibration={"temperature": 1.5, "threshold": 0.4, "fitted_on": "val", "val_ece": 0.02},
-                     known_limits={"not_trained_on": ["b"], "notes": []})
+                     known_limits={"not_trained_on": ["b"], "notes": []},
+                     precision={"verified": ["bf16"], "results": {
+                         "bf16": {"checked": True, "passes": True, "per_source": {"a": {
+                             "n": 4, "verdict_agreement": 1.0, "mean_abs_dp": 0.001, "accuracy_points": 0.0,
+                             "passes": True}}},
+                         "int8": {"checked": False, "reason": "no calibration data", "passes": False}}})
 
 
 def test_model_card_round_trips_through_json(tmp_path):
@@ -43,6 +49,13 @@ def test_model_card_round_trips_through_json(tmp_path):
     assert card_from_dict(json.loads(json.dumps(card.to_dict()))) == card
     text = card_markdown(card)
     assert "| a | 4 | 0.750" in text and "Not trained on: b." in text
+    assert "| bf16 | a | 4 | 1.000 | 0.0010 | +0.0 | yes |" in text and "not checked: no calibration data" in text
+
+
+def test_a_card_written_before_the_precision_field_still_reads():
+    d = _card().to_dict()
+    del d["precision"]
+    assert card_from_dict(d).precision == {}
 
 
 @pytest.mark.parametrize("mutate, message", [
@@ -124,6 +137,14 @@ def test_recipe_command_trains_evaluates_each_source_and_writes_the_card(tmp_pat
     assert card_from_dict(payload["model_card"]) == card  # the card travels inside the checkpoint
     assert (out / "model_card.md").read_text().startswith("# Model card: tiny")
     assert torch.load(out / "model.pt", weights_only=True)["name"] == "tiny"
+    # bf16/int8 agreement with fp32 measured on validation for each precision this CPU runs natively,
+    # and the passing ones recorded in the checkpoint for ``auto`` to choose among.
+    lower = [p for p in native_precisions(torch.device("cpu")) if p != "fp32"]
+    assert card.precision["measured_on"] == "validation" and set(card.precision["results"]) == set(lower)
+    for result in card.precision["results"].values():
+        assert result["checked"] and set(result["per_source"]) == {"small", "large"}  # heldout has no val
+        assert result["passes"] == all(a["passes"] for a in result["per_source"].values())
+    assert load_checkpoint(out / "model.pt")[1].verified_precisions == tuple(card.precision["verified"])
 
 
 def test_npr_is_each_pixel_minus_its_2x2_blocks_top_left_and_survives_a_checkpoint(tmp_path):

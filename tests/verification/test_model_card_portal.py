@@ -29,7 +29,13 @@ def _card(name: str) -> ModelCard:
         robustness={"chain": "JPEG 75",
                     "results": {"cifake": {"clean": {"accuracy": 0.91}, "reshared": {"accuracy": 0.8}}}},
         shortcut_baseline={"cifake": {"accuracy": 0.52, "roc_auc": 0.534}},
-        known_limits={"not_trained_on": ["commons-zimage", "Midjourney"], "notes": ["32 px tiles"]})
+        known_limits={"not_trained_on": ["commons-zimage", "Midjourney"], "notes": ["32 px tiles"]},
+        precision={"verified": ["bf16"], "tolerances": {"verdict_agreement": 0.995, "mean_abs_dp": 0.01,
+                                                        "accuracy_points": 0.3},
+                   "results": {"bf16": {"checked": True, "passes": True, "per_source": {"cifake": {
+                       "n": 300, "verdict_agreement": 1.0, "mean_abs_dp": 0.0007, "accuracy_points": 0.0,
+                       "passes": True}}},
+                       "int8": {"checked": False, "passes": False, "reason": "no calibration data given"}}})
 
 
 def _real_checkpoint(tiny_checkpoint: Path, dest: Path, name: str) -> Path:
@@ -110,6 +116,7 @@ def test_the_models_page_and_the_api_show_the_model_card(client, crew, db, model
     assert "MIT (dataset authors)" in page and "Held out, never trained on: commons-zimage" in page
     assert 'data-source="commons-zimage"' in page and "0.534" in page  # the shortcut beside the model
     assert "Midjourney" in page
+    assert "may serve this model at bf16" in page and "0.0007" in page and "not checked: no calibration data" in page
     from rest_framework.test import APIClient
 
     from verification import services
@@ -120,3 +127,4 @@ def test_the_models_page_and_the_api_show_the_model_card(client, crew, db, model
     body = api.get("/api/v1/model-versions/active/").json()
     assert body["model_card"]["calibration"]["temperature"] == 1.7
     assert body["model_card"]["known_limits"]["not_trained_on"] == ["commons-zimage", "Midjourney"]
+    assert body["model_card"]["precision"]["verified"] == ["bf16"]

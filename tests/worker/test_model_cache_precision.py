@@ -63,7 +63,9 @@ def test_the_worker_batch_size_follows_the_device(settings, monkeypatch, device,
 
 
 def test_on_cuda_auto_chooses_bf16_without_measuring(monkeypatch):
-    """On a CUDA device with bf16 support ``auto`` serves bf16 (tensor cores) and times nothing."""
+    """On a CUDA device with bf16 support ``auto`` serves bf16 (tensor cores) and times nothing, when
+    the model's bf16 agreement with fp32 is on record (measured by the recipe: bf16 weights and
+    activations with fp32 accumulation on either device)."""
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
@@ -71,9 +73,28 @@ def test_on_cuda_auto_chooses_bf16_without_measuring(monkeypatch):
     monkeypatch.setattr(precision, "convert", lambda model, p, calibration=None: (model, p))
     monkeypatch.setattr(precision, "time_forward", lambda *a, **k: pytest.fail("measured on CUDA"))
     sentinel = torch.nn.Identity()
-    served, choice = precision.prepare(sentinel, torch.device("cuda"), "auto")
+    served, choice = precision.prepare(sentinel, torch.device("cuda"), "auto", verified=("bf16",))
     assert served == (sentinel, "bf16") and choice.precision == "bf16"
+    assert precision.prepare(sentinel, torch.device("cuda"), "auto")[1].precision == "fp32"  # not on record
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
-    served, choice = precision.prepare(sentinel, torch.device("cuda"), "auto")
+    served, choice = precision.prepare(sentinel, torch.device("cuda"), "auto", verified=("bf16",))
     assert served is sentinel and choice.precision == "fp32"
     assert precision.prepare(sentinel, torch.device("cuda"), "int8")[1].reason.startswith("fallback")
+
+
+def test_by_default_a_model_without_an_agreement_record_is_served_in_fp32(fresh_cache, active_version, settings,
+                                                                          monkeypatch):
+    """The default is ``auto``; the demo checkpoint was never checked against fp32 (the recipe
+    does that), so even on a CPU with bf16 units it is served as trained, and the log says why."""
+    import os
+
+    from portal import settings as configured  # the module as read from the environment, no test overrides
+
+    if "VERITY_INFERENCE_PRECISION" not in os.environ:
+        assert configured.VERITY_INFERENCE_PRECISION == "auto"
+    monkeypatch.setattr(precision, "cpu_features", lambda: AMX)
+    settings.VERITY_DEVICE = "cpu"
+    settings.VERITY_INFERENCE_PRECISION = "auto"
+    _, predictor = fresh_cache.active_predictor()
+    assert predictor.precision.precision == "fp32"
+    assert "no agreement with fp32 is recorded" in predictor.precision.reason

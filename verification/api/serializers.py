@@ -413,7 +413,8 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     model_card = serializers.JSONField(
         read_only=True, help_text="The model card (ml.modelcard schema 1): training data with sources, counts "
         "and licences, recipe, per-source test metrics, calibration, robustness, shortcut baseline, known "
-        "limits. {} for checkpoints made without one.")
+        "limits, and the agreement of bf16/int8 with fp32 on validation (precision). {} for checkpoints made "
+        "without one.")
 
     class Meta:
         model = ModelVersion
