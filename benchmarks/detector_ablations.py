@@ -60,6 +60,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "npr": {"representation": "npr"},
     "rgb_jpeg": {"jpeg_prob": 0.5},
     "rgb_crop64": {"size": 64},
+    "rgb_crop64_jpeg": {"size": 64, "jpeg_prob": 0.5},
+    "rgb_crop128": {"size": 128},
     "rgb_resample": {"resample": True},
     "cifake_only": {"sources": ["cifake"], "repeat": {}},
     "both": {"sources": ["cifake", UG], "repeat": {UG: 4}},
@@ -83,6 +85,17 @@ def _resampled_copies(samples: list[Sample], folder: Path) -> list[Sample]:
             done[s.ref] = path
         out.append(replace(s, path=done[s.ref], member=""))
     return out
+
+
+def _cpu_model() -> str:
+    """The CPU's model name as /proc/cpuinfo reports it (the VM's CPU changes between sessions)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def _cpu() -> float:
@@ -148,7 +161,7 @@ def main() -> None:
     out = Path(args.out)
     report: dict[str, Any] = {"command": "python benchmarks/detector_ablations.py " + " ".join(sys.argv[1:]),
               "date": datetime.now(UTC).isoformat(timespec="seconds"),
-              "machine": f"{platform.node()} ({platform.machine()}): 2 vCPU Xeon (AMX), 24 GiB, no GPU; "
+              "machine": f"{platform.node()} ({platform.machine()}): {os.cpu_count()} vCPU {_cpu_model()}, no GPU; "
                          f"VERITY_TORCH_THREADS={os.environ.get('VERITY_TORCH_THREADS', 'unset')}; "
                          "the cores were shared with other jobs (see benchmarks/detector.md)",
               "selection": "validation splits only (cifake and unsplash-gemini, at most 100 per class); test untouched",
