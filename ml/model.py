@@ -56,9 +56,19 @@ def build_model(config: ModelConfig) -> nn.Module:
 
 
 def gradcam_target_layer(model: nn.Module) -> nn.Module:
-    """The layer Grad-CAM reads for ResNet50: the last bottleneck block of ``layer4`` (or, for a
-    model converted by :mod:`ml.precision`, its ``gradcam_layer``: the same activations in fp32)."""
+    """The module whose forward output is the activations Grad-CAM reads; the one rule for every
+    hook (:mod:`ml.explain`, :mod:`ml.wholeimage`). In order:
+
+    * a model converted by :mod:`ml.precision`: its ``gradcam_layer`` (the same activations, in fp32);
+    * a ResNet: the last bottleneck block of ``layer4`` (its output is ``layer4``'s output);
+    * a model whose ``layer4`` is a single module that cannot be indexed (small test models):
+      ``layer4`` itself."""
     layer = getattr(model, "gradcam_layer", None)
     if isinstance(layer, nn.Module):
         return layer
-    return model.layer4[-1]  # type: ignore[index,union-attr]
+    layer4 = getattr(model, "layer4", None)
+    if isinstance(layer4, nn.Sequential) and len(layer4) > 0:
+        return layer4[-1]
+    if isinstance(layer4, nn.Module):
+        return layer4
+    raise MLError(f"{type(model).__name__} has neither a gradcam_layer nor a layer4 for Grad-CAM to read.")

@@ -34,6 +34,7 @@ from PIL import Image
 
 from . import tilemaps
 from .heatmaps import FULL_SCALE_LOG_ODDS
+from .model import gradcam_target_layer
 from .calibration import choose_threshold, fit_rule_temperature
 from .config import PreprocessConfig
 from .faithfulness import blur_region, random_blob_mask
@@ -78,15 +79,13 @@ class WholeImagePrediction:
                 for b, p in zip(self.boxes, self.tile_probabilities)]
 
 
-class _Layer4:
-    """Forward hook that keeps the last output of ``layer4``, or for a bf16/int8 model of
-    ``ml.precision`` the fp32 output of its backbone (its ``gradcam_layer``): the same activations."""
+class _GradCamActivations:
+    """Forward hook that keeps the last output of the Grad-CAM layer (:func:`ml.model.gradcam_target_layer`:
+    ``layer4``'s last block, or for a bf16/int8 model of ``ml.precision`` the fp32 output of its backbone)."""
 
     def __init__(self, model: torch.nn.Module) -> None:
         self.value: torch.Tensor | None = None
-        converted = getattr(model, "gradcam_layer", None)
-        layer = converted if isinstance(converted, torch.nn.Module) else model.layer4
-        self._handle = layer.register_forward_hook(self._keep)  # type: ignore[union-attr]
+        self._handle = gradcam_target_layer(model).register_forward_hook(self._keep)
 
     def _keep(self, _m: object, _i: object, output: torch.Tensor) -> None:
         self.value = output.detach()
@@ -110,7 +109,7 @@ def tile_forward(model: torch.nn.Module, preprocess: PreprocessConfig, device: t
     the layer4 grid (``relu(+map)`` explains an AI verdict, ``relu(-map)`` a real one). Crops are
     run ``chunk`` at a time, so memory is bounded however many tiles an image has."""
     pre = preprocess
-    hook = _Layer4(model) if with_cams else None
+    hook = _GradCamActivations(model) if with_cams else None
     weights = _decision_weights(model) if with_cams else None
     margins: list[np.ndarray] = []
     cams: list[np.ndarray] = []

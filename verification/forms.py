@@ -212,17 +212,13 @@ class TrainingStartForm(forms.Form):
     base_model = forms.ModelChoiceField(queryset=selectors.model_versions(), required=False,
                                         help_text="Start from this version's weights and compare with it (optional; "
                                                   "without one: ImageNet weights if configured, else random).")
-    epochs = _hyperparameter_field("epochs")
-    batch_size = _hyperparameter_field("batch_size")
-    lr = _hyperparameter_field("lr")
-    input_size = _hyperparameter_field("input_size")
-    train_crop = _hyperparameter_field("train_crop")
-    seed = _hyperparameter_field("seed")
 
     def __init__(self, *args: Any, datasets: Any = None, **kwargs: Any) -> None:
         """``datasets``: those the user may see (selectors.datasets_for); all when not given. One that
-        is not ready can be chosen: the service then says why it cannot be trained on yet."""
+        is not ready can be chosen: the service then says why it cannot be trained on yet. One field
+        per entry of ``hyperparameters.LIMITS``, after the dataset and base model, in its order."""
         super().__init__(*args, **kwargs)
+        self.fields.update({name: _hyperparameter_field(name) for name in hyperparameters.LIMITS})
         self.fields["dataset"].queryset = (  # type: ignore[attr-defined]
             selectors.datasets() if datasets is None else datasets).order_by("-created_at")
 

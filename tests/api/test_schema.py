@@ -88,3 +88,13 @@ def test_list_examples_are_one_page_of_items_not_a_page_inside_a_page(spec):
                         pages += 1
                         assert value["results"] and all("results" not in r for r in value["results"]), (path, name)
     assert pages >= 8  # cases, events, images, analyses, versions, reviews, datasets, runs
+
+
+def test_the_schema_documents_every_hyperparameter_with_its_bounds(spec):
+    from verification import hyperparameters
+
+    properties = spec["components"]["schemas"]["HyperparametersRequest"]["properties"]
+    assert set(properties) == set(hyperparameters.LIMITS)
+    for name, limit in hyperparameters.LIMITS.items():
+        assert properties[name]["type"] == ("integer" if limit.kind is int else "number")
+        assert (properties[name]["minimum"], properties[name]["maximum"]) == (limit.low, limit.high)

@@ -107,3 +107,23 @@ def test_a_missing_value_takes_mls_default(crew):
     assert resolved["epochs"] == TrainConfig().epochs and resolved["lr"] == TrainConfig().lr
     assert resolved["input_size"] == PreprocessConfig().input_size
 
+
+
+def test_the_form_and_the_serializer_have_one_field_per_limit_with_its_bounds():
+    from rest_framework import serializers
+
+    from verification.api.serializers import HyperparametersSerializer
+
+    form_fields = TrainingStartForm().fields
+    api_fields = HyperparametersSerializer().fields
+    assert [name for name in form_fields if name in hyperparameters.LIMITS] == list(hyperparameters.LIMITS)
+    assert set(api_fields) == set(hyperparameters.LIMITS)
+    for name, limit in hyperparameters.LIMITS.items():
+        form_field, api_field = form_fields[name], api_fields[name]
+        assert (form_field.min_value, form_field.max_value) == (limit.low, limit.high)  # type: ignore[attr-defined]
+        assert (api_field.min_value, api_field.max_value) == (limit.low, limit.high)  # type: ignore[attr-defined]
+        assert form_field.initial == limit.default and form_field.label == limit.label
+        assert api_field.help_text == limit.help_text and not api_field.required
+        integral = limit.kind is int
+        assert isinstance(api_field, serializers.IntegerField if integral else serializers.FloatField)
+        assert form_field.__class__.__name__ == ("IntegerField" if integral else "FloatField")

@@ -516,14 +516,13 @@ def _hyperparameter_field(name: str) -> serializers.Field:
 
 class HyperparametersSerializer(serializers.Serializer):
     """Bounds, defaults and messages are verification.hyperparameters' (shared with the training form
-    and the service, whose check across fields, train_crop <= input_size, answers as API 1.0 did)."""
+    and the service, whose check across fields, train_crop <= input_size, answers as API 1.0 did):
+    one field per entry of ``hyperparameters.LIMITS``, in its order."""
 
-    epochs = _hyperparameter_field("epochs")
-    batch_size = _hyperparameter_field("batch_size")
-    lr = _hyperparameter_field("lr")
-    input_size = _hyperparameter_field("input_size")
-    train_crop = _hyperparameter_field("train_crop")
-    seed = _hyperparameter_field("seed")
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        fields.update({name: _hyperparameter_field(name) for name in hyperparameters.LIMITS})
+        return fields
 
 
 class TrainingRunCreateSerializer(serializers.Serializer):

@@ -1,36 +1,24 @@
 """Reads. Every query a user can reach is scoped, in one place (.scope), to the user's teams; the
 modules here are split by subject and this package re-exports what the doors (pages, API, services,
-tasks) use, so they import ``selectors`` and nothing deeper."""
+tasks) use, so they import ``selectors`` and nothing deeper.
 
-from .api_lists import (api_analyses, api_case_details, api_cases, api_filter_cases, api_images, api_reviews,
-                        archive_prefetch)
-from .archive import (CaseMemory, ImageMemory, case_memory, flag_for, image_for, latest_stability, matches_for,
-                      notifications_for, seen_before, stability_checks_for, unread_notifications)
-from .audit import SHARED_AUDIT_SUBJECTS, audit_actions, audit_log
-from .cases import SORTS, CaseFilters, case_audit, case_detail, case_evidence_lines, case_list, disagreeing
-from .lifecycle import (active_model, datasets, datasets_for, datasets_on_dashboard, evaluations,
-                        evaluations_on_shared_data, image_bytes, latest_reevaluation, model_versions,
-                        reviewed_image_labels, reviewed_images, training_runs)
-from .metrics import (LiveReport, ModelReport, OperationsReport, api_metrics, live_report, model_report,
-                      operations_report, percentile)
-from .metrics_provenance import ProvenanceReport, provenance_report
-from .processing import PROCESSING_STATES, processing_status, with_processing_status
-from .roles import (admin_teams, is_admin, is_lead_of, lead_teams, leads_a_team, memberships_for_admin, role_in,
-                    team_members)
-from .scope import (User, analyses_for, analyses_of_case, cases_for, count_of, default_team_for, images_for,
-                    images_of_case, user_teams)
+Each module names what it exports in its own ``__all__``; this package re-exports exactly those
+names, so a new selector is declared once, beside its definition (ruff.toml allows the star imports
+here and only here)."""
+
+from . import api_lists, archive, audit, cases, lifecycle, metrics, metrics_provenance, processing, roles, scope
+from .api_lists import *
+from .archive import *
+from .audit import *
+from .cases import *
+from .lifecycle import *
+from .metrics import *
+from .metrics_provenance import *
+from .processing import *
+from .roles import *
+from .scope import *
 
 __all__ = [
-    "CaseFilters", "CaseMemory", "ImageMemory", "LiveReport", "ModelReport", "OperationsReport", "PROCESSING_STATES",
-    "ProvenanceReport", "SHARED_AUDIT_SUBJECTS", "SORTS", "User", "active_model", "admin_teams", "analyses_for",
-    "analyses_of_case", "api_analyses", "api_case_details", "api_cases", "api_filter_cases", "api_images",
-    "api_metrics", "api_reviews", "archive_prefetch", "audit_actions", "audit_log", "case_audit", "case_detail",
-    "case_evidence_lines", "case_list", "case_memory", "cases_for", "count_of", "datasets", "datasets_for",
-    "datasets_on_dashboard", "default_team_for", "disagreeing", "evaluations", "evaluations_on_shared_data",
-    "flag_for", "image_bytes", "image_for", "images_for", "images_of_case", "is_admin", "is_lead_of",
-    "latest_reevaluation", "latest_stability", "lead_teams", "leads_a_team", "live_report", "matches_for",
-    "memberships_for_admin", "model_report", "model_versions", "notifications_for", "operations_report", "percentile",
-    "processing_status", "provenance_report", "reviewed_image_labels", "reviewed_images", "role_in", "seen_before",
-    "stability_checks_for", "team_members", "training_runs", "unread_notifications", "user_teams",
-    "with_processing_status",
+    *api_lists.__all__, *archive.__all__, *audit.__all__, *cases.__all__, *lifecycle.__all__, *metrics.__all__,
+    *metrics_provenance.__all__, *processing.__all__, *roles.__all__, *scope.__all__,
 ]

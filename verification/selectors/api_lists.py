@@ -13,6 +13,11 @@ from .archive import seen_before
 from .processing import with_processing_status
 from .scope import User, analyses_for, analyses_of_case, cases_for, count_of, images_for, images_of_case
 
+__all__ = [
+    "api_analyses", "api_case_details", "api_cases", "api_filter_cases", "api_images", "api_reviews",
+    "archive_prefetch",
+]
+
 def _analysis_count(**lookup: Any) -> Any:
     return count_of(analyses_of_case(**lookup))
 

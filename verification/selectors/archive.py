@@ -11,6 +11,11 @@ from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from ..models import ArchiveFlag, ArchiveMatch, Case, CaseImage, Notification, Review, StabilityCheck
 from .scope import User, cases_for, images_for
 
+__all__ = [
+    "CaseMemory", "ImageMemory", "case_memory", "flag_for", "image_for", "latest_stability", "matches_for",
+    "notifications_for", "seen_before", "stability_checks_for", "unread_notifications",
+]
+
 
 @dataclass
 class ImageMemory:

@@ -11,6 +11,8 @@ from ..models import AuditEvent
 from .roles import is_admin, lead_teams
 from .scope import User
 
+__all__ = ["SHARED_AUDIT_SUBJECTS", "audit_actions", "audit_log"]
+
 # Team-less events that concern every team (the model every team's images are judged by, and the
 # data and runs that make it): every team's admins see them.
 SHARED_AUDIT_SUBJECTS = ("model", "training", "evaluation", "dataset")

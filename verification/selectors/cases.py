@@ -15,6 +15,8 @@ from .archive import seen_before
 from .processing import with_processing_status
 from .scope import User, analyses_of_case, cases_for, count_of, images_of_case
 
+__all__ = ["CaseFilters", "SORTS", "case_audit", "case_detail", "case_evidence_lines", "case_list", "disagreeing"]
+
 
 def case_detail(user: User, case_id: int) -> Case:
     """The case with everything its page shows, in a fixed number of queries, or Case.DoesNotExist."""

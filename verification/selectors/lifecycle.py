@@ -11,6 +11,12 @@ from ..models import (CaseImage, CaseStatus, Dataset, EvaluationSource, Evaluati
 from .roles import admin_teams, lead_teams
 from .scope import User
 
+__all__ = [
+    "active_model", "datasets", "datasets_for", "datasets_on_dashboard", "evaluations", "evaluations_on_shared_data",
+    "image_bytes", "latest_reevaluation", "model_versions", "reviewed_image_labels", "reviewed_images",
+    "training_runs",
+]
+
 
 def model_versions() -> QuerySet[ModelVersion]:
     return ModelVersion.objects.order_by("-created_at")

@@ -17,6 +17,11 @@ from ..models import Analysis, AnalysisStatus, CaseImage, CaseStatus, HumanVerdi
 from .lifecycle import active_model
 from .scope import User, analyses_for, cases_for, images_for
 
+__all__ = [
+    "LiveReport", "ModelReport", "OperationsReport", "api_metrics", "live_report", "model_report", "operations_report",
+    "percentile",
+]
+
 MODEL_CLASSES = (Verdict.REAL, Verdict.AI_GENERATED)
 HUMAN_CLASSES = (HumanVerdict.REAL, HumanVerdict.AI_GENERATED, HumanVerdict.INCONCLUSIVE)
 

@@ -11,6 +11,8 @@ from ..evidence import DECLARED_AI, INVALID, NO_PROVENANCE, PRESENT, TAMPERED
 from ..models import Analysis, AnalysisStatus, Team
 from ..provenance import LANES
 
+__all__ = ["ProvenanceReport", "provenance_report"]
+
 
 @dataclass
 class ProvenanceReport:

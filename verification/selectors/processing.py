@@ -8,6 +8,8 @@ from django.db.models import Exists, OuterRef, QuerySet
 
 from ..models import Analysis, AnalysisStatus, Case
 
+__all__ = ["PROCESSING_STATES", "processing_status", "with_processing_status"]
+
 PENDING = "pending"
 DONE = "done"
 FAILED = "failed"

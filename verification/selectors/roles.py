@@ -10,6 +10,11 @@ from django.db.models import QuerySet
 from ..models import Membership, Role, Team
 from .scope import User
 
+__all__ = [
+    "admin_teams", "is_admin", "is_lead_of", "lead_teams", "leads_a_team", "memberships_for_admin", "role_in",
+    "team_members",
+]
+
 
 def role_in(user: User, team: Team) -> str | None:
     if not user.is_authenticated:

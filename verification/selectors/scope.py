@@ -11,6 +11,11 @@ from django.db.models.functions import Coalesce
 
 from ..models import Analysis, Case, CaseImage, Membership, Team
 
+__all__ = [
+    "User", "analyses_for", "analyses_of_case", "cases_for", "count_of", "default_team_for", "images_for",
+    "images_of_case", "user_teams",
+]
+
 User = AbstractBaseUser | AnonymousUser
 
 

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -25,6 +23,7 @@ from ..errors import InvalidTransition, VerityError
 from ..models import SCAN_TRANSITIONS, Dataset, DatasetOrigin, ScanStatus, TrainingRun, TrainingStatus
 from ..selectors import User
 from ._common import require_admin
+from .leases import Lease
 from .dataset_archive import check_unpacked, unpack_archive
 from .datasets import analyse, send_scan_after_commit
 
@@ -60,13 +59,8 @@ def _transition(dataset: Dataset, to: str) -> None:
     dataset.status = to
 
 
-def _is_dead(dataset: Dataset) -> bool:
-    beat = dataset.scan_beat_at
-    return beat is None or beat < timezone.now() - timedelta(seconds=settings.VERITY_CLAIM_DEAD_AFTER_S)
-
-
 def _locked(dataset_id: int) -> Dataset | None:
-    return Dataset.objects.select_for_update().filter(pk=dataset_id).first()
+    return LEASE.locked(dataset_id)
 
 
 def dataset_rescan(*, actor: User, dataset: Dataset) -> Dataset:
@@ -104,9 +98,8 @@ def dataset_scan_begin(*, dataset_id: int, claimant: str) -> Dataset | None:
     claimed again, as the sweeper would have done."""
     with transaction.atomic():
         dataset = _locked(dataset_id)
-        if dataset is not None and dataset.status == ScanStatus.SCANNING and (
-                _is_dead(dataset) or dataset.scan_claimed_by == claimant[:64]):
-            _take_back(dataset, reason="delivered again after its worker stopped", send=False)
+        LEASE.take_back_if_dead(dataset, reason="delivered again after its worker stopped",
+                                also=dataset is not None and dataset.scan_claimed_by == claimant[:64])
         if dataset is None or dataset.status != ScanStatus.PENDING:
             return None
         _transition(dataset, ScanStatus.SCANNING)
@@ -121,33 +114,21 @@ def dataset_scan_begin(*, dataset_id: int, claimant: str) -> Dataset | None:
     return dataset
 
 
-def _take_back(dataset: Dataset, *, reason: str, send: bool) -> None:
-    """A scanning dataset (locked) whose task is gone: pending again, or failed once it has been
-    claimed VERITY_TRAINING_MAX_ATTEMPTS times (data that kills its worker every time)."""
-    if dataset.scan_attempts >= settings.VERITY_TRAINING_MAX_ATTEMPTS:
-        _finish(dataset, ScanStatus.FAILED, error=(
-            f"The worker scanning this dataset stopped reporting after {dataset.scan_attempts} attempt(s), so it "
-            "was not restarted again. Check the training worker's log (out of memory? killed?), then rescan."))
-        return
-    _to_pending(dataset)
-    record_event(action="dataset.scan_requeued", obj=dataset, team=dataset.team,
-                 details={"reason": reason, "was": ScanStatus.SCANNING, "attempts": dataset.scan_attempts})
-    if send:
-        send_scan_after_commit(dataset.pk)
-
-
-def _held(dataset_id: int, claimant: str) -> Any:
-    return Dataset.objects.filter(pk=dataset_id, status=ScanStatus.SCANNING, scan_claimed_by=claimant[:64])
+def _give_up(dataset: Dataset) -> None:
+    """A scan whose worker died at every one of its attempts (data that kills its worker every time)."""
+    _finish(dataset, ScanStatus.FAILED, error=(
+        f"The worker scanning this dataset stopped reporting after {dataset.scan_attempts} attempt(s), so it "
+        "was not restarted again. Check the training worker's log (out of memory? killed?), then rescan."))
 
 
 def dataset_scan_heartbeat(*, dataset_id: int, claimant: str) -> bool:
     """The scanning task is alive; False when it no longer holds the scan."""
-    return bool(_held(dataset_id, claimant).update(scan_beat_at=timezone.now()))
+    return LEASE.beat_now(dataset_id, held={"scan_claimed_by": claimant[:64]})
 
 
 def dataset_scan_progress(*, dataset_id: int, claimant: str, seen: int, total: int) -> bool:
     """Files read so far (telemetry: overwritten, not audited); also a heartbeat."""
-    return bool(_held(dataset_id, claimant).update(files_seen=seen, files_total=total, scan_beat_at=timezone.now()))
+    return LEASE.beat_now(dataset_id, held={"scan_claimed_by": claimant[:64]}, files_seen=seen, files_total=total)
 
 
 def progress_reporter(*, dataset_id: int, claimant: str, every_s: float = 1.0) -> Any:
@@ -225,39 +206,22 @@ def _finish(dataset: Dataset, status: str, *, error: str = "", extra: list[str] 
 
 
 def dataset_scans_stuck(*, queued_for_s: int) -> list[int]:
-    """Scans no task seems to handle: scanning without a beat for VERITY_CLAIM_DEAD_AFTER_S (the
-    worker died), and pending for ``queued_for_s`` since last sent (the message was lost) while
-    the training queue is idle. A busy training worker explains a wait; re-sending then would
-    only pile duplicate messages behind it."""
-    now = timezone.now()
-    stale = set(Dataset.objects.filter(status=ScanStatus.SCANNING)
-                .filter(scan_beat_at__lt=now - timedelta(seconds=settings.VERITY_CLAIM_DEAD_AFTER_S))
-                .values_list("pk", flat=True))
-    busy = (Dataset.objects.filter(status=ScanStatus.SCANNING).exclude(pk__in=stale).exists()
-            or TrainingRun.objects.filter(status=TrainingStatus.RUNNING).exists())
-    if not busy:
-        stale |= set(Dataset.objects.filter(status=ScanStatus.PENDING,
-                                            scan_beat_at__lt=now - timedelta(seconds=queued_for_s))
-                     .values_list("pk", flat=True))
-    return sorted(stale)[:100]
+    """Scans no task seems to handle (:meth:`Lease.stuck`): scanning without a beat for
+    VERITY_CLAIM_DEAD_AFTER_S, or pending for ``queued_for_s`` since last sent while no other scan
+    and no training run keeps the training queue busy."""
+    return LEASE.stuck(queued_for_s=queued_for_s,
+                       busy=lambda: TrainingRun.objects.filter(status=TrainingStatus.RUNNING).exists())
 
 
 def dataset_scan_requeue(*, dataset_id: int, reason: str) -> bool:
-    """Send a stuck scan again (the sweeper), audited: a dead task's scan goes back to pending (or
-    fails once it used up its attempts); a pending one is re-sent (a duplicate of a message that
-    was not lost is harmless: only a pending scan is claimed). False when it no longer needs it."""
-    with transaction.atomic():
-        dataset = _locked(dataset_id)
-        if dataset is None:
-            return False
-        if dataset.status == ScanStatus.SCANNING and _is_dead(dataset):
-            _take_back(dataset, reason=reason, send=True)
-            return dataset.status == ScanStatus.PENDING
-        if dataset.status != ScanStatus.PENDING:
-            return False
-        dataset.scan_beat_at = timezone.now()  # restarts the wait before the next re-send
-        dataset.save(update_fields=["scan_beat_at"])
-        record_event(action="dataset.scan_requeued", obj=dataset, team=dataset.team,
-                     details={"reason": reason, "was": ScanStatus.PENDING})
-        send_scan_after_commit(dataset.pk)
-    return True
+    """Send a stuck scan again (the sweeper, :meth:`Lease.requeue`), audited: a dead task's scan goes
+    back to pending (or fails once it used up its attempts); a pending one is re-sent. False when
+    it no longer needs it."""
+    return LEASE.requeue(dataset_id, reason=reason)
+
+
+# A scan is held by its task: when that task is dead, how it is taken back and sent again.
+LEASE: Lease[Dataset] = Lease(
+    model=Dataset, running=ScanStatus.SCANNING, waiting=ScanStatus.PENDING, beat="scan_beat_at",
+    attempts="scan_attempts", dead_after="VERITY_CLAIM_DEAD_AFTER_S", requeued="dataset.scan_requeued",
+    send=send_scan_after_commit, to_waiting=_to_pending, give_up=_give_up, team=lambda dataset: dataset.team)

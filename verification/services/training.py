@@ -3,11 +3,9 @@ worker task (a registered, not yet active, model version; or a readable failure)
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -17,6 +15,7 @@ from ..errors import InvalidTransition
 from ..models import TRAINING_TRANSITIONS, Dataset, ModelVersion, TrainingRun, TrainingStatus
 from ..selectors import User
 from ._common import require_admin
+from .leases import Lease
 from .dataset_scans import require_ready
 from .modelversions import model_version_register
 
@@ -56,9 +55,8 @@ def training_run_begin(*, run_id: int, out_dir: str | Path) -> TrainingRun | Non
     claimed again, as the sweeper would have done; the task then resumes it from ``last.pt``."""
     with transaction.atomic():
         # No select_related("base_model"): PostgreSQL cannot lock the nullable side of an outer join.
-        run = TrainingRun.objects.select_for_update().select_related("dataset").filter(pk=run_id).first()
-        if run is not None and run.status == TrainingStatus.RUNNING and _is_stale(run):
-            _take_back(run, reason="delivered again after its worker stopped reporting", send=False)
+        run = LEASE.locked(run_id, related=("dataset",))
+        LEASE.take_back_if_dead(run, reason="delivered again after its worker stopped reporting")
         if run is None or run.status != TrainingStatus.QUEUED:
             return None
         if run.cancel_requested:
@@ -74,30 +72,27 @@ def training_run_begin(*, run_id: int, out_dir: str | Path) -> TrainingRun | Non
     return run
 
 
-def _is_stale(run: TrainingRun) -> bool:
-    return run.updated_at < timezone.now() - timedelta(seconds=settings.VERITY_TRAINING_STALE_S)
+def _settle_cancelled(run: TrainingRun) -> bool:
+    """A run whose worker is gone after someone asked to cancel it: cancelled, not run again."""
+    if not run.cancel_requested:
+        return False
+    _finish_unsuccessfully(run, TrainingStatus.CANCELLED, "Cancelled; its worker had stopped reporting.")
+    return True
 
 
-def _take_back(run: TrainingRun, *, reason: str, send: bool) -> None:
-    """A running run (locked) whose worker is gone: queue it again, or fail it once it has been
-    claimed ``VERITY_TRAINING_MAX_ATTEMPTS`` times (a run that kills its worker every time)."""
-    if run.cancel_requested:
-        _finish_unsuccessfully(run, TrainingStatus.CANCELLED, "Cancelled; its worker had stopped reporting.")
-        return
-    if run.attempts >= settings.VERITY_TRAINING_MAX_ATTEMPTS:
-        _finish_unsuccessfully(run, TrainingStatus.FAILED, (
-            f"The worker training this run stopped reporting (no progress since "
-            f"{run.updated_at:%Y-%m-%d %H:%M:%S %Z}) after {run.attempts} attempt(s), so it was not restarted "
-            "again. Check the training worker's log (out of memory? killed? time limit?), then start a new run, "
-            "perhaps with a smaller batch size."))
-        return
+def _give_up(run: TrainingRun) -> None:
+    """A run whose worker died at every one of its attempts (a run that kills its worker every time)."""
+    _finish_unsuccessfully(run, TrainingStatus.FAILED, (
+        f"The worker training this run stopped reporting (no progress since "
+        f"{run.updated_at:%Y-%m-%d %H:%M:%S %Z}) after {run.attempts} attempt(s), so it was not restarted "
+        "again. Check the training worker's log (out of memory? killed? time limit?), then start a new run, "
+        "perhaps with a smaller batch size."))
+
+
+def _to_queued(run: TrainingRun) -> None:
     _transition(run, TrainingStatus.QUEUED)
     run.eta_s = None
     run.save(update_fields=["status", "eta_s", "updated_at"])
-    record_event(action="training.requeued", obj=run,
-                 details={"reason": reason, "was": TrainingStatus.RUNNING, "attempts": run.attempts})
-    if send:
-        _send_after_commit(run.pk)
 
 
 def _send_after_commit(run_id: int) -> None:
@@ -107,47 +102,24 @@ def _send_after_commit(run_id: int) -> None:
 
 
 def training_runs_stuck(*, queued_for_s: int) -> list[int]:
-    """Runs that no worker seems to be handling: running without a report for
+    """Runs that no worker seems to be handling (:meth:`Lease.stuck`): running without a report for
     ``VERITY_TRAINING_STALE_S`` (the worker died), and queued for ``queued_for_s`` since they were
-    last sent (the message was lost, e.g. the broker was down) while no run is training. A live
-    run explains a wait (the training worker is busy), and re-sending then would only pile up
-    duplicate messages behind it; with several training workers a lost message may so wait until
-    the live runs end."""
-    now = timezone.now()
-    running = TrainingRun.objects.filter(status=TrainingStatus.RUNNING)
-    stale = set(running.filter(updated_at__lt=now - timedelta(seconds=settings.VERITY_TRAINING_STALE_S))
-                .values_list("pk", flat=True))
-    if not running.exclude(pk__in=stale).exists():
-        stale |= set(TrainingRun.objects.filter(status=TrainingStatus.QUEUED,
-                                                updated_at__lt=now - timedelta(seconds=queued_for_s))
-                     .values_list("pk", flat=True))
-    return sorted(stale)[:100]
+    last sent (the message was lost, e.g. the broker was down) while no run is training. With
+    several training workers a lost message may so wait until the live runs end."""
+    return LEASE.stuck(queued_for_s=queued_for_s)
 
 
 def training_run_requeue(*, run_id: int, reason: str) -> bool:
-    """Send a stuck run again (the sweeper), audited. A queued run is re-sent (a duplicate of a
-    message that was not lost is harmless: only a queued run is claimed). A stale running run goes
-    back to queued and the next task resumes it from its last finished epoch, or it fails when
-    it has used up its attempts. False when the run no longer needs it."""
-    with transaction.atomic():
-        run = TrainingRun.objects.select_for_update().filter(pk=run_id).first()
-        if run is None:
-            return False
-        if run.status == TrainingStatus.RUNNING and _is_stale(run):
-            _take_back(run, reason=reason, send=True)
-            return run.status == TrainingStatus.QUEUED
-        if run.status != TrainingStatus.QUEUED:
-            return False
-        run.save(update_fields=["updated_at"])  # restarts the wait before the next re-send
-        record_event(action="training.requeued", obj=run, details={"reason": reason, "was": TrainingStatus.QUEUED})
-        _send_after_commit(run.pk)
-    return True
+    """Send a stuck run again (the sweeper, :meth:`Lease.requeue`), audited. A queued run is re-sent;
+    a stale running run goes back to queued and the next task resumes it from its last finished
+    epoch, or it fails when it has used up its attempts (or is cancelled when that was asked).
+    False when the run no longer needs it."""
+    return LEASE.requeue(run_id, reason=reason)
 
 
 def training_run_heartbeat(*, run_id: int) -> bool:
     """The running task is alive (touches ``updated_at``); False when the run is no longer running."""
-    return bool(TrainingRun.objects.filter(pk=run_id, status=TrainingStatus.RUNNING)
-                .update(updated_at=timezone.now()))
+    return LEASE.beat_now(run_id)
 
 
 _PROGRESS_FIELDS = ("epoch", "epochs", "step", "total_steps", "train_loss", "train_accuracy", "val_accuracy",
@@ -163,8 +135,7 @@ def training_run_progress(*, run_id: int, event: dict[str, Any]) -> None:
             continue
         values[key] = int(value) if key in ("epoch", "epochs", "step", "total_steps") else float(value)
     if values:
-        values["updated_at"] = timezone.now()
-        TrainingRun.objects.filter(pk=run_id, status=TrainingStatus.RUNNING).update(**values)
+        LEASE.beat_now(run_id, **values)
 
 
 def training_cancel_requested(*, run_id: int) -> bool:
@@ -225,3 +196,10 @@ def training_run_finish(*, run_id: int, checkpoint: str | Path) -> TrainingRun:
                      details={"model_version": version.pk, "test": (version.metrics or {}).get("test", {})
                               .get("accuracy")})
     return run
+
+
+# A running run is held by its task: when that task is dead, how the run is taken back and sent again.
+LEASE: Lease[TrainingRun] = Lease(
+    model=TrainingRun, running=TrainingStatus.RUNNING, waiting=TrainingStatus.QUEUED, beat="updated_at",
+    attempts="attempts", dead_after="VERITY_TRAINING_STALE_S", requeued="training.requeued",
+    send=_send_after_commit, to_waiting=_to_queued, give_up=_give_up, settle=_settle_cancelled)

@@ -5,15 +5,31 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
+from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from .. import selectors
+from ..errors import VerityError
 from ..models import Case, CaseImage
 
 ViewFunc = Callable[..., HttpResponse]
+T = TypeVar("T")
+
+
+def attempt(request: HttpRequest, action: Callable[[], T], success: str | Callable[[T], str]) -> T | None:
+    """Run one service call for a page's POST: its refusal (VerityError) becomes an error message,
+    its result a success message (``success``, or ``success(result)``). The result, or None when it
+    was refused; the view then redirects either way."""
+    try:
+        result = action()
+    except VerityError as exc:
+        messages.error(request, exc.message)
+        return None
+    messages.success(request, success if isinstance(success, str) else success(result))
+    return result
 
 
 def case_or_404(request: HttpRequest, case_id: int) -> Case:

@@ -14,15 +14,15 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .. import selectors, services
-from ._common import case_or_404, image_or_404
-from .review import _attempt, _back
+from ._common import attempt, case_or_404, image_or_404
+from .review import _back
 
 
 @login_required
 @require_POST
 def image_stability(request: HttpRequest, image_id: int) -> HttpResponse:
     image = image_or_404(request, image_id)
-    _attempt(request, lambda: services.stability_request(user=request.user, image=image),
+    attempt(request, lambda: services.stability_request(user=request.user, image=image),
              f"Re-share stability check of {image.original_name} queued; refresh the page to see it.")
     return _back(image.case, f"image-{image.pk}")
 
@@ -31,7 +31,7 @@ def image_stability(request: HttpRequest, image_id: int) -> HttpResponse:
 @require_POST
 def case_stability(request: HttpRequest, case_id: int) -> HttpResponse:
     case = case_or_404(request, case_id)
-    _attempt(request, lambda: services.stability_request_case(user=request.user, case=case),
+    attempt(request, lambda: services.stability_request_case(user=request.user, case=case),
              "Re-share stability checks queued for every image; refresh the page to see them.")
     return _back(case)
 
@@ -43,7 +43,7 @@ def flag_resolve(request: HttpRequest, flag_id: int) -> HttpResponse:
         flag = selectors.flag_for(request.user, flag_id)
     except ObjectDoesNotExist:  # ArchiveFlag.DoesNotExist; the model stays behind the selectors
         raise Http404("No such flag.") from None
-    _attempt(request, lambda: services.archive_flag_resolve(user=request.user, flag=flag),
+    attempt(request, lambda: services.archive_flag_resolve(user=request.user, flag=flag),
              "Marked as reviewed again.")
     return _back(flag.case)
 

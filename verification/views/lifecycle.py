@@ -16,7 +16,7 @@ from .. import selectors, services
 from ..errors import VerityError
 from ..forms import DatasetFromReviewsForm, DatasetRegisterForm, DatasetUploadForm, EvaluationRequestForm, TrainingStartForm
 from ..models import Dataset, TrainingRun
-from ._common import admin_required
+from ._common import admin_required, attempt
 
 # (label, metric key, shown as: True a percentage, False a number, None a count)
 COMPARED_METRICS = [("Accuracy", "accuracy", True), ("Precision", "precision", False), ("Recall", "recall", False),
@@ -113,12 +113,8 @@ def dataset_status(request: HttpRequest, dataset_id: int) -> HttpResponse:
 @require_POST
 @admin_required()
 def dataset_rescan(request: HttpRequest, dataset_id: int) -> HttpResponse:
-    try:
-        dataset = services.dataset_rescan(actor=request.user, dataset=_dataset_or_404(request, dataset_id))
-    except VerityError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"Dataset {dataset.name} is being scanned again.")
+    attempt(request, lambda: services.dataset_rescan(actor=request.user, dataset=_dataset_or_404(request, dataset_id)),
+            lambda dataset: f"Dataset {dataset.name} is being scanned again.")
     return redirect("verification:datasets")
 
 
@@ -167,12 +163,8 @@ def training_run_status(request: HttpRequest, run_id: int) -> HttpResponse:
 @require_POST
 @admin_required()
 def training_run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
-    try:
-        services.training_run_cancel(actor=request.user, run=_run_or_404(run_id))
-    except VerityError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, "Cancellation requested; the run stops within a few seconds.")
+    attempt(request, lambda: services.training_run_cancel(actor=request.user, run=_run_or_404(run_id)),
+            "Cancellation requested; the run stops within a few seconds.")
     return redirect("verification:training_run", run_id=run_id)
 
 

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from .. import selectors, services
 from ..errors import VerityError
 from ..forms import RoleForm, UserCreateForm
-from ._common import admin_required
+from ._common import admin_required, attempt
 
 _NOT_ADMIN = "Only admins manage people and roles. Ask an admin of your team."
 
@@ -45,12 +45,9 @@ def membership_role(request: HttpRequest, membership_id: int) -> HttpResponse:
         raise Http404("No such membership.")
     form = RoleForm(request.POST)
     if form.is_valid():
-        try:
-            services.member_role_change(actor=request.user, membership=membership, role=form.cleaned_data["role"])
-        except VerityError as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(request, f"{membership.user} is now {form.cleaned_data['role']} of {membership.team}.")
+        attempt(request, lambda: services.member_role_change(actor=request.user, membership=membership,
+                                                             role=form.cleaned_data["role"]),
+                f"{membership.user} is now {form.cleaned_data['role']} of {membership.team}.")
     return redirect("verification:people")
 
 
@@ -64,11 +61,8 @@ def models(request: HttpRequest) -> HttpResponse:
         version = selectors.model_versions().filter(pk=request.POST.get("version") or 0).first()
         if version is None:
             raise Http404("No such model version.")
-        try:
-            services.model_version_promote(actor=request.user, version=version, note=request.POST.get("note", ""))
-        except VerityError as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(request, f"{version} is now the active model; new analyses use it.")
+        attempt(request, lambda: services.model_version_promote(actor=request.user, version=version,
+                                                                note=request.POST.get("note", "")),
+                f"{version} is now the active model; new analyses use it.")
         return redirect("verification:models")
     return render(request, "verification/models.html", {"versions": selectors.model_versions()})

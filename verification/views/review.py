@@ -5,7 +5,6 @@ happened or what to do instead."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -19,21 +18,12 @@ from .. import selectors, services
 from ..errors import VerityError
 from ..forms import AssignForm, CommentForm, FinaliseForm, ReopenForm, RerunForm, ReviewForm
 from ..models import Case, Comment
-from ._common import case_or_404, image_or_404
+from ._common import attempt, case_or_404, image_or_404
 from .cases import render_case
 
 
 def _back(case: Case, anchor: str = "") -> HttpResponse:
     return redirect(reverse("verification:case_detail", args=[case.pk]) + (f"#{anchor}" if anchor else ""))
-
-
-def _attempt(request: HttpRequest, action: Callable[[], object], success: str) -> None:
-    try:
-        action()
-    except VerityError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, success)
 
 
 def _form_errors(request: HttpRequest, form: object) -> None:
@@ -89,7 +79,7 @@ def case_comment(request: HttpRequest, case_id: int) -> HttpResponse:
         if parent is None:
             messages.error(request, "The comment you replied to no longer exists.")
             return _back(case, "comments")
-    _attempt(request, lambda: services.comment_add(user=request.user, case=case, body=form.cleaned_data["body"],
+    attempt(request, lambda: services.comment_add(user=request.user, case=case, body=form.cleaned_data["body"],
                                                    parent=parent), "Comment posted.")
     return _back(case, "comments")
 
@@ -105,7 +95,7 @@ def case_assign(request: HttpRequest, case_id: int) -> HttpResponse:
         return _back(case)
     assignee_id = form.cleaned_data["assignee"]
     assignee = get_user_model().objects.filter(pk=assignee_id).first() if assignee_id else None
-    _attempt(request, lambda: services.case_assign(user=request.user, case=case, assignee=assignee),
+    attempt(request, lambda: services.case_assign(user=request.user, case=case, assignee=assignee),
              f"Assigned to {assignee}." if assignee else "The case is unassigned.")
     return _back(case)
 
@@ -140,7 +130,7 @@ def case_reopen(request: HttpRequest, case_id: int) -> HttpResponse:
     if not form.is_valid():
         _form_errors(request, form)
     else:
-        _attempt(request, lambda: services.case_reopen(user=request.user, case=case,
+        attempt(request, lambda: services.case_reopen(user=request.user, case=case,
                                                        reason=form.cleaned_data["reason"]),
                  "The case is open again.")
     return _back(case, "final")
@@ -155,6 +145,6 @@ def image_rerun(request: HttpRequest, image_id: int) -> HttpResponse:
         _form_errors(request, form)
     else:
         version = form.cleaned_data["model_version"]
-        _attempt(request, lambda: services.analysis_rerun(user=request.user, image=image, model_version=version),
+        attempt(request, lambda: services.analysis_rerun(user=request.user, image=image, model_version=version),
                  f"{image.original_name} is queued for analysis with {version.name}.")
     return _back(image.case, f"image-{image.pk}")
