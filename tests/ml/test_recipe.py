@@ -167,3 +167,24 @@ def test_npr_is_each_pixel_minus_its_2x2_blocks_top_left_and_survives_a_checkpoi
         assert torch.allclose(loaded(images + 0.5), loaded(images), atol=1e-5)
     with pytest.raises(MLError, match="Unknown input representation"):
         build_model(ModelConfig(input_representation="fft"))
+
+
+def test_precision_check_records_its_result_in_an_existing_checkpoint_and_card(tmp_path, capsys):
+    from ml.checkpoint import CheckpointMeta, save_checkpoint
+    from ml.config import ModelConfig, PreprocessConfig
+    from ml.model import build_model
+    from ml.recipe import attach_card
+
+    root = make_shared_data(tmp_path / "data")
+    meta = CheckpointMeta(model=ModelConfig(), preprocess=PreprocessConfig(input_size=16, train_crop=16))
+    ckpt = save_checkpoint(tmp_path / "run" / "model.pt", build_model(ModelConfig()).eval(), meta)
+    attach_card(ckpt, _card())
+    assert load_checkpoint(ckpt)[1].verified_precisions is None
+    assert ml_main(["precision-check", str(ckpt), "--data", str(root), "--eval-tiles", "1", "--record"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    lower = [p for p in native_precisions(torch.device("cpu")) if p != "fp32"]
+    assert set(result["results"]) == set(lower)
+    assert all(set(r["per_source"]) == {"small", "large"} for r in result["results"].values() if r["checked"])
+    assert load_checkpoint(ckpt)[1].verified_precisions == tuple(result["verified"])
+    assert read_card(tmp_path / "run" / CARD_FILE).precision == result
+    assert card_from_dict(read_checkpoint(ckpt)["model_card"]).precision == result
