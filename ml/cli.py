@@ -318,8 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_explain)
 
     from .recipe_cli import add_parser as add_recipe_parser
+    from .recipe_cli import add_precision_check_parser
 
     add_recipe_parser(sub)
+    add_precision_check_parser(sub)
     return parser
 
 

@@ -174,14 +174,19 @@ def card_markdown(card: ModelCard) -> str:
     prec = card.precision
     if prec.get("results"):
         lines += ["", "## Lower precisions (agreement with fp32 on validation)", "",
-                  "| precision | source | n | verdict agreement | mean abs dp | accuracy change (points) | passes |",
+                  ("Counts are judged on all validation images together, the mean probability difference on "
+                   "each source too (ml/precision_check.py)."), "",
+                  "| precision | source | n | verdict agreement | mean abs dp | accuracy change (points) | qualifies |",
                   "|---|---|---|---|---|---|---|"]
         for p, r in sorted(prec["results"].items()):
             if not r.get("checked"):
                 lines.append(f"| {p} | - | - | - | - | - | not checked: {r.get('reason', '')} |")
-            for src, a in sorted(r.get("per_source", {}).items()):
+                continue
+            rows = sorted(r.get("per_source", {}).items()) + ([("all", r["all"])] if r.get("all") else [])
+            for src, a in rows:
+                verdict = ("yes" if r["passes"] else "no") if src == "all" else ""
                 lines.append(f"| {p} | {src} | {a['n']} | {fmt(a['verdict_agreement'])} | {a['mean_abs_dp']:.4f} | "
-                             f"{a['accuracy_points']:+.1f} | {'yes' if a['passes'] else 'no'} |")
+                             f"{a['accuracy_points']:+.1f} | {verdict} |")
         lines.append(f"\nServed by `auto` besides fp32: {', '.join(prec.get('verified') or []) or 'none'}.")
     lim = card.known_limits
     lines += ["", "## Known limits", "", f"Not trained on: {', '.join(lim.get('not_trained_on', [])) or '-'}."]

@@ -7,8 +7,12 @@ split), for every lower precision this device runs natively; the result goes int
 
 The tolerances are issue 17's: verdict agreement >= 99.5 %, mean absolute difference of the
 calibrated probability <= 0.01, accuracy within 0.3 points. They are judged on the whole-image
-path the worker serves (tiles aggregated, calibrated, thresholded), per source, and a precision
-passes only if it passes on every source.
+path the worker serves (tiles aggregated, calibrated, thresholded). The counts (agreement,
+accuracy) are judged on all validation images together: on one source's 146 images a single
+flipped verdict moves accuracy by 0.68 points, so a per-source count cannot resolve a 0.3-point
+tolerance. The mean probability difference, which has no such granularity, must hold on every
+source as well, so a source the model handles worse at low precision is not hidden by a larger
+one. Every source's figures are reported.
 
 Pure PyTorch: nothing of the project beyond ``ml``.
 """
@@ -77,12 +81,16 @@ def check_precisions(checkpoint: str | Path, groups: Mapping[str, tuple[Sequence
             if low.precision.precision != p:
                 results[p] = {"checked": False, "reason": low.precision.reason, "passes": False}
                 continue
-            per_source = {src: agreement(reference[src], predict(low, items), targets, threshold)
-                          for src, (items, targets) in groups.items()}
+            probs = {src: predict(low, items) for src, (items, _) in groups.items()}
         finally:
             low.close()
-        results[p] = {"checked": True, "per_source": per_source,
-                      "passes": all(r["passes"] for r in per_source.values())}
+        per_source = {src: agreement(reference[src], probs[src], targets, threshold)
+                      for src, (_, targets) in groups.items()}
+        pooled = agreement(np.concatenate([reference[s] for s in groups]), np.concatenate([probs[s] for s in groups]),
+                           np.concatenate([t for _, t in groups.values()]), threshold)
+        results[p] = {"checked": True, "per_source": per_source, "all": pooled,
+                      "passes": pooled["passes"] and all(r["mean_abs_dp"] <= TOLERANCES["mean_abs_dp"]
+                                                          for r in per_source.values())}
     return {"measured_on": "validation", "checkpoint": Path(checkpoint).name, "tolerances": dict(TOLERANCES),
             "device": device.type, "results": results,
             "verified": [p for p in wanted if results[p]["passes"]]}

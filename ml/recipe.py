@@ -42,6 +42,7 @@ from .metrics import binary_metrics
 from .modelcard import (
     CARD_FILE,
     ModelCard,
+    card_from_dict,
     card_markdown,
     metric_summary,
     now_iso,
@@ -317,6 +318,30 @@ def precision_agreement(cfg: RecipeConfig, checkpoint: Path, samples: list[Sampl
         checkpoint, groups, predict=_predict_p,
         make_predictor=lambda p: Predictor(checkpoint, max_tiles=cfg.eval_tiles, precision=p,
                                            calibration_data=cfg.data if p == "int8" else None))
+
+
+def recheck_precisions(checkpoint: Path, data: str | Path, *, val_per_class: int = 150, eval_tiles: int = 16,
+                       seed: int = 0, sources: tuple[str, ...] = (), record: bool = False) -> dict[str, Any]:
+    """The recipe's precision check on an existing checkpoint, on the validation split the recipe
+    would draw from ``data`` (``sources`` limits it). ``record``: write the result into the
+    checkpoint (``verified_precisions`` and its card's ``precision``) and the card beside it, as
+    the recipe does, so ``auto`` may serve the passing precisions."""
+    cfg = RecipeConfig(data=str(data), val_per_class=val_per_class, eval_tiles=eval_tiles, seed=seed,
+                       sources=sources)
+    samples, _ = training_samples(cfg.data, sources=list(sources) or None, val_per_class=val_per_class,
+                                  include_test=False, seed=seed)
+    result = precision_agreement(cfg, checkpoint, samples)
+    if record and result:
+        payload = read_checkpoint(checkpoint)
+        payload[VERIFIED_KEY] = list(result["verified"])
+        if payload.get("model_card"):
+            card = card_from_dict(payload["model_card"])
+            card.precision = result
+            payload["model_card"] = json.loads(json.dumps(card.to_dict()))
+            write_card(card, checkpoint.parent / CARD_FILE)
+            (checkpoint.parent / "model_card.md").write_text(card_markdown(card))
+        atomic_save(payload, checkpoint)
+    return result
 
 
 def attach_card(checkpoint: Path, card: ModelCard, *, verified_precisions: list[str] | None = None) -> None:

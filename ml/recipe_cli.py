@@ -80,3 +80,36 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--machine", default="", help="machine description for the model card")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_recipe)
+
+
+def _cmd_precision_check(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from .recipe import recheck_precisions
+
+    result = recheck_precisions(Path(args.checkpoint), args.data, val_per_class=args.val_per_class,
+                                eval_tiles=args.eval_tiles, seed=args.seed,
+                                sources=tuple(filter(None, args.sources.split(","))), record=args.record)
+    print(json.dumps(result, indent=2))
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2))
+
+
+def add_precision_check_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "precision-check", help="measure bf16/int8 agreement with fp32 on validation for a checkpoint",
+        description="What the recipe does after training, for an existing checkpoint: each lower precision "
+        "this machine runs natively is compared with fp32 on the validation split the recipe draws from "
+        "--data, on the served whole-image path, per source (verdict agreement >= 99.5 %, mean |dp| <= 0.01, "
+        "accuracy within 0.3 points). With --record the result goes into the checkpoint and its model card, "
+        "so the worker's `auto` precision may serve the passing ones; that changes the file, so record before "
+        "registering it in the portal (a registered file that changes is refused).")
+    p.add_argument("checkpoint")
+    p.add_argument("--data", default="../shared/data", help="folder of sources (the model's training data)")
+    p.add_argument("--sources", default="", help="comma-separated sources (default: every source with a val split)")
+    p.add_argument("--val-per-class", type=int, default=150, help="validation images per source and class (0: all)")
+    p.add_argument("--eval-tiles", type=int, default=16, help="tiles per image")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--record", action="store_true", help="write the result into the checkpoint and its card")
+    p.add_argument("--out", default="", help="also write the JSON here")
+    p.set_defaults(func=_cmd_precision_check)

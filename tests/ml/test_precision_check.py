@@ -88,3 +88,37 @@ def test_check_records_passing_failing_and_fallen_back_precisions():
     assert out["results"]["int8"] == {"checked": False, "reason": "int8 needs calibration images", "passes": False}
     assert out["results"]["fancy"]["checked"] is False and "lacks" in out["results"]["fancy"]["reason"]
     assert all(f.closed for f in made)
+    assert out["results"]["bf16"]["all"]["n"] == 40
+
+
+def _check(shift_of: dict[str, np.ndarray], groups: dict[str, tuple[list[int], np.ndarray]], p: np.ndarray) -> dict:
+    fakes = {"fp32": _Fake("fp32", 0.0), "bf16": _Fake("bf16", 0.0)}
+
+    def predict(fake: _Fake, items: list[int]) -> np.ndarray:
+        out = p[items].copy()
+        if fake.precision.precision == "bf16":
+            out = out + shift_of["delta"][items]
+        return out
+
+    return check_precisions("m.pt", groups, predict=predict, make_predictor=fakes.__getitem__,
+                            precisions=["bf16"])["results"]["bf16"]
+
+
+def test_counts_are_judged_on_all_sources_together_and_the_mean_difference_on_each():
+    """One flip among 20 images of a small source is 5 % of that source but 1 in 400 overall:
+    within the tolerance. A source whose probabilities move by 0.05 on average fails the precision
+    even when the pooled mean stays under 0.01."""
+    p, y = _set(400)
+    groups = {"big": (list(range(380)), y[:380]), "small": (list(range(380, 400)), y[380:])}
+    delta = np.zeros(400)
+    p[385] = 0.503  # an AI image (odd index) just above the threshold...
+    delta[385] = -0.006  # ...that the lower precision puts just below it: a flip
+    one_flip = _check({"delta": delta}, groups, p)
+    small = one_flip["per_source"]["small"]
+    assert small["verdict_agreement"] == 0.95 and not small["passes"]
+    assert one_flip["all"]["verdict_agreement"] == 0.9975 and one_flip["passes"]
+    drift = np.zeros(400)
+    drift[380:] = 0.05 * np.sign(p[380:] - 0.5)  # the small source moves, no verdict changes
+    drifted = _check({"delta": drift}, groups, p)
+    assert drifted["all"]["mean_abs_dp"] <= 0.01 and drifted["all"]["passes"]
+    assert not drifted["passes"]

@@ -38,7 +38,9 @@ def _card() -> ModelCard:
                      precision={"verified": ["bf16"], "results": {
                          "bf16": {"checked": True, "passes": True, "per_source": {"a": {
                              "n": 4, "verdict_agreement": 1.0, "mean_abs_dp": 0.001, "accuracy_points": 0.0,
-                             "passes": True}}},
+                             "passes": True}}, "all": {
+                             "n": 4, "verdict_agreement": 1.0, "mean_abs_dp": 0.001, "accuracy_points": 0.0,
+                             "passes": True}},
                          "int8": {"checked": False, "reason": "no calibration data", "passes": False}}})
 
 
@@ -49,7 +51,8 @@ def test_model_card_round_trips_through_json(tmp_path):
     assert card_from_dict(json.loads(json.dumps(card.to_dict()))) == card
     text = card_markdown(card)
     assert "| a | 4 | 0.750" in text and "Not trained on: b." in text
-    assert "| bf16 | a | 4 | 1.000 | 0.0010 | +0.0 | yes |" in text and "not checked: no calibration data" in text
+    assert "| bf16 | a | 4 | 1.000 | 0.0010 | +0.0 |  |" in text
+    assert "| bf16 | all | 4 | 1.000 | 0.0010 | +0.0 | yes |" in text and "not checked: no calibration data" in text
 
 
 def test_a_card_written_before_the_precision_field_still_reads():
@@ -143,7 +146,9 @@ def test_recipe_command_trains_evaluates_each_source_and_writes_the_card(tmp_pat
     assert card.precision["measured_on"] == "validation" and set(card.precision["results"]) == set(lower)
     for result in card.precision["results"].values():
         assert result["checked"] and set(result["per_source"]) == {"small", "large"}  # heldout has no val
-        assert result["passes"] == all(a["passes"] for a in result["per_source"].values())
+        assert result["all"]["n"] == sum(a["n"] for a in result["per_source"].values())
+        assert result["passes"] == (result["all"]["passes"] and all(
+            a["mean_abs_dp"] <= 0.01 for a in result["per_source"].values()))
     assert load_checkpoint(out / "model.pt")[1].verified_precisions == tuple(card.precision["verified"])
 
 
@@ -167,3 +172,24 @@ def test_npr_is_each_pixel_minus_its_2x2_blocks_top_left_and_survives_a_checkpoi
         assert torch.allclose(loaded(images + 0.5), loaded(images), atol=1e-5)
     with pytest.raises(MLError, match="Unknown input representation"):
         build_model(ModelConfig(input_representation="fft"))
+
+
+def test_precision_check_records_its_result_in_an_existing_checkpoint_and_card(tmp_path, capsys):
+    from ml.checkpoint import CheckpointMeta, save_checkpoint
+    from ml.config import ModelConfig, PreprocessConfig
+    from ml.model import build_model
+    from ml.recipe import attach_card
+
+    root = make_shared_data(tmp_path / "data")
+    meta = CheckpointMeta(model=ModelConfig(), preprocess=PreprocessConfig(input_size=16, train_crop=16))
+    ckpt = save_checkpoint(tmp_path / "run" / "model.pt", build_model(ModelConfig()).eval(), meta)
+    attach_card(ckpt, _card())
+    assert load_checkpoint(ckpt)[1].verified_precisions is None
+    assert ml_main(["precision-check", str(ckpt), "--data", str(root), "--eval-tiles", "1", "--record"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    lower = [p for p in native_precisions(torch.device("cpu")) if p != "fp32"]
+    assert set(result["results"]) == set(lower)
+    assert all(set(r["per_source"]) == {"small", "large"} for r in result["results"].values() if r["checked"])
+    assert load_checkpoint(ckpt)[1].verified_precisions == tuple(result["verified"])
+    assert read_card(tmp_path / "run" / CARD_FILE).precision == result
+    assert card_from_dict(read_checkpoint(ckpt)["model_card"]).precision == result
