@@ -249,6 +249,9 @@ class EvaluationRequestForm(forms.Form):
     dataset = forms.ModelChoiceField(queryset=None, required=False,  # type: ignore[arg-type]
                                      help_text="For a dataset's test split.")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, datasets: Any = None, **kwargs: Any) -> None:
+        """``datasets``: those the user may see (selectors.datasets_for); none when not given, so a
+        caller that forgets to scope it offers no other team's dataset."""
         super().__init__(*args, **kwargs)
-        self.fields["dataset"].queryset = selectors.datasets().order_by("-created_at")  # type: ignore[attr-defined]
+        self.fields["dataset"].queryset = (  # type: ignore[attr-defined]
+            selectors.datasets().none() if datasets is None else datasets).order_by("-created_at")

@@ -28,12 +28,16 @@ def datasets() -> QuerySet[Dataset]:
 def datasets_for(user: User) -> QuerySet[Dataset]:
     """Datasets ``user`` may see, train on and rescan: those of the teams they administer (a
     superuser: all), and those registered before datasets had a team (seen by every admin, as
-    before). An admin of another team sees none of a team's datasets, not even by id."""
+    before). An admin of another team sees none of a team's datasets, not even by id; a user who
+    administers no team (a reviewer, a lead, someone in no team) sees none, team-less ones included."""
     if not user.is_authenticated:
         return Dataset.objects.none()
     if getattr(user, "is_superuser", False):
         return Dataset.objects.select_related("team").order_by("name")
-    return (Dataset.objects.filter(Q(team__in=admin_teams(user)) | Q(team__isnull=True))
+    teams = admin_teams(user)
+    if not teams.exists():
+        return Dataset.objects.none()
+    return (Dataset.objects.filter(Q(team__in=teams) | Q(team__isnull=True))
             .select_related("team").order_by("name"))
 
 

@@ -16,7 +16,7 @@ from ..models import Dataset, DatasetOrigin
 from ..selectors import User
 from ._common import require_admin
 from .dataset_scans import require_ready
-from .datasets import check_name, create, owned_folder
+from .datasets import check_name, create, owned_folder, require_visible
 
 # The manifest's ``source`` of reviewed images: splits are stratified by (class, source), so they
 # are spread over train, val and test in proportion of their own.
@@ -82,6 +82,8 @@ def dataset_build_from_reviews(*, actor: User, name: str, mix_with: Dataset | No
 
     require_admin(actor)
     name = check_name(name)
+    if mix_with is not None:
+        require_visible(actor, mix_with, field="mix_with")
     verdicts, files, n_reviewed = _verdicts_by_sha256(actor)
     labels = {sha256: next(iter(v)) for sha256, v in verdicts.items() if len(v) == 1}
     conflicts = len(verdicts) - len(labels)

@@ -105,6 +105,13 @@ def analyse(root: Path, *, field: str, on_progress: Callable[[int, int], None] |
     return samples, dashboard_analysis(report), digest
 
 
+def require_visible(actor: User, dataset: Dataset, *, field: str = "dataset") -> None:
+    """Refuse a dataset ``actor`` may not see (selectors.datasets_for) exactly as one that does not
+    exist, so that no door can be used to learn which ids another team's datasets have."""
+    if not selectors.datasets_for(actor).filter(pk=dataset.pk).exists():
+        raise VerityError("No such dataset.", details={field: ["No such dataset."]})
+
+
 def owning_team(actor: User, team: Team | None = None) -> Team | None:
     """The team a new dataset belongs to: ``team`` when given (the actor must administer it), else
     the first team (by name) the actor administers; None for a superuser who is in no team."""

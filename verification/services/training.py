@@ -18,6 +18,7 @@ from ..models import TRAINING_TRANSITIONS, Dataset, ModelVersion, TrainingRun, T
 from ..selectors import User
 from ._common import require_admin
 from .dataset_scans import require_ready
+from .datasets import require_visible
 from .modelversions import model_version_register
 
 # The limits and their check live in verification.hyperparameters, shared with the form and the API.
@@ -35,6 +36,7 @@ def training_run_start(*, actor: User, dataset: Dataset, hyperparameters: dict[s
     """Queue a training run on ``dataset`` (admins only; the dataset's scan must be ready); the task is
     sent once the row is committed."""
     require_admin(actor)
+    require_visible(actor, dataset)
     require_ready(dataset)
     params = training_hyperparameters(hyperparameters)
     with transaction.atomic():

@@ -194,4 +194,5 @@ def models_compare(request: HttpRequest) -> HttpResponse:
     return render(request, "verification/models_compare.html", {
         "versions": versions, "a": a, "b": b, "reports": reports, "rows": COMPARED_METRICS,
         "shared": selectors.evaluations_on_shared_data(a, b) if a and b else [],
-        "evaluate_form": EvaluationRequestForm(initial={"a": a, "b": b}) if a and b else None})
+        "evaluate_form": EvaluationRequestForm(initial={"a": a, "b": b}, datasets=selectors.datasets_for(request.user))
+        if a and b else None})
