@@ -14,7 +14,7 @@ from ..errors import VerityError
 from ..models import Dataset, DatasetOrigin, Team
 from ..selectors import User
 from ._common import require_admin
-from .datasets import check_name, create, owned_folder
+from .datasets import check_name, create, owned_folder, owning_team
 from .submission import Upload
 
 
@@ -45,6 +45,7 @@ def dataset_register_archive(*, actor: User, name: str, archive: Upload, team: T
     the scan task unpacks it (unpack_archive) and reads the images. Admins only."""
     require_admin(actor)
     name = check_name(name)
+    team = owning_team(actor, team)  # before anything is stored
     limit = settings.VERITY_MAX_DATASET_ZIP_BYTES
     if archive.size is not None and archive.size > limit:
         raise archives.ArchiveTooLarge(f"The archive is {archive.size / 1e6:.0f} MB; a dataset zip may be at most "

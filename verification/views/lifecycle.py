@@ -44,11 +44,14 @@ def _show_errors(form: forms.Form, exc: VerityError) -> None:
 
 
 def _register_dataset(request: HttpRequest, intake: str, data: dict[str, Any]) -> Dataset:
+    team = data.get("team")
     if intake == "archive":
-        return services.dataset_register_archive(actor=request.user, name=data["name"], archive=data["archive"])
+        return services.dataset_register_archive(actor=request.user, name=data["name"], archive=data["archive"],
+                                                 team=team)
     if intake == "reviews":
-        return services.dataset_build_from_reviews(actor=request.user, name=data["name"], mix_with=data["mix_with"])
-    return services.dataset_register(actor=request.user, name=data["name"], path=data["path"])
+        return services.dataset_build_from_reviews(actor=request.user, name=data["name"], mix_with=data["mix_with"],
+                                                   team=team)
+    return services.dataset_register(actor=request.user, name=data["name"], path=data["path"], team=team)
 
 
 def _registered_message(dataset: Dataset) -> str:
@@ -75,9 +78,10 @@ def datasets(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and intake not in DATASET_FORMS:
         return HttpResponseBadRequest("Unknown form.")
     visible = selectors.datasets_for(request.user)
+    teams = selectors.admin_teams(request.user).order_by("name")
     # Each form its own element ids (all three have a "name" field); the field names stay plain.
-    dataset_forms = {key: cls(request.POST, request.FILES, auto_id=f"id_{key}_%s", **_form_kwargs(key, visible))
-                     if key == intake else cls(auto_id=f"id_{key}_%s", **_form_kwargs(key, visible))
+    dataset_forms = {key: cls(request.POST, request.FILES, auto_id=f"id_{key}_%s", **_form_kwargs(key, visible, teams))
+                     if key == intake else cls(auto_id=f"id_{key}_%s", **_form_kwargs(key, visible, teams))
                      for key, cls in DATASET_FORMS.items()}
     form = dataset_forms.get(intake)
     if form is not None and form.is_valid():
@@ -92,8 +96,8 @@ def datasets(request: HttpRequest) -> HttpResponse:
                   status=400 if request.method == "POST" else 200)
 
 
-def _form_kwargs(key: str, visible: Any) -> dict[str, Any]:
-    return {"datasets": visible} if key == "reviews" else {}
+def _form_kwargs(key: str, visible: Any, teams: Any) -> dict[str, Any]:
+    return {"datasets": visible, "teams": teams} if key == "reviews" else {"teams": teams}
 
 
 @login_required
