@@ -59,16 +59,19 @@ def dataset_register_archive(*, actor: User, name: str, archive: Upload, team: T
         raise
     with owned_folder("upload", name) as folder:
         stored = stored_zip(folder)
+        written = False
         try:
             stored.parent.mkdir(parents=True, exist_ok=True)
             archive.seek(0)
-            with stored.open("xb") as out:
+            with stored.open("xb") as out:  # exclusive: never over a file this request did not write
+                written = True
                 shutil.copyfileobj(archive, out, length=1024 * 1024)  # type: ignore[misc]
             return create(actor=actor, name=name, root=folder, origin=DatasetOrigin.UPLOAD, team=team,
                           archive=str(stored),
                           details={"archive": (archive.name or "")[:200], "files": files})
         except BaseException:
-            stored.unlink(missing_ok=True)
+            if written:  # remove what this request wrote, and only that
+                stored.unlink(missing_ok=True)
             raise
 
 

@@ -159,10 +159,12 @@ def owned_folder(kind: str, name: str) -> Iterator[Path]:
     """A new folder under VERITY_DATASET_DIR for a dataset Verity holds itself; removed again when
     the block fails, so a refused upload or build leaves nothing behind."""
     folder = Path(settings.VERITY_DATASET_DIR) / f"{kind}-{slugify(name)[:40] or 'dataset'}-{uuid.uuid4().hex[:12]}"
+    existed = folder.exists()  # another dataset's (the names differ by a random part): never removed here
     try:
         yield folder
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        if not existed:
+            shutil.rmtree(folder, ignore_errors=True)
         raise
 
 
