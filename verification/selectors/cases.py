@@ -30,6 +30,17 @@ def case_detail(user: User, case_id: int) -> Case:
     ).get(pk=case_id)
 
 
+def case_comment(case: Case, comment_id: int) -> Comment | None:
+    """A comment of ``case`` (one the user may already see through the case), or None."""
+    return Comment.objects.filter(case=case, pk=comment_id).first()
+
+
+def next_unreviewed_image(image: CaseImage) -> CaseImage | None:
+    """The first other image of ``image``'s case that has no review yet (the keyboard flow's next)."""
+    return (CaseImage.objects.filter(case=image.case_id, human_verdict="").exclude(pk=image.pk)
+            .order_by("pk").first())
+
+
 def case_audit(case: Case) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(case=case).select_related("actor")
 

@@ -51,6 +51,11 @@ def team_members(team: Team) -> QuerySet[Any]:
     return get_user_model().objects.filter(memberships__team=team).order_by("username")
 
 
+def account(user_id: Any) -> Any:
+    """The user with id ``user_id``, or None (for a form that already limited the ids offered)."""
+    return get_user_model().objects.filter(pk=user_id).first()
+
+
 def memberships_for_admin(user: User) -> QuerySet[Membership]:
     return (Membership.objects.filter(team__in=admin_teams(user)).select_related("user", "team")
             .order_by("team__name", "user__username"))
