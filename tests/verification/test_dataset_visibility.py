@@ -129,3 +129,35 @@ def test_a_user_who_administers_no_team_sees_no_dataset_not_even_a_team_less_one
     assert {d.pk for d in selectors.datasets_for(crew["admin"])} == {theirs.pk, teamless.pk}
     # A form that was not given the user's datasets offers none, rather than every team's.
     assert _choices(EvaluationRequestForm()) == set()
+
+
+def test_another_teams_training_runs_and_evaluations_are_neither_listed_nor_reachable(
+        client, crew, rival, theirs, pair, sent_runs, sent_evaluations):
+    """A run or an evaluation on team A's dataset names it: team B's admin sees neither, and a run's
+    pages and cancel are a 404 for them, as the dataset is. Evaluations on the reviewed cases
+    (no dataset) stay shared between admins."""
+    a, b = pair
+    run = services.training_run_start(actor=crew["admin"], dataset=theirs)
+    on_theirs = services.evaluation_request(actor=crew["admin"], versions=[a, b], source="dataset", dataset=theirs)
+    shared = ModelEvaluation.objects.create(model_version=a, source="reviewed_cases", data_fingerprint="r" * 64)
+
+    api = api_for(rival)
+    assert api.get("/api/v1/training-runs/").json()["results"] == []
+    assert api.get(f"/api/v1/training-runs/{run.pk}/").status_code == 404
+    assert api.post(f"/api/v1/training-runs/{run.pk}/cancel/").status_code == 404
+    assert [e["id"] for e in api.get("/api/v1/evaluations/").json()["results"]] == [shared.pk]
+    assert api.get(f"/api/v1/evaluations/{on_theirs[0].pk}/").status_code == 404
+    client.force_login(rival)
+    assert "metro-only" not in client.get(reverse("verification:training_runs")).content.decode()
+    for name in ("training_run", "training_run_status"):
+        assert client.get(reverse(f"verification:{name}", args=[run.pk])).status_code == 404
+    assert client.post(reverse("verification:training_run_cancel", args=[run.pk])).status_code == 404
+    assert selectors.evaluations_on_shared_data(a, b, user=rival) == []
+    assert TrainingRun.objects.get(pk=run.pk).cancel_requested is False
+
+    # Team A's admin sees all of it.
+    mine = api_for(crew["admin"])
+    assert [r["id"] for r in mine.get("/api/v1/training-runs/").json()["results"]] == [run.pk]
+    assert {e["id"] for e in mine.get("/api/v1/evaluations/").json()["results"]} == {
+        shared.pk, *(e.pk for e in on_theirs)}
+    assert len(selectors.evaluations_on_shared_data(a, b, user=crew["admin"])) == 1

@@ -74,7 +74,7 @@ class EvaluationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     parser_classes = [JSONParser]
 
     def get_queryset(self) -> Any:
-        qs = selectors.evaluations()
+        qs = selectors.evaluations_for(self.request.user)  # none on another team's dataset
         if self.action == "list":
             params = EvaluationFilterSerializer(data=self.request.query_params)
             params.is_valid(raise_exception=True)

@@ -517,7 +517,8 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     parser_classes = [JSONParser]
 
     def get_queryset(self) -> Any:
-        return selectors.training_runs()
+        # A run on another team's dataset is a 404, as the dataset is.
+        return selectors.training_runs_for(self.request.user)
 
     @extend_schema(summary="Start a training run", tags=["training"], request=TrainingRunCreateSerializer,
                    responses={201: TrainingRunSerializer, **errors(400, 403, 409)},

@@ -9,9 +9,9 @@ from .archive import (CaseMemory, ImageMemory, case_memory, flag_for, image_for,
 from .audit import SHARED_AUDIT_SUBJECTS, audit_actions, audit_log
 from .cases import (SORTS, CaseFilters, case_audit, case_comment, case_detail, case_evidence_lines, case_list,
                     disagreeing, next_unreviewed_image)
-from .lifecycle import (active_model, datasets, datasets_for, datasets_on_dashboard, evaluations,
+from .lifecycle import (active_model, datasets, datasets_for, datasets_on_dashboard, evaluations, evaluations_for,
                         evaluations_on_shared_data, image_bytes, latest_reevaluation, model_versions,
-                        reviewed_image_labels, reviewed_images, training_runs)
+                        reviewed_image_labels, reviewed_images, training_runs, training_runs_for)
 from .metrics import (LiveReport, ModelReport, OperationsReport, api_metrics, live_report, model_report,
                       operations_report, percentile)
 from .metrics_provenance import ProvenanceReport, provenance_report
@@ -35,5 +35,6 @@ __all__ = [
     "processing_status", "provenance_report", "reviewed_image_labels", "reviewed_images", "role_in", "seen_before",
     "stability_checks_for", "team_members", "training_runs", "unread_notifications", "user_teams",
     "with_processing_status",
-    "account", "case_comment", "next_unreviewed_image", "tokens_with_deliveries",
+    "account", "case_comment", "evaluations_for", "next_unreviewed_image", "tokens_with_deliveries",
+    "training_runs_for",
 ]

@@ -21,6 +21,12 @@ def training_runs() -> QuerySet[TrainingRun]:
         "-created_at", "-id")
 
 
+def training_runs_for(user: User) -> QuerySet[TrainingRun]:
+    """Training runs ``user`` may see and cancel: those on a dataset they may see (datasets_for).
+    Another team's run is not listed and is a 404, as its dataset is."""
+    return training_runs().filter(dataset__in=datasets_for(user).values("pk"))
+
+
 def datasets() -> QuerySet[Dataset]:
     return Dataset.objects.order_by("name")
 
@@ -97,6 +103,13 @@ def evaluations() -> QuerySet[ModelEvaluation]:
             .order_by("-created_at", "-id"))
 
 
+def evaluations_for(user: User) -> QuerySet[ModelEvaluation]:
+    """Evaluations ``user`` (an admin) may see: those on the reviewed cases (counts and metrics
+    only, across teams) and those on a dataset they may see. One on another team's dataset is not
+    shown: it would name that dataset."""
+    return evaluations().filter(Q(dataset__isnull=True) | Q(dataset__in=datasets_for(user).values("pk")))
+
+
 def latest_reevaluation(version: ModelVersion | None) -> ModelEvaluation | None:
     """The newest finished evaluation of ``version`` on the reviewed cases (the drift check)."""
     if version is None:
@@ -105,11 +118,13 @@ def latest_reevaluation(version: ModelVersion | None) -> ModelEvaluation | None:
                                  status=EvaluationStatus.DONE).order_by("-finished_at", "-id").first())
 
 
-def evaluations_on_shared_data(a: ModelVersion, b: ModelVersion) -> list[tuple[ModelEvaluation, ModelEvaluation]]:
+def evaluations_on_shared_data(a: ModelVersion, b: ModelVersion, *,
+                               user: User) -> list[tuple[ModelEvaluation, ModelEvaluation]]:
     """For every data both versions were evaluated on (equal ``data_fingerprint``), the newest
-    evaluation of each, newest data first. Queued, running and failed ones are included."""
+    evaluation of each that ``user`` may see (evaluations_for), newest data first. Queued, running
+    and failed ones are included."""
     newest: dict[tuple[int, str], ModelEvaluation] = {}
-    for ev in evaluations().filter(model_version__in=[a, b]).order_by("created_at", "id"):
+    for ev in evaluations_for(user).filter(model_version__in=[a, b]).order_by("created_at", "id"):
         newest[(ev.model_version_id, ev.data_fingerprint)] = ev
     shared = {fp for (pk, fp) in newest if pk == a.pk} & {fp for (pk, fp) in newest if pk == b.pk}
     pairs = [(newest[(a.pk, fp)], newest[(b.pk, fp)]) for fp in shared]

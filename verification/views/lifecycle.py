@@ -22,8 +22,8 @@ from ._common import admin_required
 COMPARED_METRICS = [("Accuracy", "accuracy", True), ("Precision", "precision", False), ("Recall", "recall", False),
                     ("F1", "f1", False), ("ROC-AUC", "roc_auc", False), ("Images", "n", None)]
 
-def _run_or_404(run_id: int) -> TrainingRun:
-    run = selectors.training_runs().filter(pk=run_id).first()
+def _run_or_404(request: HttpRequest, run_id: int) -> TrainingRun:
+    run = selectors.training_runs_for(request.user).filter(pk=run_id).first()
     if run is None:
         raise Http404("No such training run.")
     return run
@@ -142,7 +142,8 @@ def training_runs(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Training run {run.pk} is queued.")
             return redirect("verification:training_run", run_id=run.pk)
-    return render(request, "verification/training_runs.html", {"form": form, "runs": selectors.training_runs()},
+    return render(request, "verification/training_runs.html", {"form": form,
+                                                             "runs": selectors.training_runs_for(request.user)},
                   status=400 if request.method == "POST" else 200)
 
 
@@ -150,7 +151,7 @@ def training_runs(request: HttpRequest) -> HttpResponse:
 @require_GET
 @admin_required()
 def training_run(request: HttpRequest, run_id: int) -> HttpResponse:
-    return render(request, "verification/training_run.html", {"run": _run_or_404(run_id)})
+    return render(request, "verification/training_run.html", {"run": _run_or_404(request, run_id)})
 
 
 @login_required
@@ -158,7 +159,7 @@ def training_run(request: HttpRequest, run_id: int) -> HttpResponse:
 @admin_required(json=True)
 def training_run_status(request: HttpRequest, run_id: int) -> HttpResponse:
     """What the run page polls while the run is queued or running."""
-    run = _run_or_404(run_id)
+    run = _run_or_404(request, run_id)
     return JsonResponse({
         "status": run.status, "finished": run.is_finished, "cancel_requested": run.cancel_requested,
         "epoch": run.epoch, "epochs": run.epochs, "step": run.step, "total_steps": run.total_steps,
@@ -172,7 +173,7 @@ def training_run_status(request: HttpRequest, run_id: int) -> HttpResponse:
 @admin_required()
 def training_run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
     try:
-        services.training_run_cancel(actor=request.user, run=_run_or_404(run_id))
+        services.training_run_cancel(actor=request.user, run=_run_or_404(request, run_id))
     except VerityError as exc:
         messages.error(request, exc.message)
     else:
@@ -197,6 +198,6 @@ def models_compare(request: HttpRequest) -> HttpResponse:
     a, b = chosen
     return render(request, "verification/models_compare.html", {
         "versions": versions, "a": a, "b": b, "reports": reports, "rows": COMPARED_METRICS,
-        "shared": selectors.evaluations_on_shared_data(a, b) if a and b else [],
+        "shared": selectors.evaluations_on_shared_data(a, b, user=request.user) if a and b else [],
         "evaluate_form": EvaluationRequestForm(initial={"a": a, "b": b}, datasets=selectors.datasets_for(request.user))
         if a and b else None})
