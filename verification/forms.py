@@ -208,10 +208,10 @@ class DatasetFromReviewsForm(_DatasetIntakeForm):
                                       help_text="A registered dataset whose images are added (optional).")
 
     def __init__(self, *args: Any, datasets: Any = None, teams: Any = None, **kwargs: Any) -> None:
-        """``datasets``: those the user may see (selectors.datasets_for); all when not given."""
+        """``datasets``: those the user may see (selectors.datasets_for); none when not given."""
         super().__init__(*args, teams=teams, **kwargs)
         self.fields["mix_with"].queryset = (  # type: ignore[attr-defined]
-            selectors.datasets() if datasets is None else datasets).order_by("name")
+            selectors.datasets().none() if datasets is None else datasets).order_by("name")
 
 
 def _hyperparameter_field(name: str) -> forms.Field:

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from verification import selectors, services
 from verification.errors import VerityError
-from verification.forms import EvaluationRequestForm
+from verification.forms import DatasetFromReviewsForm, EvaluationRequestForm
 from verification.models import Dataset, Membership, ModelEvaluation, ModelVersion, Role, TrainingRun
 
 pytestmark = pytest.mark.django_db
@@ -129,6 +129,7 @@ def test_a_user_who_administers_no_team_sees_no_dataset_not_even_a_team_less_one
     assert {d.pk for d in selectors.datasets_for(crew["admin"])} == {theirs.pk, teamless.pk}
     # A form that was not given the user's datasets offers none, rather than every team's.
     assert _choices(EvaluationRequestForm()) == set()
+    assert list(DatasetFromReviewsForm().fields["mix_with"].queryset) == []  # type: ignore[attr-defined]
 
 
 def test_another_teams_training_runs_and_evaluations_are_neither_listed_nor_reachable(
