@@ -169,12 +169,30 @@ class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
 
 
-class DatasetRegisterForm(forms.Form):
+class _DatasetIntakeForm(forms.Form):
+    """A new dataset's team: one of ``teams``, those the user administers (selectors.admin_teams; a
+    superuser: any). Preselected when there is exactly one; the service refuses a missing choice
+    when the user administers several, so that rule lives in one place."""
+
+    team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, empty_label="Choose a team",
+                                  help_text="The team whose admins see it, train on it and rescan it.")
+    field_order = ["name", "path", "archive", "mix_with", "team"]
+
+    def __init__(self, *args: Any, teams: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["team"]
+        field.queryset = Team.objects.none() if teams is None else teams  # type: ignore[attr-defined]
+        only = list(teams[:2]) if teams is not None else []
+        if len(only) == 1:
+            field.initial, field.empty_label = only[0], None  # type: ignore[attr-defined]
+
+
+class DatasetRegisterForm(_DatasetIntakeForm):
     name = forms.CharField(max_length=120)
     path = forms.CharField(max_length=500, help_text="Absolute path on the server: a folder or a CSV manifest.")
 
 
-class DatasetUploadForm(forms.Form):
+class DatasetUploadForm(_DatasetIntakeForm):
     """Content checks (a zip, safe to unpack, within the limits) happen in services.dataset_register_archive."""
 
     name = forms.CharField(max_length=120)
@@ -184,16 +202,16 @@ class DatasetUploadForm(forms.Form):
                               widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}))
 
 
-class DatasetFromReviewsForm(forms.Form):
+class DatasetFromReviewsForm(_DatasetIntakeForm):
     name = forms.CharField(max_length=120)
     mix_with = forms.ModelChoiceField(queryset=None, required=False,  # type: ignore[arg-type]
                                       help_text="A registered dataset whose images are added (optional).")
 
-    def __init__(self, *args: Any, datasets: Any = None, **kwargs: Any) -> None:
-        """``datasets``: those the user may see (selectors.datasets_for); all when not given."""
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args: Any, datasets: Any = None, teams: Any = None, **kwargs: Any) -> None:
+        """``datasets``: those the user may see (selectors.datasets_for); none when not given."""
+        super().__init__(*args, teams=teams, **kwargs)
         self.fields["mix_with"].queryset = (  # type: ignore[attr-defined]
-            selectors.datasets() if datasets is None else datasets).order_by("name")
+            selectors.datasets().none() if datasets is None else datasets).order_by("name")
 
 
 def _hyperparameter_field(name: str) -> forms.Field:
@@ -245,6 +263,9 @@ class EvaluationRequestForm(forms.Form):
     dataset = forms.ModelChoiceField(queryset=None, required=False,  # type: ignore[arg-type]
                                      help_text="For a dataset's test split.")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, datasets: Any = None, **kwargs: Any) -> None:
+        """``datasets``: those the user may see (selectors.datasets_for); none when not given, so a
+        caller that forgets to scope it offers no other team's dataset."""
         super().__init__(*args, **kwargs)
-        self.fields["dataset"].queryset = selectors.datasets().order_by("-created_at")  # type: ignore[attr-defined]
+        self.fields["dataset"].queryset = (  # type: ignore[attr-defined]
+            selectors.datasets().none() if datasets is None else datasets).order_by("-created_at")

@@ -6,14 +6,13 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import services, tokens
-from .models import TokenScope, WebhookDelivery
+from . import selectors, services, tokens
+from .models import TokenScope
 from .errors import VerityError
 
 
@@ -30,8 +29,7 @@ class TokenForm(forms.Form):
 
 def _page(request: HttpRequest, form: TokenForm, issued: tokens.IssuedToken | None = None,
           status: int = 200) -> HttpResponse:
-    recent = WebhookDelivery.objects.order_by("-created_at", "-id")
-    rows = tokens.tokens_of(request.user).prefetch_related(Prefetch("deliveries", queryset=recent))
+    rows = selectors.tokens_with_deliveries(request.user)
     return render(request, "account/tokens.html", {"form": form, "tokens": rows, "issued": issued}, status=status)
 
 

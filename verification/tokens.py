@@ -55,7 +55,3 @@ def token_authenticate(raw: str) -> ApiToken | None:
     if token.revoked_at is not None or not token.user.is_active:
         return None
     return token
-
-
-def tokens_of(user: Any) -> Any:
-    return ApiToken.objects.filter(user=user).order_by("revoked_at", "-created_at")

@@ -74,7 +74,7 @@ class EvaluationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     parser_classes = [JSONParser]
 
     def get_queryset(self) -> Any:
-        qs = selectors.evaluations()
+        qs = selectors.evaluations_for(self.request.user)  # none on another team's dataset
         if self.action == "list":
             params = EvaluationFilterSerializer(data=self.request.query_params)
             params.is_valid(raise_exception=True)
@@ -105,7 +105,8 @@ class EvaluationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         versions = [found[pk] for pk in values["versions"]]
         dataset = None
         if values.get("dataset"):
-            dataset = selectors.datasets().filter(pk=values["dataset"]).first()
+            # Another team's dataset is answered as one that does not exist: ids cannot be probed.
+            dataset = selectors.datasets_for(request.user).filter(pk=values["dataset"]).first()
             if dataset is None:
                 raise VerityError("No such dataset.", details={"dataset": ["No such dataset."]})
         created = services.evaluation_request(actor=request.user, versions=versions, source=values["source"],

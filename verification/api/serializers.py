@@ -483,13 +483,31 @@ class DatasetSerializer(serializers.ModelSerializer):
                 "finished_at": dataset.scan_finished_at}
 
 
-class DatasetCreateSerializer(serializers.Serializer):
+class _DatasetTeamSerializer(serializers.Serializer):
+    """A new dataset's team: one the requesting user administers (a superuser: any team). Another
+    team and an unknown id get the same answer. Optional for an admin of exactly one team."""
+
+    team = IdField(required=False, allow_null=True, help_text=(
+        "Id of the team the dataset belongs to (its admins see it, train on it and rescan it): one you "
+        "administer. Required when you administer several teams."))
+
+    def validate_team(self, value: int | None) -> Any:
+        if value is None:
+            return None
+        request = self.context.get("request")
+        team = selectors.admin_teams(request.user).filter(pk=value).first() if request is not None else None
+        if team is None:
+            raise serializers.ValidationError("No such team among those you administer.")
+        return team
+
+
+class DatasetCreateSerializer(_DatasetTeamSerializer):
     name = serializers.CharField(max_length=120)
     path = serializers.CharField(max_length=500, help_text="Absolute path on the server: a folder "
                                  "(<split>/<REAL|FAKE>/… or with a MANIFEST.csv) or a CSV manifest.")
 
 
-class DatasetUploadSerializer(serializers.Serializer):
+class DatasetUploadSerializer(_DatasetTeamSerializer):
     name = serializers.CharField(max_length=120)
     archive = serializers.FileField(help_text="A zip of <split>/<REAL|FAKE>/… or <REAL|FAKE>/… folders, or of a "
                                     "CSV manifest with its images. Send it instead of `path`.")
@@ -500,7 +518,7 @@ class DatasetUploadSerializer(serializers.Serializer):
         return attrs
 
 
-class DatasetFromReviewsSerializer(serializers.Serializer):
+class DatasetFromReviewsSerializer(_DatasetTeamSerializer):
     name = serializers.CharField(max_length=120)
     mix_with = IdField(required=False, allow_null=True, help_text="Id of a registered dataset whose samples "
                        "are added with their own source and split (optional).")

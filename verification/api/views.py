@@ -448,8 +448,8 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                                "VERITY_DATASET_ROOTS); multipart/form-data with `name` and an `archive` zip stores "
                                "it for the scan to unpack into a folder Verity owns (up to "
                                "VERITY_MAX_DATASET_ZIP_BYTES; a zip that is hostile, not a zip or empty is a 400 and "
-                               "leaves nothing behind). " + SCANNED_LATER + "The dataset belongs to the first "
-                               "team you administer. Datasets are not edited: a new version is a new name. "
+                               "leaves nothing behind). " + SCANNED_LATER + "The dataset belongs to `team`, one "
+                               "you administer (optional when you administer exactly one). Datasets are not edited: a new version is a new name. "
                                "Admins only. Scope: submit.",
                    examples=[OpenApiExample("Register", value={"name": "demo-2026-11", "path": "/data/demo"},
                                             request_only=True),
@@ -457,11 +457,11 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                                             status_codes=["202"])])
     def create(self, request: Request, format: str | None = None) -> Response:
         if "archive" in request.data:
-            upload = DatasetUploadSerializer(data=request.data)
+            upload = DatasetUploadSerializer(data=request.data, context={"request": request})
             upload.is_valid(raise_exception=True)
             dataset = services.dataset_register_archive(actor=request.user, **upload.validated_data)
         else:
-            data = DatasetCreateSerializer(data=request.data)
+            data = DatasetCreateSerializer(data=request.data, context={"request": request})
             data.is_valid(raise_exception=True)
             dataset = services.dataset_register(actor=request.user, **data.validated_data)
         return _accepted(request, dataset)
@@ -473,6 +473,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                                "Verity owns with a manifest. Copies of one image count once; images whose copies "
                                "were given different verdicts are left out (`analysis.reviewed` says how many). "
                                "`mix_with` adds a registered, ready dataset's samples (409 when it is not ready). "
+                               "`team`: the team it belongs to, as for registering. "
                                "400 when the result has fewer than 2 images of either class. " + SCANNED_LATER
                                + "Admins only. Scope: submit.",
                    examples=[OpenApiExample("Build", value={"name": "reviewed-2026-12", "mix_with": 3},
@@ -482,7 +483,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                                  "path": "/var/verity/datasets/reviews-reviewed-2026-12-1f0c9a7d2b3e"})])
     @action(detail=False, methods=["post"], url_path="from-reviews", parser_classes=[JSONParser])
     def from_reviews(self, request: Request, format: str | None = None) -> Response:
-        data = DatasetFromReviewsSerializer(data=request.data)
+        data = DatasetFromReviewsSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         mix_with = None
         if data.validated_data.get("mix_with"):
@@ -490,7 +491,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             if mix_with is None:
                 raise VerityError("No such dataset.", details={"mix_with": ["No such dataset."]})
         dataset = services.dataset_build_from_reviews(actor=request.user, name=data.validated_data["name"],
-                                                      mix_with=mix_with)
+                                                      mix_with=mix_with, team=data.validated_data.get("team"))
         return _accepted(request, dataset)
 
     @extend_schema(summary="Scan a dataset again", tags=["training"], request=None,
@@ -516,7 +517,8 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     parser_classes = [JSONParser]
 
     def get_queryset(self) -> Any:
-        return selectors.training_runs()
+        # A run on another team's dataset is a 404, as the dataset is.
+        return selectors.training_runs_for(self.request.user)
 
     @extend_schema(summary="Start a training run", tags=["training"], request=TrainingRunCreateSerializer,
                    responses={201: TrainingRunSerializer, **errors(400, 403, 409)},

@@ -6,7 +6,7 @@ Each module names what it exports in its own ``__all__``; this package re-export
 names, so a new selector is declared once, beside its definition (ruff.toml allows the star imports
 here and only here)."""
 
-from . import api_lists, archive, audit, cases, lifecycle, metrics, metrics_provenance, processing, roles, scope
+from . import api_lists, archive, audit, cases, lifecycle, metrics, metrics_provenance, processing, roles, scope, tokens
 from .api_lists import *
 from .archive import *
 from .audit import *
@@ -17,8 +17,10 @@ from .metrics_provenance import *
 from .processing import *
 from .roles import *
 from .scope import *
+from .tokens import *
 
 __all__ = [
     *api_lists.__all__, *archive.__all__, *audit.__all__, *cases.__all__, *lifecycle.__all__, *metrics.__all__,
     *metrics_provenance.__all__, *processing.__all__, *roles.__all__, *scope.__all__,
+    *tokens.__all__,
 ]

@@ -15,7 +15,8 @@ from .archive import seen_before
 from .processing import with_processing_status
 from .scope import User, analyses_of_case, cases_for, count_of, images_of_case
 
-__all__ = ["CaseFilters", "SORTS", "case_audit", "case_detail", "case_evidence_lines", "case_list", "disagreeing"]
+__all__ = ["CaseFilters", "SORTS", "case_audit", "case_comment", "case_detail", "case_evidence_lines", "case_list",
+           "disagreeing", "next_unreviewed_image"]
 
 
 def case_detail(user: User, case_id: int) -> Case:
@@ -30,6 +31,17 @@ def case_detail(user: User, case_id: int) -> Case:
         Prefetch("images", queryset=images), "tags",
         Prefetch("comments", queryset=Comment.objects.select_related("author")),
     ).get(pk=case_id)
+
+
+def case_comment(case: Case, comment_id: int) -> Comment | None:
+    """A comment of ``case`` (one the user may already see through the case), or None."""
+    return Comment.objects.filter(case=case, pk=comment_id).first()
+
+
+def next_unreviewed_image(image: CaseImage) -> CaseImage | None:
+    """The first other image of ``image``'s case that has no review yet (the keyboard flow's next)."""
+    return (CaseImage.objects.filter(case=image.case_id, human_verdict="").exclude(pk=image.pk)
+            .order_by("pk").first())
 
 
 def case_audit(case: Case) -> QuerySet[AuditEvent]:

@@ -12,9 +12,10 @@ from .roles import admin_teams, lead_teams
 from .scope import User
 
 __all__ = [
-    "active_model", "datasets", "datasets_for", "datasets_on_dashboard", "evaluations", "evaluations_on_shared_data",
+    "active_model", "datasets", "datasets_for", "datasets_on_dashboard", "evaluations", "evaluations_for",
+    "evaluations_on_shared_data",
     "image_bytes", "latest_reevaluation", "model_versions", "reviewed_image_labels", "reviewed_images",
-    "training_runs",
+    "training_runs", "training_runs_for",
 ]
 
 
@@ -27,6 +28,12 @@ def training_runs() -> QuerySet[TrainingRun]:
         "-created_at", "-id")
 
 
+def training_runs_for(user: User) -> QuerySet[TrainingRun]:
+    """Training runs ``user`` may see and cancel: those on a dataset they may see (datasets_for).
+    Another team's run is not listed and is a 404, as its dataset is."""
+    return training_runs().filter(dataset__in=datasets_for(user).values("pk"))
+
+
 def datasets() -> QuerySet[Dataset]:
     return Dataset.objects.order_by("name")
 
@@ -34,12 +41,16 @@ def datasets() -> QuerySet[Dataset]:
 def datasets_for(user: User) -> QuerySet[Dataset]:
     """Datasets ``user`` may see, train on and rescan: those of the teams they administer (a
     superuser: all), and those registered before datasets had a team (seen by every admin, as
-    before). An admin of another team sees none of a team's datasets, not even by id."""
+    before). An admin of another team sees none of a team's datasets, not even by id; a user who
+    administers no team (a reviewer, a lead, someone in no team) sees none, team-less ones included."""
     if not user.is_authenticated:
         return Dataset.objects.none()
     if getattr(user, "is_superuser", False):
         return Dataset.objects.select_related("team").order_by("name")
-    return (Dataset.objects.filter(Q(team__in=admin_teams(user)) | Q(team__isnull=True))
+    teams = admin_teams(user)
+    if not teams.exists():
+        return Dataset.objects.none()
+    return (Dataset.objects.filter(Q(team__in=teams) | Q(team__isnull=True))
             .select_related("team").order_by("name"))
 
 
@@ -99,6 +110,13 @@ def evaluations() -> QuerySet[ModelEvaluation]:
             .order_by("-created_at", "-id"))
 
 
+def evaluations_for(user: User) -> QuerySet[ModelEvaluation]:
+    """Evaluations ``user`` (an admin) may see: those on the reviewed cases (counts and metrics
+    only, across teams) and those on a dataset they may see. One on another team's dataset is not
+    shown: it would name that dataset."""
+    return evaluations().filter(Q(dataset__isnull=True) | Q(dataset__in=datasets_for(user).values("pk")))
+
+
 def latest_reevaluation(version: ModelVersion | None) -> ModelEvaluation | None:
     """The newest finished evaluation of ``version`` on the reviewed cases (the drift check)."""
     if version is None:
@@ -107,11 +125,13 @@ def latest_reevaluation(version: ModelVersion | None) -> ModelEvaluation | None:
                                  status=EvaluationStatus.DONE).order_by("-finished_at", "-id").first())
 
 
-def evaluations_on_shared_data(a: ModelVersion, b: ModelVersion) -> list[tuple[ModelEvaluation, ModelEvaluation]]:
+def evaluations_on_shared_data(a: ModelVersion, b: ModelVersion, *,
+                               user: User) -> list[tuple[ModelEvaluation, ModelEvaluation]]:
     """For every data both versions were evaluated on (equal ``data_fingerprint``), the newest
-    evaluation of each, newest data first. Queued, running and failed ones are included."""
+    evaluation of each that ``user`` may see (evaluations_for), newest data first. Queued, running
+    and failed ones are included."""
     newest: dict[tuple[int, str], ModelEvaluation] = {}
-    for ev in evaluations().filter(model_version__in=[a, b]).order_by("created_at", "id"):
+    for ev in evaluations_for(user).filter(model_version__in=[a, b]).order_by("created_at", "id"):
         newest[(ev.model_version_id, ev.data_fingerprint)] = ev
     shared = {fp for (pk, fp) in newest if pk == a.pk} & {fp for (pk, fp) in newest if pk == b.pk}
     pairs = [(newest[(a.pk, fp)], newest[(b.pk, fp)]) for fp in shared]

@@ -11,8 +11,8 @@ from ..models import Membership, Role, Team
 from .scope import User
 
 __all__ = [
-    "admin_teams", "is_admin", "is_lead_of", "lead_teams", "leads_a_team", "memberships_for_admin", "role_in",
-    "team_members",
+    "account", "admin_teams", "is_admin", "is_lead_of", "lead_teams", "leads_a_team", "memberships_for_admin",
+    "role_in", "team_members",
 ]
 
 
@@ -54,6 +54,11 @@ def is_admin(user: User) -> bool:
 
 def team_members(team: Team) -> QuerySet[Any]:
     return get_user_model().objects.filter(memberships__team=team).order_by("username")
+
+
+def account(user_id: Any) -> Any:
+    """The user with id ``user_id``, or None (for a form that already limited the ids offered)."""
+    return get_user_model().objects.filter(pk=user_id).first()
 
 
 def memberships_for_admin(user: User) -> QuerySet[Membership]:

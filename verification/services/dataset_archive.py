@@ -14,7 +14,7 @@ from ..errors import VerityError
 from ..models import Dataset, DatasetOrigin, Team
 from ..selectors import User
 from ._common import require_admin
-from .datasets import check_name, create, owned_folder
+from .datasets import check_name, create, owned_folder, owning_team
 from .submission import Upload
 
 
@@ -45,6 +45,7 @@ def dataset_register_archive(*, actor: User, name: str, archive: Upload, team: T
     the scan task unpacks it (unpack_archive) and reads the images. Admins only."""
     require_admin(actor)
     name = check_name(name)
+    team = owning_team(actor, team)  # before anything is stored
     limit = settings.VERITY_MAX_DATASET_ZIP_BYTES
     if archive.size is not None and archive.size > limit:
         raise archives.ArchiveTooLarge(f"The archive is {archive.size / 1e6:.0f} MB; a dataset zip may be at most "
@@ -58,16 +59,19 @@ def dataset_register_archive(*, actor: User, name: str, archive: Upload, team: T
         raise
     with owned_folder("upload", name) as folder:
         stored = stored_zip(folder)
+        written = False
         try:
             stored.parent.mkdir(parents=True, exist_ok=True)
             archive.seek(0)
-            with stored.open("xb") as out:
+            with stored.open("xb") as out:  # exclusive: never over a file this request did not write
+                written = True
                 shutil.copyfileobj(archive, out, length=1024 * 1024)  # type: ignore[misc]
             return create(actor=actor, name=name, root=folder, origin=DatasetOrigin.UPLOAD, team=team,
                           archive=str(stored),
                           details={"archive": (archive.name or "")[:200], "files": files})
         except BaseException:
-            stored.unlink(missing_ok=True)
+            if written:  # remove what this request wrote, and only that
+                stored.unlink(missing_ok=True)
             raise
 
 

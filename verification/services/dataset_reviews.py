@@ -12,11 +12,11 @@ from ml.errors import MLError
 
 from .. import selectors, storage
 from ..errors import VerityError
-from ..models import Dataset, DatasetOrigin
+from ..models import Dataset, DatasetOrigin, Team
 from ..selectors import User
 from ._common import require_admin
 from .dataset_scans import require_ready
-from .datasets import check_name, create, owned_folder
+from .datasets import check_name, create, owned_folder, owning_team, require_visible
 
 # The manifest's ``source`` of reviewed images: splits are stratified by (class, source), so they
 # are spread over train, val and test in proportion of their own.
@@ -69,7 +69,8 @@ def _copy_images(labels: dict[str, str], files: dict[str, str], folder: Path) ->
     return samples, missing
 
 
-def dataset_build_from_reviews(*, actor: User, name: str, mix_with: Dataset | None = None) -> Dataset:
+def dataset_build_from_reviews(*, actor: User, name: str, mix_with: Dataset | None = None,
+                               team: Team | None = None) -> Dataset:
     """Register a dataset of the images in finalised cases of the teams ``actor`` administers (a
     superuser: all teams) whose latest review says real or AI-generated, labelled so.
 
@@ -77,11 +78,15 @@ def dataset_build_from_reviews(*, actor: User, name: str, mix_with: Dataset | No
     verdicts is dropped. The split is left empty for ``ml``'s seeded, duplicate-aware split.
     ``mix_with`` appends another registered dataset's samples with their own source and split
     (its files are referred to where they are, not copied). Refused when the result has fewer
-    than two images of either class. Admins only."""
+    than two images of either class. The dataset belongs to ``team`` (services.datasets.owning_team).
+    Admins only."""
     from ml.splits import write_split_manifest
 
     require_admin(actor)
     name = check_name(name)
+    team = owning_team(actor, team)
+    if mix_with is not None:
+        require_visible(actor, mix_with, field="mix_with")
     verdicts, files, n_reviewed = _verdicts_by_sha256(actor)
     labels = {sha256: next(iter(v)) for sha256, v in verdicts.items() if len(v) == 1}
     conflicts = len(verdicts) - len(labels)
@@ -104,5 +109,5 @@ def dataset_build_from_reviews(*, actor: User, name: str, mix_with: Dataset | No
                   "missing_files": missing, "mixed_with": mix_with.name if mix_with else None,
                   "mixed_samples": len(mixed)}
         # The scan (a task) reads the images; it keeps these counts of the build in its analysis.
-        return create(actor=actor, name=name, root=folder, origin=DatasetOrigin.REVIEWS,
+        return create(actor=actor, name=name, root=folder, origin=DatasetOrigin.REVIEWS, team=team,
                       analysis={"reviewed": counts}, details=counts)

@@ -11,6 +11,7 @@ anything. A rescan (admins) starts the same again on a ready or failed dataset."
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -196,6 +197,12 @@ def dataset_scan_fail(*, dataset_id: int, claimant: str | None, reason: str) -> 
 
 def _finish(dataset: Dataset, status: str, *, error: str = "", extra: list[str] | None = None,
             details: dict[str, Any] | None = None) -> None:
+    if status == ScanStatus.FAILED and dataset.archive:
+        # An uploaded zip not yet unpacked for good: the folder at its path holds only what the
+        # failed scan unpacked (the request stores the zip beside it). Remove that, keep the zip
+        # (written by the registration) so that a rescan can unpack it again.
+        unpacked = Path(dataset.path)
+        transaction.on_commit(lambda: shutil.rmtree(unpacked, ignore_errors=True))
     _transition(dataset, status)
     dataset.scan_error = error
     dataset.scan_claimed_by = ""

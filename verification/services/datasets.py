@@ -105,15 +105,28 @@ def analyse(root: Path, *, field: str, on_progress: Callable[[int, int], None] |
     return samples, dashboard_analysis(report), digest
 
 
+def require_visible(actor: User, dataset: Dataset, *, field: str = "dataset") -> None:
+    """Refuse a dataset ``actor`` may not see (selectors.datasets_for) exactly as one that does not
+    exist, so that no door can be used to learn which ids another team's datasets have."""
+    if not selectors.datasets_for(actor).filter(pk=dataset.pk).exists():
+        raise VerityError("No such dataset.", details={field: ["No such dataset."]})
+
+
 def owning_team(actor: User, team: Team | None = None) -> Team | None:
-    """The team a new dataset belongs to: ``team`` when given (the actor must administer it), else
-    the first team (by name) the actor administers; None for a superuser who is in no team."""
+    """The team a new dataset belongs to: ``team`` when given (the actor must administer it; a
+    superuser may name any), else the one team the actor administers. An admin of several teams
+    must choose: which team's admins see the data is not guessed. A superuser who names none gets
+    their first team, or none."""
     if team is not None:
         require_admin(actor, team)
         return team
     if getattr(actor, "is_superuser", False):
         return selectors.default_team_for(actor)  # type: ignore[arg-type]
-    return selectors.admin_teams(actor).order_by("name").first()
+    teams = list(selectors.admin_teams(actor).order_by("name")[:2])
+    if len(teams) > 1:
+        raise VerityError("You administer several teams: choose the team the dataset belongs to (its admins "
+                          "see it, train on it and rescan it).", details={"team": ["Choose a team."]})
+    return teams[0] if teams else None
 
 
 def create(*, actor: User, name: str, root: Path, origin: str, team: Team | None = None, archive: str = "",
@@ -146,10 +159,12 @@ def owned_folder(kind: str, name: str) -> Iterator[Path]:
     """A new folder under VERITY_DATASET_DIR for a dataset Verity holds itself; removed again when
     the block fails, so a refused upload or build leaves nothing behind."""
     folder = Path(settings.VERITY_DATASET_DIR) / f"{kind}-{slugify(name)[:40] or 'dataset'}-{uuid.uuid4().hex[:12]}"
+    existed = folder.exists()  # another dataset's (the names differ by a random part): never removed here
     try:
         yield folder
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        if not existed:
+            shutil.rmtree(folder, ignore_errors=True)
         raise
 
 
@@ -158,6 +173,7 @@ def dataset_register(*, actor: User, name: str, path: str, team: Team | None = N
     its counts and content fingerprint come from the scan task. Admins only."""
     require_admin(actor)
     name = check_name(name)
+    team = owning_team(actor, team)
     root = confined_path(path)
     try:
         exists = root.exists()

@@ -28,6 +28,7 @@ from ..models import (EVALUATION_TRANSITIONS, Dataset, EvaluationSource, Evaluat
 from ..selectors import User
 from ._common import require_admin
 from .dataset_scans import require_ready
+from .datasets import require_visible
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,8 @@ def evaluation_request(*, actor: User, versions: list[ModelVersion], source: str
     if not 1 <= len(unique) <= 2:
         raise VerityError("Evaluate one or two model versions at a time.",
                           details={"versions": ["Choose one or two versions."]})
+    if source == EvaluationSource.DATASET and dataset is not None:
+        require_visible(actor, dataset)
     data = evaluation_data(source=source, dataset=dataset, versions=unique)
     with transaction.atomic():
         created = [_create(v, data, actor=actor, scheduled=False) for v in unique]

@@ -17,6 +17,7 @@ from ..selectors import User
 from ._common import require_admin
 from .leases import Lease
 from .dataset_scans import require_ready
+from .datasets import require_visible
 from .modelversions import model_version_register
 
 # The limits and their check live in verification.hyperparameters, shared with the form and the API.
@@ -34,6 +35,7 @@ def training_run_start(*, actor: User, dataset: Dataset, hyperparameters: dict[s
     """Queue a training run on ``dataset`` (admins only; the dataset's scan must be ready); the task is
     sent once the row is committed."""
     require_admin(actor)
+    require_visible(actor, dataset)
     require_ready(dataset)
     params = training_hyperparameters(hyperparameters)
     with transaction.atomic():

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
-from .. import services
+from .. import selectors, services
 from ..errors import VerityError
 from ..forms import EvaluationRequestForm
 from ._common import admin_required
@@ -20,7 +20,7 @@ from ._common import admin_required
 @require_POST
 @admin_required()
 def models_evaluate(request: HttpRequest) -> HttpResponse:
-    form = EvaluationRequestForm(request.POST)
+    form = EvaluationRequestForm(request.POST, datasets=selectors.datasets_for(request.user))
     back = {k: request.POST[k] for k in ("a", "b") if request.POST.get(k, "").isdigit()}
     if not form.is_valid():
         messages.error(request, "Choose two model versions, and a dataset or the reviewed cases to evaluate them on.")

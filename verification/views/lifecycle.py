@@ -22,8 +22,8 @@ from ._common import admin_required, attempt
 COMPARED_METRICS = [("Accuracy", "accuracy", True), ("Precision", "precision", False), ("Recall", "recall", False),
                     ("F1", "f1", False), ("ROC-AUC", "roc_auc", False), ("Images", "n", None)]
 
-def _run_or_404(run_id: int) -> TrainingRun:
-    run = selectors.training_runs().filter(pk=run_id).first()
+def _run_or_404(request: HttpRequest, run_id: int) -> TrainingRun:
+    run = selectors.training_runs_for(request.user).filter(pk=run_id).first()
     if run is None:
         raise Http404("No such training run.")
     return run
@@ -44,11 +44,14 @@ def _show_errors(form: forms.Form, exc: VerityError) -> None:
 
 
 def _register_dataset(request: HttpRequest, intake: str, data: dict[str, Any]) -> Dataset:
+    team = data.get("team")
     if intake == "archive":
-        return services.dataset_register_archive(actor=request.user, name=data["name"], archive=data["archive"])
+        return services.dataset_register_archive(actor=request.user, name=data["name"], archive=data["archive"],
+                                                 team=team)
     if intake == "reviews":
-        return services.dataset_build_from_reviews(actor=request.user, name=data["name"], mix_with=data["mix_with"])
-    return services.dataset_register(actor=request.user, name=data["name"], path=data["path"])
+        return services.dataset_build_from_reviews(actor=request.user, name=data["name"], mix_with=data["mix_with"],
+                                                   team=team)
+    return services.dataset_register(actor=request.user, name=data["name"], path=data["path"], team=team)
 
 
 def _registered_message(dataset: Dataset) -> str:
@@ -75,9 +78,10 @@ def datasets(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and intake not in DATASET_FORMS:
         return HttpResponseBadRequest("Unknown form.")
     visible = selectors.datasets_for(request.user)
+    teams = selectors.admin_teams(request.user).order_by("name")
     # Each form its own element ids (all three have a "name" field); the field names stay plain.
-    dataset_forms = {key: cls(request.POST, request.FILES, auto_id=f"id_{key}_%s", **_form_kwargs(key, visible))
-                     if key == intake else cls(auto_id=f"id_{key}_%s", **_form_kwargs(key, visible))
+    dataset_forms = {key: cls(request.POST, request.FILES, auto_id=f"id_{key}_%s", **_form_kwargs(key, visible, teams))
+                     if key == intake else cls(auto_id=f"id_{key}_%s", **_form_kwargs(key, visible, teams))
                      for key, cls in DATASET_FORMS.items()}
     form = dataset_forms.get(intake)
     if form is not None and form.is_valid():
@@ -92,8 +96,8 @@ def datasets(request: HttpRequest) -> HttpResponse:
                   status=400 if request.method == "POST" else 200)
 
 
-def _form_kwargs(key: str, visible: Any) -> dict[str, Any]:
-    return {"datasets": visible} if key == "reviews" else {}
+def _form_kwargs(key: str, visible: Any, teams: Any) -> dict[str, Any]:
+    return {"datasets": visible, "teams": teams} if key == "reviews" else {"teams": teams}
 
 
 @login_required
@@ -134,7 +138,8 @@ def training_runs(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Training run {run.pk} is queued.")
             return redirect("verification:training_run", run_id=run.pk)
-    return render(request, "verification/training_runs.html", {"form": form, "runs": selectors.training_runs()},
+    return render(request, "verification/training_runs.html", {"form": form,
+                                                             "runs": selectors.training_runs_for(request.user)},
                   status=400 if request.method == "POST" else 200)
 
 
@@ -142,7 +147,7 @@ def training_runs(request: HttpRequest) -> HttpResponse:
 @require_GET
 @admin_required()
 def training_run(request: HttpRequest, run_id: int) -> HttpResponse:
-    return render(request, "verification/training_run.html", {"run": _run_or_404(run_id)})
+    return render(request, "verification/training_run.html", {"run": _run_or_404(request, run_id)})
 
 
 @login_required
@@ -150,7 +155,7 @@ def training_run(request: HttpRequest, run_id: int) -> HttpResponse:
 @admin_required(json=True)
 def training_run_status(request: HttpRequest, run_id: int) -> HttpResponse:
     """What the run page polls while the run is queued or running."""
-    run = _run_or_404(run_id)
+    run = _run_or_404(request, run_id)
     return JsonResponse({
         "status": run.status, "finished": run.is_finished, "cancel_requested": run.cancel_requested,
         "epoch": run.epoch, "epochs": run.epochs, "step": run.step, "total_steps": run.total_steps,
@@ -163,7 +168,7 @@ def training_run_status(request: HttpRequest, run_id: int) -> HttpResponse:
 @require_POST
 @admin_required()
 def training_run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
-    attempt(request, lambda: services.training_run_cancel(actor=request.user, run=_run_or_404(run_id)),
+    attempt(request, lambda: services.training_run_cancel(actor=request.user, run=_run_or_404(request, run_id)),
             "Cancellation requested; the run stops within a few seconds.")
     return redirect("verification:training_run", run_id=run_id)
 
@@ -185,5 +190,6 @@ def models_compare(request: HttpRequest) -> HttpResponse:
     a, b = chosen
     return render(request, "verification/models_compare.html", {
         "versions": versions, "a": a, "b": b, "reports": reports, "rows": COMPARED_METRICS,
-        "shared": selectors.evaluations_on_shared_data(a, b) if a and b else [],
-        "evaluate_form": EvaluationRequestForm(initial={"a": a, "b": b}) if a and b else None})
+        "shared": selectors.evaluations_on_shared_data(a, b, user=request.user) if a and b else [],
+        "evaluate_form": EvaluationRequestForm(initial={"a": a, "b": b}, datasets=selectors.datasets_for(request.user))
+        if a and b else None})

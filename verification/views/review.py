@@ -7,7 +7,6 @@ from __future__ import annotations
 
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -17,7 +16,7 @@ from django.views.decorators.http import require_POST
 from .. import selectors, services
 from ..errors import VerityError
 from ..forms import AssignForm, CommentForm, FinaliseForm, ReopenForm, RerunForm, ReviewForm
-from ..models import Case, Comment
+from ..models import Case
 from ._common import attempt, case_or_404, image_or_404
 from .cases import render_case
 
@@ -59,7 +58,7 @@ def image_review(request: HttpRequest, image_id: int) -> HttpResponse:
 def _next_anchor(request: HttpRequest, image: object) -> str:
     """Go on to the next image without a review when the reviewer asked for it (keyboard flow)."""
     if request.POST.get("advance") == "1":
-        nxt = image.case.images.filter(human_verdict="").exclude(pk=image.pk).order_by("pk").first()  # type: ignore[attr-defined]
+        nxt = selectors.next_unreviewed_image(image)  # type: ignore[arg-type]
         if nxt is not None:
             return f"image-{nxt.pk}"
     return f"image-{image.pk}"  # type: ignore[attr-defined]
@@ -75,7 +74,7 @@ def case_comment(request: HttpRequest, case_id: int) -> HttpResponse:
         return _back(case, "comments")
     parent = None
     if form.cleaned_data["parent"]:
-        parent = Comment.objects.filter(case=case, pk=form.cleaned_data["parent"]).first()
+        parent = selectors.case_comment(case, form.cleaned_data["parent"])
         if parent is None:
             messages.error(request, "The comment you replied to no longer exists.")
             return _back(case, "comments")
@@ -94,7 +93,7 @@ def case_assign(request: HttpRequest, case_id: int) -> HttpResponse:
         _form_errors(request, form)
         return _back(case)
     assignee_id = form.cleaned_data["assignee"]
-    assignee = get_user_model().objects.filter(pk=assignee_id).first() if assignee_id else None
+    assignee = selectors.account(assignee_id) if assignee_id else None
     attempt(request, lambda: services.case_assign(user=request.user, case=case, assignee=assignee),
              f"Assigned to {assignee}." if assignee else "The case is unassigned.")
     return _back(case)
