@@ -20,7 +20,7 @@ from ml.imageio import decode_image
 from ml.metrics import binary_metrics
 from verification import selectors, services
 from verification.errors import VerityError
-from verification.models import CaseImage, EvaluationSource, ModelEvaluation
+from verification.models import EvaluationSource, ModelEvaluation
 
 from . import model_cache
 
@@ -45,7 +45,7 @@ def _score_dataset(evaluation: ModelEvaluation) -> dict[str, Any]:
 
 def _score_reviewed(evaluation: ModelEvaluation) -> dict[str, Any]:
     _, predictor = model_cache.predictor_for(evaluation.model_version)
-    images = CaseImage.objects.in_bulk([pk for pk, _ in evaluation.labels])
+    images = selectors.images_by_id([pk for pk, _ in evaluation.labels])
     # Reviewed images this version (or a model it was fine-tuned from) trained on, e.g. after
     # "build dataset from reviewed cases", say nothing about how it does on unseen images.
     trained_on = predictor.meta.trained_on

@@ -82,3 +82,31 @@ def test_the_scan_sees_each_kind_of_write(snippet: str) -> None:
 ])
 def test_the_scan_leaves_dicts_and_files_alone(snippet: str) -> None:
     assert not model_writes(snippet), snippet
+
+
+# Reads: the doors run no query of their own either; every read is a selector (issue 16).
+_READS = ("objects", "_default_manager", "_base_manager")
+
+
+def model_reads(source: str) -> list[tuple[int, str]]:
+    """(line, text) of each use of a model manager or of raw SQL."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and node.attr in _READS:
+            found.append((node.lineno, ast.unparse(node)[:120]))
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr in ("raw", "cursor")):
+            found.append((node.lineno, ast.unparse(node)[:120]))
+    return found
+
+
+@pytest.mark.parametrize("path", [p for p in DOORS if p.exists()], ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_query_in_a_door(path: Path) -> None:
+    reads = model_reads(path.read_text())
+    assert not reads, f"{path.relative_to(ROOT)} queries the models itself; add a selector: {reads}"
+
+
+@pytest.mark.parametrize("snippet", ["CaseImage.objects.in_bulk(ids)", "Team._default_manager.get(pk=1)",
+                                     "connection.cursor()", "Case.objects.raw('select 1')"])
+def test_the_scan_sees_each_kind_of_read(snippet: str) -> None:
+    assert model_reads(snippet), snippet

@@ -14,7 +14,7 @@ from .scope import User
 __all__ = [
     "active_model", "datasets", "datasets_for", "datasets_on_dashboard", "evaluations", "evaluations_for",
     "evaluations_on_shared_data",
-    "image_bytes", "latest_reevaluation", "model_versions", "reviewed_image_labels", "reviewed_images",
+    "image_bytes", "images_by_id", "latest_reevaluation", "model_versions", "reviewed_image_labels", "reviewed_images",
     "training_runs", "training_runs_for",
 ]
 
@@ -80,6 +80,12 @@ def reviewed_images(user: User) -> QuerySet[CaseImage]:
 
 def active_model() -> ModelVersion | None:
     return ModelVersion.objects.filter(is_active=True).first()
+
+
+def images_by_id(ids: list[int]) -> dict[int, CaseImage]:
+    """The case images with these ids (an evaluation's labelled images; unscoped: the evaluation
+    was scoped when it was requested), by id; an id whose image was deleted is absent."""
+    return CaseImage.objects.in_bulk(ids)
 
 
 def image_bytes(image: CaseImage) -> bytes:
