@@ -198,8 +198,7 @@ class DatasetUploadForm(forms.Form):
 class DatasetFromReviewsForm(forms.Form):
     name = forms.CharField(max_length=120)
     mix_with: forms.ModelChoiceField[Dataset] = forms.ModelChoiceField(
-        queryset=None, required=False,  # type: ignore[arg-type]
-        help_text="A registered dataset whose images are added (optional).")
+        queryset=None, required=False, help_text="A registered dataset whose images are added (optional).")
 
     def __init__(self, *args: Any, datasets: Any = None, **kwargs: Any) -> None:
         """``datasets``: those the user may see (selectors.datasets_for); all when not given."""
@@ -221,7 +220,7 @@ class TrainingStartForm(forms.Form):
     """The hyperparameters' bounds, defaults and check are verification.hyperparameters' (shared with
     the API and the service, which checks them again)."""
 
-    dataset: forms.ModelChoiceField[Dataset] = forms.ModelChoiceField(queryset=None)  # type: ignore[arg-type]
+    dataset: forms.ModelChoiceField[Dataset] = forms.ModelChoiceField(queryset=None)
     base_model = forms.ModelChoiceField(queryset=selectors.model_versions(), required=False,
                                         help_text="Start from this version's weights and compare with it (optional; "
                                                   "without one: ImageNet weights if configured, else random).")
@@ -260,7 +259,7 @@ class EvaluationRequestForm(forms.Form):
                                         (EvaluationSource.REVIEWED_CASES,
                                          "The reviewed images of finalised cases (counts and metrics only)")])
     dataset: forms.ModelChoiceField[Dataset] = forms.ModelChoiceField(
-        queryset=None, required=False, help_text="For a dataset's test split.")  # type: ignore[arg-type]
+        queryset=None, required=False, help_text="For a dataset's test split.")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
