@@ -130,12 +130,12 @@ def markdown(res: dict[str, Any]) -> str:
         lines.append(f"| {c} | " + " | ".join(_f(v[n]["robustness"]["results"][c]["accuracy"]) for n in names) + " |")
     lines += ["", "## Grad-CAM faithfulness (top 20% of the map blurred vs random blobs of the same area)", "",
               "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for label, key in (("all test images", None), ("predicted AI-generated", "ai_predicted")):
+    for label, subset in (("all test images", None), ("predicted AI-generated", "ai_predicted")):
         for m in ("n", "mean_drop_gradcam", "mean_drop_random", "fraction_gradcam_exceeds_random"):
             vals = []
             for n in names:
                 f = v[n]["faithfulness"] or {}
-                f = f.get(key, {}) if key else f
+                f = f.get(subset, {}) if subset else f
                 vals.append(_f(f.get(m)))
             lines.append(f"| {label}: {m} | " + " | ".join(vals) + " |")
     return "\n".join(lines) + "\n"

@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -200,8 +201,9 @@ def main() -> int:
             rows = list(Analysis.objects.filter(image__case=case))
             assert len(rows) == n, f"{len(rows)} analyses for {n} images"
             assert all(r.status == AnalysisStatus.DONE for r in rows), [r.error for r in rows]
-            latencies = [(r.finished_at - r.created_at).total_seconds() for r in rows]
-            wall = max(r.finished_at for r in rows).timestamp() - t0
+            finished = [cast(dt.datetime, r.finished_at) for r in rows]  # set on every done row
+            latencies = [(f - r.created_at).total_seconds() for f, r in zip(finished, rows)]
+            wall = max(finished).timestamp() - t0
             entry = {"images": n, "images_per_s": n / wall, "wall_s": wall,
                      "latency_p50_s": statistics.median(latencies), "latency_p95_s": percentile(latencies, 0.95)}
             if n == 1 and "warmup" not in results:

@@ -52,7 +52,7 @@ def seed(n_cases: int) -> tuple[str, str, int]:
     from django.contrib.sessions.backends.db import SessionStore
     from django.utils import timezone
 
-    from verification import services, tokens
+    from verification import services
     from verification.models import Analysis, AnalysisStatus, Case, CaseImage, Membership, ModelVersion, Role, Team
 
     user = get_user_model().objects.create_user("loadtest", password="load-test-pw-123")
@@ -85,7 +85,8 @@ def seed(n_cases: int) -> tuple[str, str, int]:
     session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
     session["_auth_user_hash"] = user.get_session_auth_hash()
     session.create()
-    token = tokens.token_create(user=user, name="load", scopes=["read"]).secret
+    assert session.session_key is not None  # create() saved the session under a new key
+    token = services.token_create(user=user, name="load", scopes=["read"]).secret
     return session.session_key, token, Case.objects.order_by("-id").values_list("pk", flat=True)[n_cases // 2]
 
 

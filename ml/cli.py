@@ -185,7 +185,9 @@ def _cmd_explain(args: argparse.Namespace) -> None:
         chosen, report = unseen_split(predictor.meta, args.data, args.split, args.seed)
         _warn(report["warnings"])
         chosen = chosen[:args.limit] if args.limit else chosen
-        items = [(s.ref, Path(s.member or s.path.name).stem, s.read_bytes(), s.label) for s in chosen]
+        # (reference, name, bytes, known label or None)
+        items: list[tuple[str, str, bytes, str | None]] = [
+            (s.ref, Path(s.member or s.path.name).stem, s.read_bytes(), s.label) for s in chosen]
     else:
         items = [(p, Path(p).stem, _read(p), None) for p in args.images]
 

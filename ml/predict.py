@@ -62,7 +62,8 @@ class Predictor:
         model, meta = load_checkpoint(self.checkpoint_path)
         self.meta: CheckpointMeta = meta
         self.device = select_device(device)
-        self.model = model.to(self.device, memory_format=torch.channels_last).eval()
+        # Module.to takes memory_format at run time (torch._C._nn._parse_to); its typed overloads omit it.
+        self.model = model.to(self.device, memory_format=torch.channels_last).eval()  # type: ignore[call-overload]
         # bf16/int8 on the matrix units, Grad-CAM's cut kept in fp32 (ml/precision.py).
         calibration = (None if not calibration_data else
                        lambda: calibration_batches(calibration_data, meta.preprocess))

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -154,7 +154,8 @@ _RESUME_FREE = {"out_dir", "num_workers", "device", "keep_last_state", "progress
 
 def _rng_state(loader_gen: torch.Generator) -> dict[str, Any]:
     py = random.getstate()
-    np_state = np.random.get_state()
+    # The global RandomState's MT19937 state: a tuple (legacy=True, the default), not the dict form.
+    np_state = cast("tuple[str, Any, int, int, float]", np.random.get_state())
     state: dict[str, Any] = {
         "python": [py[0], list(py[1]), py[2]],
         "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
@@ -324,7 +325,8 @@ def train(config: TrainConfig, *, progress: ProgressFn | None = None, show_bar: 
     model = build_model(config.model)
     if config.init_checkpoint and saved is None:
         init_from_checkpoint(model, config.init_checkpoint, config.model, payload=base)
-    model = model.to(device, memory_format=torch.channels_last)
+    # Module.to takes memory_format at run time (torch._C._nn._parse_to); its typed overloads omit it.
+    model = model.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
     if config.optimizer == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(
             model.parameters(), lr=config.lr, momentum=0.9, weight_decay=config.weight_decay, nesterov=True)

@@ -1,5 +1,5 @@
 """benchmarks/web_load.py fails when a request lands on the login page instead of the page it
-measures (issue 18, item 13)."""
+measures (issue 18, item 13), and its seeding signs the load user in and issues its API token."""
 
 from __future__ import annotations
 
@@ -55,3 +55,17 @@ def test_a_request_redirected_to_the_login_page_is_counted_as_a_redirect_and_fai
     assert signed_in["statuses"] == {200: 6}
     found = web_load.problems({"case list": anonymous, "case page": signed_in})
     assert len(found) == 1 and found[0].startswith("case list: statuses {302: 6}")
+
+
+@pytest.mark.django_db
+def test_seeding_returns_a_live_session_a_read_token_and_a_case_of_the_load_user():
+    from django.contrib.sessions.models import Session
+
+    from verification.models import Case
+    from verification.tokens import token_authenticate
+
+    session_key, token, case_id = _web_load().seed(3)
+    api_token = token_authenticate(token)
+    assert api_token is not None and api_token.user.username == "loadtest" and api_token.scopes == ["read"]
+    assert Session.objects.filter(session_key=session_key).exists()
+    assert Case.objects.filter(pk=case_id, created_by=api_token.user).exists()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -10,7 +11,7 @@ from ml.formats import HUMAN_LIST
 from . import hyperparameters, selectors
 from .errors import VerityError
 from .evidence import PROVENANCE_FILTERS
-from .models import CaseStatus, EvaluationSource, HumanVerdict, Role, Team, Verdict
+from .models import CaseStatus, Dataset, EvaluationSource, HumanVerdict, Role, Team, Verdict
 from .selectors import PROCESSING_STATES, SORTS, CaseFilters
 
 
@@ -52,10 +53,12 @@ class CaseForm(forms.Form):
     def __init__(self, *args: Any, teams: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         teams = teams if teams is not None else Team.objects.none()
-        self.fields["team"].queryset = teams
+        team = self.fields["team"]
+        assert isinstance(team, forms.ModelChoiceField)  # declared above; the stubs type fields as Field
+        team.queryset = teams
         if teams.count() == 1:
-            self.fields["team"].initial = teams.first()
-            self.fields["team"].widget = forms.HiddenInput()
+            team.initial = teams.first()
+            team.widget = forms.HiddenInput()
 
 
 _ANY = [("", "Any")]
@@ -91,7 +94,9 @@ class CaseFilterForm(forms.Form):
             if data.get("sort") == "status":
                 data["sort"] = "review_state"
         super().__init__(data, *args, **kwargs)
-        self.fields["assignee"].choices = _ANY + [("me", "Me"), ("none", "Unassigned")] + [
+        assignee = self.fields["assignee"]
+        assert isinstance(assignee, forms.ChoiceField)  # declared above; the stubs type fields as Field
+        assignee.choices = _ANY + [("me", "Me"), ("none", "Unassigned")] + [
             (str(u.pk), u.get_username()) for u in members]
 
     def filters(self) -> CaseFilters:
@@ -132,7 +137,9 @@ class AssignForm(forms.Form):
 
     def __init__(self, *args: Any, members: Any = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["assignee"].choices = [("", "Nobody")] + [(str(u.pk), u.get_username()) for u in members]
+        assignee = self.fields["assignee"]
+        assert isinstance(assignee, forms.ChoiceField)  # declared above; the stubs type fields as Field
+        assignee.choices = [("", "Nobody")] + [(str(u.pk), u.get_username()) for u in members]
 
 
 class RerunForm(forms.Form):
@@ -149,7 +156,9 @@ class AuditFilterForm(forms.Form):
 
     def __init__(self, *args: Any, actions: Any = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["action"].choices = _ANY + [(a, a) for a in actions]
+        action = self.fields["action"]
+        assert isinstance(action, forms.ChoiceField)  # declared above; the stubs type fields as Field
+        action.choices = _ANY + [(a, a) for a in actions]
 
 
 class UserCreateForm(forms.Form):
@@ -162,7 +171,9 @@ class UserCreateForm(forms.Form):
 
     def __init__(self, *args: Any, teams: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["team"].queryset = teams if teams is not None else Team.objects.none()
+        team = self.fields["team"]
+        assert isinstance(team, forms.ModelChoiceField)  # declared above; the stubs type fields as Field
+        team.queryset = teams if teams is not None else Team.objects.none()
 
 
 class RoleForm(forms.Form):
@@ -204,8 +215,8 @@ class DatasetUploadForm(_DatasetIntakeForm):
 
 class DatasetFromReviewsForm(_DatasetIntakeForm):
     name = forms.CharField(max_length=120)
-    mix_with = forms.ModelChoiceField(queryset=None, required=False,  # type: ignore[arg-type]
-                                      help_text="A registered dataset whose images are added (optional).")
+    mix_with: forms.ModelChoiceField[Dataset] = forms.ModelChoiceField(
+        queryset=None, required=False, help_text="A registered dataset whose images are added (optional).")
 
     def __init__(self, *args: Any, datasets: Any = None, teams: Any = None, **kwargs: Any) -> None:
         """``datasets``: those the user may see (selectors.datasets_for); none when not given."""
@@ -217,7 +228,8 @@ class DatasetFromReviewsForm(_DatasetIntakeForm):
 def _hyperparameter_field(name: str) -> forms.Field:
     """A form field with the bounds, default and out-of-range message of ``hyperparameters.LIMITS``."""
     limit = hyperparameters.LIMITS[name]
-    kind = forms.IntegerField if limit.kind is int else forms.FloatField
+    # Callable, not the union of the two classes: the stubs' IntegerField takes int bounds only.
+    kind: Callable[..., forms.Field] = forms.IntegerField if limit.kind is int else forms.FloatField
     return kind(min_value=limit.low, max_value=limit.high, initial=limit.default, label=limit.label,
                 error_messages={"min_value": limit.out_of_range, "max_value": limit.out_of_range})
 
@@ -226,7 +238,7 @@ class TrainingStartForm(forms.Form):
     """The hyperparameters' bounds, defaults and check are verification.hyperparameters' (shared with
     the API and the service, which checks them again)."""
 
-    dataset = forms.ModelChoiceField(queryset=None)  # type: ignore[arg-type]
+    dataset: forms.ModelChoiceField[Dataset] = forms.ModelChoiceField(queryset=None)
     base_model = forms.ModelChoiceField(queryset=selectors.model_versions(), required=False,
                                         help_text="Start from this version's weights and compare with it (optional; "
                                                   "without one: ImageNet weights if configured, else random).")
@@ -260,8 +272,8 @@ class EvaluationRequestForm(forms.Form):
                                choices=[(EvaluationSource.DATASET, "A dataset's test split"),
                                         (EvaluationSource.REVIEWED_CASES,
                                          "The reviewed images of finalised cases (counts and metrics only)")])
-    dataset = forms.ModelChoiceField(queryset=None, required=False,  # type: ignore[arg-type]
-                                     help_text="For a dataset's test split.")
+    dataset: forms.ModelChoiceField[Dataset] = forms.ModelChoiceField(
+        queryset=None, required=False, help_text="For a dataset's test split.")
 
     def __init__(self, *args: Any, datasets: Any = None, **kwargs: Any) -> None:
         """``datasets``: those the user may see (selectors.datasets_for); none when not given, so a

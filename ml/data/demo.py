@@ -61,8 +61,8 @@ def synthesise(crop: np.ndarray, rng: np.random.Generator, strength: float = 0.2
         noise = torch.from_numpy(rng.normal(0.0, strength, size=(4, 4))).float()
         weight[c, c] = base * (1.0 + noise)
     out = F.conv_transpose2d(small, weight, stride=2, padding=1)
-    out = out.clamp(0, 1).squeeze(0).permute(1, 2, 0).numpy()
-    return (out * 255.0 + 0.5).astype(np.uint8)
+    pixels = out.clamp(0, 1).squeeze(0).permute(1, 2, 0).numpy()
+    return (pixels * 255.0 + 0.5).astype(np.uint8)
 
 
 def _split_for(index: int, seed: int) -> str:

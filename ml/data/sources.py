@@ -129,9 +129,9 @@ def _from_manifest(manifest: Path) -> list[Sample]:
     # Shards beside the manifest hold the images of rows that name no shard themselves.
     shards = [shard_reader(p) for p in find_shards(base)]
     located: dict[str, Path] = {}
-    for reader in shards:
-        for name in reader.index:
-            located.setdefault(name, reader.path)
+    for shard in shards:
+        for name in shard.index:
+            located.setdefault(name, shard.path)
     samples = []
     missing: list[str] = []
     with manifest.open(newline="") as f:

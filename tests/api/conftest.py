@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -29,8 +29,12 @@ def _no_broker(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Record what would be sent to the broker instead of sending it."""
     sent: list[Any] = []
     monkeypatch.setattr("verification.queue.enqueue_analysis", lambda aid: sent.append(("analyse", aid)))
-    monkeypatch.setattr("verification.queue.enqueue_analyses",
-                        lambda ids: sent.extend(("analyse", aid) for aid in ids) or len(ids))
+
+    def enqueue_analyses(ids: Sequence[int]) -> int:
+        sent.extend(("analyse", aid) for aid in ids)
+        return len(ids)
+
+    monkeypatch.setattr("verification.queue.enqueue_analyses", enqueue_analyses)
     monkeypatch.setattr("verification.webhooks.enqueue_delivery",
                         lambda did, countdown=0: sent.append(("webhook", did)))
     return sent

@@ -2,6 +2,7 @@
 
 import json
 import math
+from typing import Any
 
 import pytest
 import torch
@@ -19,7 +20,7 @@ def tiny_data(tmp_path_factory):
 
 
 def _config(data, out, **kw) -> TrainConfig:
-    base = dict(data=str(data), out_dir=str(out), epochs=2, batch_size=16, lr=1e-3, seed=3, device="cpu",
+    base: dict[str, Any] = dict(data=str(data), out_dir=str(out), epochs=2, batch_size=16, lr=1e-3, seed=3, device="cpu",
                 warmup_epochs=0.5, label_smoothing=0.1, jpeg_prob=0.5, blur_prob=0.5,
                 preprocess=PreprocessConfig(input_size=32, train_crop=24))
     base.update(kw)

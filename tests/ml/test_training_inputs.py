@@ -3,6 +3,7 @@ train split that BatchNorm can handle (no lone last image, at least two images).
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -21,7 +22,7 @@ def tiny_data(tmp_path_factory):
 
 
 def _config(data, out, **kw) -> TrainConfig:
-    base = dict(data=str(data), out_dir=str(out), epochs=1, batch_size=8, seed=3, device="cpu",
+    base: dict[str, Any] = dict(data=str(data), out_dir=str(out), epochs=1, batch_size=8, seed=3, device="cpu",
                 preprocess=PreprocessConfig(input_size=32, train_crop=24))
     base.update(kw)
     return TrainConfig(**base)

@@ -2,6 +2,7 @@
 out of metrics.jsonl."""
 
 import json
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ def tiny_data(tmp_path_factory):
 
 
 def _config(data, out, **kw) -> TrainConfig:
-    base = dict(data=str(data), out_dir=str(out), epochs=2, batch_size=4, seed=1, device="cpu",
+    base: dict[str, Any] = dict(data=str(data), out_dir=str(out), epochs=2, batch_size=4, seed=1, device="cpu",
                 preprocess=PreprocessConfig(input_size=32, train_crop=24))
     base.update(kw)
     return TrainConfig(**base)

@@ -66,8 +66,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         response.data = error_body(code, _message(exc.detail), exc.detail)
     else:
         details: dict[str, Any] = {}
-        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-            details["retry_after_s"] = int(exc.wait + 0.999)
+        if isinstance(exc, exceptions.Throttled):
+            # Throttled.__init__ sets wait (seconds, rounded up; None when unknown); the stubs omit it.
+            wait: float | None = exc.wait  # type: ignore[attr-defined]
+            if wait is not None:
+                details["retry_after_s"] = int(wait + 0.999)
         response.data = error_body(code, str(exc.detail), details)
     return response
 

@@ -52,7 +52,8 @@ class EvaluationSerializer(serializers.ModelSerializer):
 class EvaluationCreateSerializer(serializers.Serializer):
     versions = serializers.ListField(child=IdField(), min_length=1, max_length=2,
                                      help_text="Ids of one or two model versions, evaluated on the same data.")
-    source = serializers.ChoiceField(choices=EvaluationSource.choices)
+    # A declared field named like Field.source: the serializer metaclass takes it out of the class.
+    source = serializers.ChoiceField(choices=EvaluationSource.choices)  # type: ignore[assignment]
     dataset = IdField(required=False, allow_null=True, help_text="Id of a registered dataset (source=dataset).")
 
 

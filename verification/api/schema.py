@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
@@ -48,7 +48,7 @@ def errors(*statuses: int) -> dict[int, OpenApiResponse]:
 class AutoSchema(SpectacularAutoSchema):
     """Adds the error envelope for the statuses every API operation can answer with."""
 
-    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+    def _get_response_bodies(self, direction: Literal["request", "response"] = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         if self.path.startswith("/api/v1/schema"):
             return responses

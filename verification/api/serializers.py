@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django.urls import reverse
@@ -16,7 +17,7 @@ from .. import hyperparameters, selectors, uncertainty
 from .evidence import EvidenceSerializer, LaneSerializer
 from .archive import ArchiveMatchSerializer, StabilityCheckSerializer
 from ..models import (Analysis, AnalysisStatus, AuditEvent, Case, CaseImage, CaseStatus, Dataset, ModelVersion,
-                      TrainingRun, Verdict)
+                      Team, TrainingRun, Verdict)
 
 TAG_RE = re.compile(r"^[\w][\w .:-]{0,49}$")
 MAX_TAGS = 20
@@ -93,7 +94,8 @@ class AnalysisSerializer(serializers.ModelSerializer):
     """One run of one model on one image, with its result once done."""
 
     case = serializers.IntegerField(source="image.case_id", read_only=True)
-    label = BlankAsNullChoiceField(choices=Verdict.choices, allow_null=True, read_only=True,
+    # A declared field named like Field.label: the serializer metaclass takes it out of the class.
+    label = BlankAsNullChoiceField(choices=Verdict.choices, allow_null=True, read_only=True,  # type: ignore[assignment]
                                    help_text="The verdict; null until the analysis is done.")
     probability_ai = serializers.FloatField(allow_null=True, read_only=True,
                                             help_text="Calibrated probability that the image is AI-generated.")
@@ -384,7 +386,8 @@ class AnalysisFilterSerializer(serializers.Serializer):
     case = IdField(required=False)
     image = IdField(required=False)
     status = serializers.ChoiceField(choices=AnalysisStatus.choices, required=False)
-    label = serializers.ChoiceField(choices=Verdict.choices, required=False)
+    # A declared field named like Field.label: the serializer metaclass takes it out of the class.
+    label = serializers.ChoiceField(choices=Verdict.choices, required=False)  # type: ignore[assignment]
     ordering = serializers.ChoiceField(choices=["created_at", "-created_at", "probability_ai", "-probability_ai"],
                                        required=False, default="-created_at")
 
@@ -463,8 +466,9 @@ class DatasetSerializer(serializers.ModelSerializer):
     analysis = serializers.JSONField(read_only=True, help_text=(
         "Counts computed by the scan: total, by_class, by_split, by_source, by_generator, sizes "
         "(binned shorter side), decoded, undecodable and duplicate groups. Empty until the scan is ready."))
-    team = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True, help_text=(
-        "The team whose admins see, train on and rescan it (null: registered before datasets had a team)."))
+    team: serializers.PrimaryKeyRelatedField[Team] = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True, help_text=("The team whose admins see, train on and rescan it "
+                                                    "(null: registered before datasets had a team)."))
     scan = serializers.SerializerMethodField()
 
     class Meta:
@@ -527,7 +531,8 @@ class DatasetFromReviewsSerializer(_DatasetTeamSerializer):
 def _hyperparameter_field(name: str) -> serializers.Field:
     """A field with the bounds, default and out-of-range message of ``hyperparameters.LIMITS``."""
     limit = hyperparameters.LIMITS[name]
-    kind = serializers.IntegerField if limit.kind is int else serializers.FloatField
+    # Callable, not the union of the two classes: the stubs' IntegerField takes int bounds only.
+    kind: Callable[..., serializers.Field] = serializers.IntegerField if limit.kind is int else serializers.FloatField
     return kind(required=False, min_value=limit.low, max_value=limit.high, help_text=limit.help_text,
                 error_messages={"min_value": limit.out_of_range, "max_value": limit.out_of_range})
 

@@ -38,7 +38,7 @@ class FileActionsMixin:
     with 406; the bytes bypass the renderers, and errors still render as JSON."""
 
     file_actions: tuple[str, ...] = ()
-    action: str | None
+    action: str  # as ViewSetMixin declares it (at run time None for a method with no action)
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
         return super().perform_content_negotiation(  # type: ignore[misc]

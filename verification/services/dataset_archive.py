@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 
 from .. import archives
 from ..errors import VerityError
@@ -15,7 +16,6 @@ from ..models import Dataset, DatasetOrigin, Team
 from ..selectors import User
 from ._common import require_admin
 from .datasets import check_name, create, owned_folder, owning_team
-from .submission import Upload
 
 
 def _dataset_root(folder: Path) -> Path:
@@ -38,7 +38,7 @@ def _dataset_root(folder: Path) -> Path:
     return root
 
 
-def dataset_register_archive(*, actor: User, name: str, archive: Upload, team: Team | None = None) -> Dataset:
+def dataset_register_archive(*, actor: User, name: str, archive: UploadedFile, team: Team | None = None) -> Dataset:
     """Register a zip (``<split>/<CLASS>/...``, ``<CLASS>/...`` or a CSV manifest with its images).
     The request checks what the zip's directory tells (a zip that is not one, is hostile, too large
     or empty is refused and leaves no file and no row) and stores the zip under VERITY_DATASET_DIR;
@@ -65,7 +65,7 @@ def dataset_register_archive(*, actor: User, name: str, archive: Upload, team: T
             archive.seek(0)
             with stored.open("xb") as out:  # exclusive: never over a file this request did not write
                 written = True
-                shutil.copyfileobj(archive, out, length=1024 * 1024)  # type: ignore[misc]
+                shutil.copyfileobj(archive, out, length=1024 * 1024)
             return create(actor=actor, name=name, root=folder, origin=DatasetOrigin.UPLOAD, team=team,
                           archive=str(stored),
                           details={"archive": (archive.name or "")[:200], "files": files})

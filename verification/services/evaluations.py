@@ -14,9 +14,11 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 from django.conf import settings
+from django.contrib.auth.models import User as AuthUser
 from django.db import transaction
 from django.utils import timezone
 
@@ -99,11 +101,12 @@ def evaluation_data(*, source: str, dataset: Dataset | None = None,
                       details={"source": [f"Choose one of: {', '.join(EvaluationSource.values)}."]})
 
 
-def _create(version: ModelVersion, data: EvaluationData, *, actor: User, scheduled: bool) -> ModelEvaluation:
+def _create(version: ModelVersion, data: EvaluationData, *, actor: User | None, scheduled: bool) -> ModelEvaluation:
+    # An authenticated actor is a row of the user model; the scheduler (None) and AnonymousUser are not.
+    requested_by = cast(AuthUser | None, actor if getattr(actor, "is_authenticated", False) else None)
     evaluation = ModelEvaluation.objects.create(
         model_version=version, source=data.source, dataset=data.dataset, split_seed=data.split_seed,
-        labels=data.labels, data_fingerprint=data.fingerprint, scheduled=scheduled,
-        requested_by=actor if getattr(actor, "is_authenticated", False) else None)
+        labels=data.labels, data_fingerprint=data.fingerprint, scheduled=scheduled, requested_by=requested_by)
     record_event(action="evaluation.requested", obj=evaluation, actor=actor, details={
         "model_version": version.pk, "source": data.source, "dataset": data.dataset.pk if data.dataset else None,
         "images": len(data.labels) if data.source == EvaluationSource.REVIEWED_CASES else None,
@@ -128,7 +131,7 @@ def evaluation_request(*, actor: User, versions: list[ModelVersion], source: str
         from ..queue import enqueue_evaluation
 
         for evaluation in created:
-            transaction.on_commit(lambda pk=evaluation.pk: enqueue_evaluation(pk))
+            transaction.on_commit(partial(enqueue_evaluation, evaluation.pk))
     return created
 
 

@@ -5,7 +5,7 @@ services. Another team's objects are a 404, never a 403."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, cast
 
 from django.conf import settings
 from django.contrib import messages
@@ -25,6 +25,19 @@ from ..models import Analysis, Case, CaseImage, HumanVerdict
 from ._common import case_or_404, csv_response
 
 PAGE_SIZE = 25
+
+
+class _ListedCounts(Protocol):
+    """The counts selectors.case_list annotates each case with."""
+
+    n_images: int
+    n_pending: int
+    n_failed: int
+
+
+def _listed_counts(case: Case) -> list[int]:
+    counts = cast(_ListedCounts, case)
+    return [counts.n_images, counts.n_pending, counts.n_failed]
 
 
 def _filter_form(request: HttpRequest) -> CaseFilterForm:
@@ -58,7 +71,7 @@ def case_list_csv(request: HttpRequest) -> HttpResponse:
     rows = ([c.pk, c.title, c.team.name, c.get_status_display(), c.model_verdict,
              "yes" if c.model_verdict_demo else "no", c.final_verdict,
              "yes" if c.disagrees else "no", c.assignee.get_username() if c.assignee else "",
-             ", ".join(t.name for t in c.tags.all()), c.n_images, c.n_pending, c.n_failed,
+             ", ".join(t.name for t in c.tags.all()), *_listed_counts(c),
              c.created_at.isoformat(), c.created_by.get_username(), c.source_url,
              base + reverse("verification:case_detail", args=[c.pk]), "\n".join(evidence.get(c.pk, []))]
             for c in cases)
