@@ -244,13 +244,14 @@ class TrainingStartForm(forms.Form):
                                                   "without one: ImageNet weights if configured, else random).")
 
     def __init__(self, *args: Any, datasets: Any = None, **kwargs: Any) -> None:
-        """``datasets``: those the user may see (selectors.datasets_for); all when not given. One that
-        is not ready can be chosen: the service then says why it cannot be trained on yet. One field
-        per entry of ``hyperparameters.LIMITS``, after the dataset and base model, in its order."""
+        """``datasets``: those the user may see (selectors.datasets_for); none when not given, so a
+        caller that forgets to scope it offers no other team's dataset. One that is not ready can be
+        chosen: the service then says why it cannot be trained on yet. One field per entry of
+        ``hyperparameters.LIMITS``, after the dataset and base model, in its order."""
         super().__init__(*args, **kwargs)
         self.fields.update({name: _hyperparameter_field(name) for name in hyperparameters.LIMITS})
         self.fields["dataset"].queryset = (  # type: ignore[attr-defined]
-            selectors.datasets() if datasets is None else datasets).order_by("-created_at")
+            selectors.datasets().none() if datasets is None else datasets).order_by("-created_at")
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

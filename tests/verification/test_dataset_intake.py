@@ -162,9 +162,63 @@ def test_a_dataset_from_reviews_holds_the_finalised_real_and_ai_images_of_the_ad
     assert all(s.split == "" and s.source == "verity-reviews" for s in load_samples(dataset.path))
 
 
-def test_a_superuser_builds_from_every_teams_reviews(root, reviewed):
-    dataset = scanned(services.dataset_build_from_reviews(actor=root, name="everyone"))
-    assert dataset.analysis["by_class"] == {"real": 3, "ai_generated": 3}
+def test_a_superuser_builds_from_the_reviews_of_the_team_they_pick_and_must_pick_one(crew, root, reviewed):
+    from verification.storage import sha256_hex
+
+    # A dataset without a team is seen by every admin: it may not hold any team's reviewed images.
+    with pytest.raises(VerityError, match="Choose the team") as refused:
+        services.dataset_build_from_reviews(actor=root, name="everyone")
+    assert refused.value.details == {"team": ["Choose a team."]} and not Dataset.objects.exists()
+    dataset = scanned(services.dataset_build_from_reviews(actor=root, name="team", team=crew["team"]))
+    assert dataset.team == crew["team"] and dataset.analysis["by_class"] == {"real": 2, "ai_generated": 2}
+    assert not {sha256_hex(reviewed[k]) for k in ("outsider_real", "outsider_ai")} & labels_by_sha256(dataset).keys()
+
+
+@pytest.fixture
+def double(crew, django_user_model):  # type: ignore[no-untyped-def]
+    """An admin of both the crew's team and the other team."""
+    from verification.models import Membership, Role
+
+    user = django_user_model.objects.create_user("double", password="pw-double-123!")
+    for team in (crew["team"], crew["other_team"]):
+        Membership.objects.create(user=user, team=team, role=Role.ADMIN)
+    return user
+
+
+def test_an_admin_of_two_teams_builds_from_the_picked_teams_reviews_only_through_every_door(
+        client, crew, double, reviewed):
+    """Issue 16: the dataset belongs to the picked team, whose other admins see it; the reviewed
+    images of the admin's other team must not be copied into it (service, page and API alike)."""
+    from rest_framework.test import APIClient
+
+    from verification.storage import sha256_hex
+
+    mine = {sha256_hex(reviewed[k]): v for k, v in
+            {"real1": "real", "real2": "real", "ai1": "ai_generated", "ai2": "ai_generated"}.items()}
+    theirs = {sha256_hex(reviewed[k]) for k in ("outsider_real", "outsider_ai")}
+
+    by_service = scanned(services.dataset_build_from_reviews(actor=double, name="service", team=crew["team"]))
+    assert labels_by_sha256(by_service) == mine and by_service.analysis["reviewed"]["images"] == 4
+
+    client.force_login(double)
+    page = client.post(reverse("verification:datasets"), {"intake": "reviews", "name": "page",
+                                                          "team": crew["team"].pk})
+    assert page.status_code == 302
+    by_page = scanned(Dataset.objects.get(name="page"))
+    assert by_page.team == crew["team"] and labels_by_sha256(by_page) == mine
+
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION="Bearer " + services.token_create(
+        user=double, name="datasets", scopes=("read", "submit")).secret)
+    answer = api.post("/api/v1/datasets/from-reviews/", {"name": "api", "team": crew["team"].pk}, format="json")
+    assert answer.status_code == 202
+    by_api = scanned(Dataset.objects.get(name="api"))
+    assert by_api.team == crew["team"] and labels_by_sha256(by_api) == mine
+    # Team A's other admin sees these datasets; none holds team B's images.
+    assert all(not theirs & labels_by_sha256(d).keys() for d in (by_service, by_page, by_api))
+    # Picking team B gives B's two images only (too few of each class: refused, nothing written).
+    with pytest.raises(VerityError, match="at least 2 images of each class.*1 real and 1 AI-generated"):
+        services.dataset_build_from_reviews(actor=double, name="b", team=crew["other_team"])
 
 
 def test_the_dataset_keeps_its_images_when_the_stored_files_are_deleted(crew, reviewed):

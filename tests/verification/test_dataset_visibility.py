@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from verification import selectors, services
 from verification.errors import VerityError
-from verification.forms import DatasetFromReviewsForm, EvaluationRequestForm
+from verification.forms import DatasetFromReviewsForm, EvaluationRequestForm, TrainingStartForm
 from verification.models import Dataset, Membership, ModelEvaluation, ModelVersion, Role, TrainingRun
 
 pytestmark = pytest.mark.django_db
@@ -64,7 +64,7 @@ def api_for(user: Any) -> APIClient:
     return client
 
 
-def _choices(form: EvaluationRequestForm) -> set[int]:
+def _choices(form: EvaluationRequestForm | TrainingStartForm) -> set[int]:
     return {dataset.pk for dataset in form.fields["dataset"].queryset}  # type: ignore[attr-defined]
 
 
@@ -162,3 +162,13 @@ def test_another_teams_training_runs_and_evaluations_are_neither_listed_nor_reac
     assert {e["id"] for e in mine.get("/api/v1/evaluations/").json()["results"]} == {
         shared.pk, *(e.pk for e in on_theirs)}
     assert len(selectors.evaluations_on_shared_data(a, b, user=crew["admin"])) == 1
+
+
+def test_the_training_form_offers_no_dataset_unless_given_the_users_datasets(crew, rival, theirs):
+    """A caller that forgets to scope the training form offers and accepts no dataset, rather than
+    every team's; given datasets_for(user), it offers that user's only."""
+    bare = TrainingStartForm(data={"dataset": theirs.pk})
+    assert _choices(bare) == set()
+    assert not bare.is_valid() and "dataset" in bare.errors
+    assert _choices(TrainingStartForm(datasets=selectors.datasets_for(rival))) == set()
+    assert _choices(TrainingStartForm(datasets=selectors.datasets_for(crew["admin"]))) == {theirs.pk}

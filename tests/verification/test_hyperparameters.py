@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from verification import hyperparameters, services
+from verification import hyperparameters, selectors, services
 from verification.errors import VerityError
 from verification.forms import TrainingStartForm
 from verification.models import Dataset, ScanStatus, TrainingRun
@@ -55,6 +55,11 @@ def _values(name: str, value: Any) -> dict[str, Any]:
     return values
 
 
+def _form(admin: Any, data: dict[str, Any] | None = None) -> TrainingStartForm:
+    """The training form as the page builds it: offering the datasets ``admin`` may see."""
+    return TrainingStartForm(data, datasets=selectors.datasets_for(admin))
+
+
 def _api_post(admin: Any, dataset: Dataset, values: dict[str, Any]) -> Any:
     client = APIClient()
     secret = services.token_create(user=admin, name="t", scopes=("read", "submit")).secret
@@ -67,7 +72,7 @@ def test_every_door_refuses_an_out_of_range_value_with_the_same_message(admin, d
     expected = [hyperparameters.LIMITS[name].out_of_range]
     values = _values(name, value)
 
-    form = TrainingStartForm(data={"dataset": dataset.pk, **values})
+    form = _form(admin, {"dataset": dataset.pk, **values})
     assert not form.is_valid()
     assert form.errors[name] == expected
 
@@ -84,16 +89,16 @@ def test_every_door_refuses_an_out_of_range_value_with_the_same_message(admin, d
 @pytest.mark.parametrize("name,value", EDGES)
 def test_every_door_accepts_the_edges(admin, dataset, sent_runs, name, value):
     values = _values(name, value)
-    assert TrainingStartForm(data={"dataset": dataset.pk, **values}).is_valid()
+    assert _form(admin, {"dataset": dataset.pk, **values}).is_valid()
     assert _api_post(admin, dataset, values).status_code == 201
     run = services.training_run_start(actor=admin, dataset=dataset, hyperparameters=values)
     assert run.hyperparameters[name] == value
     assert TrainingRun.objects.count() == 2
 
 
-def test_the_form_applies_the_rule_across_fields_as_the_service_does(dataset):
+def test_the_form_applies_the_rule_across_fields_as_the_service_does(admin, dataset):
     values = _values("input_size", 64) | {"train_crop": 128}
-    form = TrainingStartForm(data={"dataset": dataset.pk, **values})
+    form = _form(admin, {"dataset": dataset.pk, **values})
     assert not form.is_valid()
     with pytest.raises(VerityError) as refused:
         hyperparameters.resolve(values)
@@ -109,12 +114,12 @@ def test_a_missing_value_takes_mls_default(crew):
 
 
 
-def test_the_form_and_the_serializer_have_one_field_per_limit_with_its_bounds():
+def test_the_form_and_the_serializer_have_one_field_per_limit_with_its_bounds(admin):
     from rest_framework import serializers
 
     from verification.api.serializers import HyperparametersSerializer
 
-    form_fields = TrainingStartForm().fields
+    form_fields = _form(admin).fields
     api_fields = HyperparametersSerializer().fields
     assert [name for name in form_fields if name in hyperparameters.LIMITS] == list(hyperparameters.LIMITS)
     assert set(api_fields) == set(hyperparameters.LIMITS)

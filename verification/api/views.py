@@ -468,7 +468,8 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     @extend_schema(summary="Build a dataset from reviewed cases", tags=["training"],
                    request=DatasetFromReviewsSerializer, responses={202: DatasetSerializer, **errors(400, 403, 409)},
-                   description="Images in finalised cases of the teams you administer (a superuser: all teams) "
+                   description="Images in finalised cases of the dataset's team only (another team you "
+                               "administer is left out: the dataset is seen by this team's admins) "
                                "whose latest review says real or AI-generated, labelled so, copied into a folder "
                                "Verity owns with a manifest. Copies of one image count once; images whose copies "
                                "were given different verdicts are left out (`analysis.reviewed` says how many). "

@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from ..models import (CaseImage, CaseStatus, Dataset, EvaluationSource, EvaluationStatus, HumanVerdict,
-                      ModelEvaluation, ModelVersion, ScanStatus, TrainingRun)
+                      ModelEvaluation, ModelVersion, ScanStatus, Team, TrainingRun)
 from .roles import admin_teams, lead_teams
 from .scope import User
 
@@ -72,10 +72,12 @@ def _decided_in_finalised_cases() -> QuerySet[CaseImage]:
             .order_by("id"))
 
 
-def reviewed_images(user: User) -> QuerySet[CaseImage]:
-    """Images that may train a model: in finalised cases of the teams ``user`` administers (a
-    superuser: every team), whose latest review says real or AI-generated."""
-    return _decided_in_finalised_cases().filter(case__team__in=admin_teams(user))
+def reviewed_images(user: User, team: Team) -> QuerySet[CaseImage]:
+    """Images that may train a model of ``team``: in finalised cases of that team alone, whose
+    latest review says real or AI-generated. None unless ``user`` administers ``team`` (a superuser:
+    any team). Another team's cases are never included, even when ``user`` administers it too:
+    the dataset is seen by ``team``'s admins only."""
+    return _decided_in_finalised_cases().filter(case__team=team, case__team__in=admin_teams(user))
 
 
 def active_model() -> ModelVersion | None:

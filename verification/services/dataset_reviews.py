@@ -24,12 +24,13 @@ REVIEWED_SOURCE = "verity-reviews"
 MIN_PER_CLASS = 2
 
 
-def _verdicts_by_sha256(actor: User) -> tuple[dict[str, set[str]], dict[str, str], int]:
-    """Each distinct image (by SHA-256) with the verdicts given to its copies, and one stored file."""
+def _verdicts_by_sha256(actor: User, team: Team) -> tuple[dict[str, set[str]], dict[str, str], int]:
+    """Each distinct reviewed image of ``team``'s cases (by SHA-256) with the verdicts given to its
+    copies, and one stored file."""
     verdicts: dict[str, set[str]] = defaultdict(set)
     files: dict[str, str] = {}
     n = 0
-    for sha256, verdict, name in selectors.reviewed_images(actor).values_list("sha256", "human_verdict", "file"):
+    for sha256, verdict, name in selectors.reviewed_images(actor, team).values_list("sha256", "human_verdict", "file"):
         verdicts[sha256].add(verdict)
         files.setdefault(sha256, name)
         n += 1
@@ -71,8 +72,11 @@ def _copy_images(labels: dict[str, str], files: dict[str, str], folder: Path) ->
 
 def dataset_build_from_reviews(*, actor: User, name: str, mix_with: Dataset | None = None,
                                team: Team | None = None) -> Dataset:
-    """Register a dataset of the images in finalised cases of the teams ``actor`` administers (a
-    superuser: all teams) whose latest review says real or AI-generated, labelled so.
+    """Register a dataset of ``team``'s images in finalised cases whose latest review says real or
+    AI-generated, labelled so. Only that team's cases: the dataset is seen by that team's admins,
+    so an admin of several teams who picks one never copies another team's images into it. A
+    dataset without a team (seen by every admin) cannot be built from reviews: a superuser in no
+    team must pick one.
 
     Copies of one image (same SHA-256) count once; an image whose copies were given different
     verdicts is dropped. The split is left empty for ``ml``'s seeded, duplicate-aware split.
@@ -85,13 +89,16 @@ def dataset_build_from_reviews(*, actor: User, name: str, mix_with: Dataset | No
     require_admin(actor)
     name = check_name(name)
     team = owning_team(actor, team)
+    if team is None:
+        raise VerityError("Choose the team whose reviewed cases make the dataset (its admins see it).",
+                          details={"team": ["Choose a team."]})
     if mix_with is not None:
         require_visible(actor, mix_with, field="mix_with")
-    verdicts, files, n_reviewed = _verdicts_by_sha256(actor)
+    verdicts, files, n_reviewed = _verdicts_by_sha256(actor, team)
     labels = {sha256: next(iter(v)) for sha256, v in verdicts.items() if len(v) == 1}
     conflicts = len(verdicts) - len(labels)
     if not labels:
-        raise VerityError("No finalised case of your teams has an image reviewed as real or AI-generated"
+        raise VerityError(f"No finalised case of team {team.name} has an image reviewed as real or AI-generated"
                           + (f" without conflicting verdicts ({conflicts} conflicting images dropped)" if conflicts
                              else "") + ". Review and finalise cases first.", details={"name": ["No images."]})
     mixed = _samples_of(mix_with) if mix_with is not None else []
