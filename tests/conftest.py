@@ -108,3 +108,23 @@ def upload():  # type: ignore[no-untyped-def]
         return SimpleUploadedFile(name, png_bytes() if data is None else data, content_type=content_type)
 
     return make
+
+
+# Shared by the dataset and role tests (``pytestmark = pytest.mark.usefixtures(...)`` in each module).
+@pytest.fixture
+def fast_passwords(settings) -> None:  # type: ignore[no-untyped-def]
+    """MD5 hashing: tests that create several users would otherwise spend their time in PBKDF2."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def dataset_dir(settings, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+    """Uploaded datasets land in this test's own folder."""
+    settings.VERITY_DATASET_DIR = tmp_path / "datasets"
+    return Path(settings.VERITY_DATASET_DIR)
+
+
+@pytest.fixture
+def no_dataset_scans(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Registering a dataset enqueues its scan; these tests look at the registration only."""
+    monkeypatch.setattr("verification.queue.enqueue_dataset_scan", lambda pk: True)

@@ -17,19 +17,7 @@ from verification import services
 from verification.errors import VerityError
 from verification.models import AuditEvent, CaseImage, Dataset
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def dataset_dir(settings, tmp_path: Path) -> Path:
-    settings.VERITY_DATASET_DIR = tmp_path / "datasets"
-    return settings.VERITY_DATASET_DIR
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings) -> None:  # type: ignore[no-untyped-def]
-    # crew hashes five passwords per test; PBKDF2 would dominate the run time.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("dataset_dir", "fast_passwords")]
 
 
 def leftovers(folder: Path) -> list[Path]:

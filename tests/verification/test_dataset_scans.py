@@ -20,24 +20,13 @@ from tests.images import png_bytes
 from verification import services
 from verification.models import AuditEvent, Dataset, Membership, Role, ScanStatus, TrainingRun
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords", "dataset_dir")]
 
 # (file, label, split, source): 3 real and 4 AI-generated, in train/val/test, from two sources.
 ROWS = [("r1.png", "real", "train", "agency"), ("r2.png", "real", "train", "agency"),
         ("r3.png", "real", "test", "archive"), ("f1.png", "fake", "train", "generator-x"),
         ("f2.png", "fake", "val", "generator-x"), ("f3.png", "fake", "test", "generator-x"),
         ("f4.png", "fake", "test", "archive")]
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings) -> None:  # type: ignore[no-untyped-def]
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def dataset_dir(settings, tmp_path: Path) -> Path:
-    settings.VERITY_DATASET_DIR = tmp_path / "datasets"
-    return settings.VERITY_DATASET_DIR
 
 
 @pytest.fixture

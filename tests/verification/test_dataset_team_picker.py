@@ -16,23 +16,7 @@ from tests.dataset_zips import as_upload, split_layout, zip_bytes
 from verification import services
 from verification.models import Dataset, Membership, Role, Team
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings) -> None:  # type: ignore[no-untyped-def]
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def dataset_dir(settings, tmp_path: Path) -> Path:
-    settings.VERITY_DATASET_DIR = tmp_path / "datasets"
-    return settings.VERITY_DATASET_DIR
-
-
-@pytest.fixture(autouse=True)
-def _no_scans(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr("verification.queue.enqueue_dataset_scan", lambda pk: True)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords", "dataset_dir", "no_dataset_scans")]
 
 
 @pytest.fixture

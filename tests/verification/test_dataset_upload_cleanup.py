@@ -16,18 +16,7 @@ from verification import services
 from verification.errors import VerityError
 from verification.models import Dataset, ScanStatus
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def dataset_dir(settings, tmp_path: Path) -> Path:
-    settings.VERITY_DATASET_DIR = tmp_path / "datasets"
-    return settings.VERITY_DATASET_DIR
-
-
-@pytest.fixture(autouse=True)
-def _no_scans(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr("verification.queue.enqueue_dataset_scan", lambda pk: True)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("dataset_dir", "no_dataset_scans")]
 
 
 def _files(root: Path) -> set[str]:

@@ -15,14 +15,9 @@ from verification.errors import VerityError
 from verification.forms import DatasetFromReviewsForm, EvaluationRequestForm, TrainingStartForm
 from verification.models import Dataset, Membership, ModelEvaluation, ModelVersion, Role, TrainingRun
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
 MISSING = 987654
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings) -> None:  # type: ignore[no-untyped-def]
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

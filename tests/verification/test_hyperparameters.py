@@ -14,7 +14,7 @@ from verification.errors import VerityError
 from verification.forms import TrainingStartForm
 from verification.models import Dataset, ScanStatus, TrainingRun
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
 
 def _below(limit: hyperparameters.Limit) -> int | float:
@@ -27,11 +27,6 @@ def _above(limit: hyperparameters.Limit) -> int | float:
 
 OUT_OF_RANGE = [(name, f(limit)) for name, limit in hyperparameters.LIMITS.items() for f in (_below, _above)]
 EDGES = [(name, getattr(limit, edge)) for name, limit in hyperparameters.LIMITS.items() for edge in ("low", "high")]
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings) -> None:  # type: ignore[no-untyped-def]
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
