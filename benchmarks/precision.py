@@ -235,7 +235,7 @@ def main() -> int:
                        "input_size": meta.preprocess.input_size},
         "machine": {"cpus": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
                     "platform": platform.platform(), "cpu_features": precision.cpu_features().to_dict(),
-                    "shared": "2-core VM shared with 7 other engineers' jobs (training, test suites)"},
+                    "load_note": "see loadavg_start / loadavg_end: other jobs may share the machine"},
         "loadavg_start": _load(),
     }
     torch.set_num_threads(int(os.environ.get("VERITY_TORCH_THREADS") or os.cpu_count() or 1))
