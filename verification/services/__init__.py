@@ -4,9 +4,9 @@ validates, changes rows in one transaction and writes the audit event in that sa
 Split by subject into modules; import from here (``from verification import services``)."""
 
 from ._common import NotAllowed, refresh_model_verdicts, require_admin, require_lead, require_member
-from .analyses import (AnalysisOutcome, analyses_claim, analyses_heartbeat, analyses_record, analyses_stuck,
-                       analysis_claim_batch, analysis_fail, analysis_overlay, analysis_record, analysis_requeue,
-                       analysis_rerun, analysis_start)
+from .analyses import (analyses_claim, analyses_heartbeat, analyses_record, analyses_stuck, analysis_claim_batch,
+                       analysis_fail, analysis_overlay, analysis_record, analysis_requeue, analysis_rerun,
+                       analysis_start)
 from .archive import (archive_flag_resolve, archive_on_final_verdict, archive_remember,
                       notifications_mark_read)
 from .case_metadata import case_update
@@ -22,6 +22,7 @@ from .logins import login_failure_record
 from .memos import case_memo_issue
 from .modelversions import (model_version_activate, model_version_install, model_version_promote,
                             model_version_register)
+from .outcomes import AnalysisOutcome
 from .people import member_role_change, membership_set, team_create, user_create, user_login_record
 from .review import (case_assign, case_export_record, case_finalise, case_reopen, comment_add,
                      latest_model_analysis, list_export_record, review_record)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
@@ -22,6 +21,7 @@ from ..errors import VerityError
 from ..models import Analysis, AnalysisStatus, AuditEvent, CaseImage, ModelVersion
 from ..selectors import User
 from ._common import refresh_model_verdicts, require_member
+from .outcomes import AnalysisOutcome
 from .provenance import weigh_evidence
 from .webhooks import webhook_deliveries_for_analyses
 
@@ -120,25 +120,6 @@ def analysis_requeue(*, analysis_id: int, reason: str) -> bool:
                      details={"reason": reason, "was": analysis.status})
         transaction.on_commit(lambda: queue.enqueue_analysis(analysis_id))
     return True
-
-
-@dataclass
-class AnalysisOutcome:
-    label: str
-    probability_ai: float
-    confidence: float
-    threshold: float
-    crop_box: dict[str, int]
-    timings_ms: dict[str, float]
-    heatmap_png: bytes
-    lanes: list[dict[str, Any]] | None = None  # provenance lanes (verification.provenance.read_lanes)
-    # Whole-image analysis (see Analysis.tiles); the defaults describe a single-crop analysis.
-    tiles: list[dict[str, Any]] = field(default_factory=list)
-    decisive_tile: int | None = None
-    judged_fraction: float | None = None
-    aggregation: str = ""
-    map_faithful: bool | None = None
-    faithfulness: dict[str, Any] = field(default_factory=dict)
 
 
 def _propagate_labels(image_ids: Iterable[int]) -> None:

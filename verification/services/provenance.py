@@ -3,14 +3,12 @@ stored verdict with its evidence (the rules themselves live in verification.evid
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 
 from .. import evidence
-
-if TYPE_CHECKING:
-    from .analyses import AnalysisOutcome
+from .outcomes import AnalysisOutcome
 
 
 def weigh_evidence(outcome: AnalysisOutcome, model_name: str) -> tuple[list[dict[str, Any]], dict[str, Any], str]:
