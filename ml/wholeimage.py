@@ -30,14 +30,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from . import tilemaps
 from .heatmaps import FULL_SCALE_LOG_ODDS
 from .model import gradcam_target_layer
 from .calibration import choose_threshold, fit_rule_temperature
 from .config import PreprocessConfig
-from .faithfulness import blur_region, random_blob_mask
+from .faithfulness import blur_region, random_blob_mask, top_mask
 from .predict import Predictor
 from .preprocess import CropBox, to_tensor
 from .tiling import (
@@ -130,15 +130,6 @@ def tile_forward(model: torch.nn.Module, preprocess: PreprocessConfig, device: t
     return np.concatenate(margins), (np.concatenate(cams) if with_cams else None)
 
 
-def _tie_free_top(values: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """The top ``fraction`` of positions by value, ties broken at random (not by position)."""
-    k = max(1, round(fraction * values.size))
-    order = np.lexsort((rng.random(values.size), values.ravel()))
-    mask = np.zeros(values.size, dtype=bool)
-    mask[order[-k:]] = True
-    return mask.reshape(values.shape)
-
-
 def faithfulness_variants(crop: Image.Image, cam: np.ndarray, *, draws: int, seed: int,
                           fraction: float = FAITHFUL_FRACTION) -> list[Image.Image] | None:
     """[top-area blurred, random area blurred x draws] for one tile, or None for a flat map."""
@@ -148,8 +139,9 @@ def faithfulness_variants(crop: Image.Image, cam: np.ndarray, *, draws: int, see
         return None
     rng = np.random.default_rng(seed)
     sigma = max(2.0, size / 16)
-    out = [blur_region(crop, _tie_free_top(heat, fraction, rng), sigma)]
-    out += [blur_region(crop, random_blob_mask(size, fraction, rng), sigma) for _ in range(draws)]
+    blurred = np.asarray(crop.filter(ImageFilter.GaussianBlur(radius=sigma)))
+    out = [blur_region(crop, top_mask(heat, fraction, rng), sigma, blurred)]
+    out += [blur_region(crop, random_blob_mask(size, fraction, rng), sigma, blurred) for _ in range(draws)]
     return out
 
 
