@@ -64,6 +64,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "rgb_crop128": {"size": 128},
     "rgb_resample": {"resample": True},
     "cifake_only": {"sources": ["cifake"], "repeat": {}},
+    "cifake_only_small_stem": {"sources": ["cifake"], "repeat": {}, "stem": "small"},
     "both": {"sources": ["cifake", UG], "repeat": {UG: 4}},
     "ft_ug": {"init": True, "lr": 3e-4},
 }
@@ -126,7 +127,8 @@ def run_variant(name: str, data: str, work: Path, steps: int, tiles: int, init: 
                       max_steps=steps, batch_size=32,
                       lr=v.get("lr", 1e-3), warmup_epochs=0.05, seed=0, num_workers=1,
                       jpeg_prob=v.get("jpeg_prob", 0.0), init_checkpoint=init if v.get("init") else None,
-                      model=ModelConfig(input_representation=v.get("representation", "rgb")),
+                      model=ModelConfig(input_representation=v.get("representation", "rgb"),
+                                        stem=v.get("stem", "imagenet")),
                       preprocess=PreprocessConfig(input_size=size, train_crop=size))
     t0, c0 = time.perf_counter(), _cpu()
     result = train(cfg, show_bar=False, name=f"ablation-{name}")
@@ -139,7 +141,8 @@ def run_variant(name: str, data: str, work: Path, steps: int, tiles: int, init: 
     keys = ("n", "accuracy", "precision", "recall", "roc_auc", "ece", "threshold", "max_tiles")
     trained = _steps_trained(work / name / "metrics.jsonl")
     return {"variant": name, "config": {k: cfg.to_dict()[k] for k in ("max_steps", "batch_size", "lr", "jpeg_prob")}
-            | {"input_size": size, "representation": v.get("representation", "rgb"), "sources": sources,
+            | {"input_size": size, "representation": v.get("representation", "rgb"),
+               "stem": v.get("stem", "imagenet"), "sources": sources,
                "repeat": v.get("repeat", {UG: 8}), "resampled": bool(v.get("resample")),
                "init": init if v.get("init") else None},
             "steps_trained": trained, "train_images_seen": trained * 32,

@@ -53,6 +53,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, meta: CheckpointMeta,
         "architecture": meta.model.architecture,
         "classes": list(meta.model.classes),
         "input_representation": meta.model.input_representation,
+        "stem": meta.model.stem,
         "preprocess": meta.preprocess.to_dict(),
         "temperature": float(meta.temperature),
         "threshold": float(meta.threshold),
@@ -125,7 +126,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 def meta_from_payload(payload: dict[str, Any]) -> CheckpointMeta:
     return CheckpointMeta(
         model=ModelConfig(architecture=payload["architecture"], classes=tuple(payload["classes"]),
-                          input_representation=payload.get("input_representation", "rgb")),
+                          input_representation=payload.get("input_representation", "rgb"),
+                          stem=payload.get("stem", "imagenet")),
         preprocess=PreprocessConfig.from_dict(payload["preprocess"]),
         temperature=float(payload.get("temperature", 1.0)),
         threshold=float(payload.get("threshold", 0.5)),

@@ -27,6 +27,11 @@ class ModelConfig:
     # residual of Tan et al. (CVPR 2024): x minus its 2x nearest-neighbour down- and up-sampled
     # copy, which keeps the local up-sampling traces generators leave and drops image content.
     input_representation: str = "rgb"
+    # The first layers: "imagenet" (7x7 stride-2 convolution and max-pooling: a 32 px tile is 8 x 8
+    # after them, and layer4 is 1 x 1) or "small" (one 3x3 stride-1 convolution, no pooling, as the
+    # CIFAR ResNets of He et al. 2016, section 4.2: layer4 is 4 x 4 on a 32 px tile, at about 16x the
+    # compute). For small native tiles; the state_dict keys stay those of torchvision's ResNet50.
+    stem: str = "imagenet"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -13,6 +13,7 @@ from .errors import MLError
 
 ARCHITECTURES = ("resnet50",)
 REPRESENTATIONS = ("rgb", "npr")
+STEMS = ("imagenet", "small")
 
 
 def npr(x: torch.Tensor) -> torch.Tensor:
@@ -45,6 +46,13 @@ def build_model(config: ModelConfig) -> nn.Module:
         state = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(state)
     model.fc = nn.Linear(model.fc.in_features, len(config.classes))
+    stem = getattr(config, "stem", "imagenet")
+    if stem not in STEMS:
+        raise MLError(f"Unknown stem {stem!r}; choose one of {', '.join(STEMS)}.")
+    if stem == "small":
+        model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
+        model.maxpool = nn.Identity()
     representation = getattr(config, "input_representation", "rgb")
     if representation not in REPRESENTATIONS:
         raise MLError(f"Unknown input representation {representation!r}; choose one of {', '.join(REPRESENTATIONS)}.")

@@ -166,6 +166,7 @@ class RecipeConfig:
     robustness_per_class: int = 50
     init_checkpoint: str | None = None
     input_representation: str = "rgb"  # "rgb" | "npr" (ml.model.npr)
+    stem: str = "imagenet"  # "imagenet" | "small" (ml.config.ModelConfig.stem)
     # Measure bf16/int8 agreement with fp32 on validation and record those that pass (ml.precision_check).
     check_precisions: bool = True
 
@@ -174,7 +175,7 @@ class RecipeConfig:
             data=str(manifest), out_dir=self.out_dir, epochs=self.epochs, max_steps=self.max_steps,
             batch_size=self.batch_size, lr=self.lr, warmup_epochs=self.warmup_epochs, seed=self.seed,
             num_workers=self.num_workers, jpeg_prob=self.jpeg_prob, init_checkpoint=self.init_checkpoint,
-            model=ModelConfig(input_representation=self.input_representation),
+            model=ModelConfig(input_representation=self.input_representation, stem=self.stem),
             preprocess=PreprocessConfig(input_size=self.input_size, train_crop=self.train_crop))
 
 

@@ -33,7 +33,7 @@ def _cmd_recipe(args: argparse.Namespace) -> None:
         num_workers=args.num_workers, seed=args.seed, eval_tiles=args.eval_tiles,
         check_precisions=not args.no_precision_check,
         eval_per_class=args.eval_per_class, robustness_per_class=args.robustness_per_class,
-        init_checkpoint=args.init_checkpoint, input_representation=args.input_representation)
+        init_checkpoint=args.init_checkpoint, input_representation=args.input_representation, stem=args.stem)
     machine = args.machine or f"{platform.node()} ({platform.machine()}, {platform.processor() or 'cpu'})"
     ckpt, card = run_recipe(cfg, command="python -m ml recipe " + " ".join(sys.argv[2:]), machine=machine,
                             show_bar=not args.quiet)
@@ -77,6 +77,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--input-representation", choices=("rgb", "npr"), default="rgb",
                    help="what the network sees: the pixels (rgb) or their neighbouring-pixel residual "
                         "(npr, Tan et al. 2024)")
+    p.add_argument("--stem", choices=("imagenet", "small"), default="imagenet",
+                   help="first layers: ImageNet's 7x7/2 + max-pool, or a 3x3/1 convolution without pooling "
+                        "for small tiles (16x the compute; layer4 keeps a 4 x 4 map on 32 px)")
     p.add_argument("--machine", default="", help="machine description for the model card")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_recipe)

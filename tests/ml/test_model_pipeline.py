@@ -100,3 +100,29 @@ def test_folder_layouts_are_read_with_case_insensitive_class_names(tmp_path):
     samples = load_samples(tmp_path)
     assert sorted((s.split, s.label) for s in samples) == [
         ("test", "ai_generated"), ("test", "real"), ("train", "ai_generated"), ("train", "real")]
+
+
+def test_the_small_stem_keeps_a_4x4_layer4_on_32px_tiles_and_survives_a_checkpoint(tmp_path):
+    """The CIFAR-style stem (3x3 stride 1, no max-pooling) leaves layer4 a 4 x 4 map on a 32 px tile,
+    where ImageNet's stem leaves 1 x 1 (a flat Grad-CAM map); the checkpoint remembers the stem."""
+    import torch
+
+    from ml.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
+    from ml.config import ModelConfig, PreprocessConfig
+    from ml.errors import MLError
+    from ml.model import build_model
+
+    seen: dict[str, tuple[int, ...]] = {}
+    for stem in ("imagenet", "small"):
+        model = build_model(ModelConfig(stem=stem)).eval()
+        hook = model.layer4.register_forward_hook(lambda m, i, o, s=stem: seen.__setitem__(s, tuple(o.shape[-2:])))
+        with torch.no_grad():
+            model(torch.randn(2, 3, 32, 32))
+        hook.remove()
+    assert seen == {"imagenet": (1, 1), "small": (4, 4)}
+    meta = CheckpointMeta(model=ModelConfig(stem="small"), preprocess=PreprocessConfig(input_size=32, train_crop=32))
+    path = save_checkpoint(tmp_path / "m.pt", build_model(meta.model), meta)
+    loaded, got = load_checkpoint(path)
+    assert got.model.stem == "small" and loaded.conv1.stride == (1, 1)
+    with pytest.raises(MLError, match="stem"):
+        build_model(ModelConfig(stem="tiny"))
