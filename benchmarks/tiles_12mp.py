@@ -18,6 +18,7 @@ import argparse
 import datetime as dt
 import io
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -60,7 +61,8 @@ def child(args: argparse.Namespace) -> None:
     if not ckpt.exists():
         save_checkpoint(ckpt, build_model(ModelConfig()), CheckpointMeta(
             model=ModelConfig(), preprocess=PreprocessConfig(input_size=args.input_size, train_crop=args.input_size)))
-    predictor = Predictor(ckpt, device="cpu")
+    # An explicit precision: the untrained checkpoint has no agreement record, so ``auto`` would serve fp32.
+    predictor = Predictor(ckpt, device="cpu", precision=args.precision)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     data = (Path(args.workdir) / "photo.jpg").read_bytes()
     t = {}
@@ -83,7 +85,8 @@ def child(args: argparse.Namespace) -> None:
                       "judged_fraction": pred.judged_fraction, "chunk": args.chunk, **t,
                       "stages_ms": pred.timings_ms, "map_png_bytes": len(png), "overlay_png_bytes": buf.tell(),
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "rss_after_model_load_mb": rss0 / 1024, "torch_threads": torch.get_num_threads()}))
+                      "rss_after_model_load_mb": rss0 / 1024, "torch_threads": torch.get_num_threads(),
+                      "precision": predictor.precision.to_dict()}))
 
 
 def main() -> None:
@@ -91,14 +94,14 @@ def main() -> None:
     ap.add_argument("--input-size", type=int, default=224)
     ap.add_argument("--budgets", default="16,64,256")
     ap.add_argument("--chunk", type=int, default=32)
+    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                    help="inference precision (int8 is not offered: it needs calibration data)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--budget", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        import os
-
         import django
 
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
@@ -110,12 +113,13 @@ def main() -> None:
         photo_jpeg(Path(work) / "photo.jpg")
         for b in [int(x) for x in args.budgets.split(",")]:
             out = subprocess.run([sys.executable, __file__, "--child", "--budget", str(b), "--workdir", work,
-                                  "--input-size", str(args.input_size), "--chunk", str(args.chunk)],
+                                  "--input-size", str(args.input_size), "--chunk", str(args.chunk),
+                                  "--precision", args.precision],
                                  capture_output=True, text=True, cwd=ROOT, check=True)
             results.append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(json.dumps(results[-1]), flush=True)
     report = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-              "machine": f"{platform.machine()} 2-core VM shared with other engineers' jobs (load average "
+              "machine": f"{platform.machine()} {os.cpu_count()}-core VM (load average "
                          f"{Path('/proc/loadavg').read_text().split()[0]} at the end)",
               "command": " ".join(sys.argv), "image": "4000 x 3000 JPEG q90 (12 MP), synthetic", "input_size":
               args.input_size, "results": results}
