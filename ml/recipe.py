@@ -334,14 +334,13 @@ def recheck_precisions(checkpoint: Path, data: str | Path, *, val_per_class: int
     result = precision_agreement(cfg, checkpoint, samples)
     if record and result:
         payload = read_checkpoint(checkpoint)
-        payload[VERIFIED_KEY] = list(result["verified"])
         if payload.get("model_card"):
             card = card_from_dict(payload["model_card"])
             card.precision = result
-            payload["model_card"] = json.loads(json.dumps(card.to_dict()))
-            write_card(card, checkpoint.parent / CARD_FILE)
-            (checkpoint.parent / "model_card.md").write_text(card_markdown(card))
-        atomic_save(payload, checkpoint)
+            attach_card(checkpoint, card, verified_precisions=result["verified"])
+        else:  # no card to update: the record alone
+            payload[VERIFIED_KEY] = list(result["verified"])
+            atomic_save(payload, checkpoint)
     return result
 
 
