@@ -89,7 +89,7 @@ def model_work(rows: list) -> dict:  # type: ignore[type-arg]
     steps: dict[str, list[float]] = {}
     for r in rows:
         for k, v in (r.timings_ms or {}).items():
-            if isinstance(v, (int, float)) and k != "batch_size":
+            if isinstance(v, (int, float)) and k not in ("batch_size", "tile_batch"):
                 steps.setdefault(k, []).append(float(v))
     return {"tiles_per_image": statistics.mean(tiles), "faithfulness_forwards_per_image": statistics.mean(faith),
             "timings_ms_mean": {k: round(statistics.mean(v), 2) for k, v in sorted(steps.items())}}

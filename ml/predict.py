@@ -32,6 +32,7 @@ from .explain import ClassTarget, DecisionTarget, GradCamExplainer
 from .imageio import DEFAULT_MAX_PIXELS, decode_image
 from .precision import calibration_batches, prepare
 from .preprocess import CropBox, to_tensor
+from .tilebatch import choose_tile_batch
 from .tiling import DEFAULT_RULE, aggregate, cut_tiles, decisive_tile, plan_tiles
 
 
@@ -71,11 +72,23 @@ class Predictor:
                                              input_size=meta.preprocess.input_size, calibration=calibration,
                                              verified=meta.verified_precisions)
         self.max_tiles = max_tiles
+        self.tile_batch_ms: dict[int, float] = {}  # ms per tile of each batch measured by tile_batch()
         self._explainer: GradCamExplainer | None = None
 
     @property
     def classes(self) -> tuple[str, ...]:
         return self.meta.model.classes
+
+    def tile_batch(self, requested: int = 0) -> int:
+        """Tiles per forward pass for :func:`ml.wholeimage.analyse`: ``requested`` when above 0,
+        else the batch measured fastest per tile on this model and device (:mod:`ml.tilebatch`),
+        measured once per process."""
+        if requested > 0:
+            return requested
+        chosen, self.tile_batch_ms = choose_tile_batch(self.model, self.device,
+                                                       input_size=self.meta.preprocess.input_size,
+                                                       precision=self.precision.precision)
+        return chosen
 
     def close(self) -> None:
         if self._explainer is not None:

@@ -275,10 +275,11 @@ VERITY_GPU_BATCH_SIZE = env_int("VERITY_GPU_BATCH_SIZE", 64)
 VERITY_BATCH_WAIT_MS = env_int("VERITY_BATCH_WAIT_MS", 0)
 # Whole-image analysis (ml.tiling, benchmarks/tiles.md): each image is judged on at most
 # VERITY_MAX_TILES native-resolution tiles (past that the grid is thinned and the gaps are shown
-# as not judged), run VERITY_TILE_BATCH at a time so memory stays bounded; the Grad-CAM map's
+# as not judged), run VERITY_TILE_BATCH at a time so memory stays bounded (0: the batch measured
+# fastest per tile when the worker loads the model, ml/tilebatch.py); the Grad-CAM map's
 # faithfulness is checked per image (1 + 3 extra tile forwards) unless turned off.
 VERITY_MAX_TILES = env_int("VERITY_MAX_TILES", 64)
-VERITY_TILE_BATCH = env_int("VERITY_TILE_BATCH", 32)
+VERITY_TILE_BATCH = env_int("VERITY_TILE_BATCH", 0)
 VERITY_CHECK_MAP_FAITHFULNESS = env_bool("VERITY_CHECK_MAP_FAITHFULNESS", True)
 # The sweeper re-enqueues analyses queued longer than this (lost message) or running without a
 # heartbeat from their claiming task for VERITY_CLAIM_DEAD_AFTER_S (dead worker: a kill -9 of the

@@ -54,6 +54,11 @@ def predictor_for(version: ModelVersion) -> tuple[ModelVersion, Predictor]:
                     "(SHA-256 mismatch). Register the new file as a new version.")
             # The first batch of a new process is slow; pay for it here, not in a user's analysis.
             predictor.warm_up((batch_size(), 1))
+            chunk = predictor.tile_batch(settings.VERITY_TILE_BATCH)  # measured once here when 0
+            logger.info("model version %s judges %d tiles per forward pass (%s)", version.name, chunk,
+                        "VERITY_TILE_BATCH" if settings.VERITY_TILE_BATCH > 0 else
+                        "fastest measured, ms per tile: " + ", ".join(
+                            f"{n}: {ms:.1f}" for n, ms in predictor.tile_batch_ms.items()))
             _cache[key] = predictor
             while len(_cache) > max(1, settings.VERITY_MODEL_CACHE_SIZE):
                 _, old = _cache.popitem(last=False)

@@ -97,8 +97,10 @@ def test_logging_in_with_the_right_password_reaches_the_case_list(client, people
 
 def test_the_case_page_shows_timings_in_ms_and_the_batch_size_as_a_count(client, people, done_case):
     case, _, analysis = done_case
-    Analysis.objects.filter(pk=analysis.pk).update(timings_ms={"inference_gradcam": 12.0, "batch_size": 3})
+    Analysis.objects.filter(pk=analysis.pk).update(timings_ms={"inference_gradcam": 12.0, "batch_size": 3,
+                                                                 "tile_batch": 8})
     client.force_login(people["owner"])
     body = client.get(reverse("verification:case_detail", args=[case.pk])).content.decode()
     assert "inference_gradcam 12 ms" in body and "analysed in a batch of 3" in body
-    assert "batch_size" not in body
+    assert "8 tiles per forward pass" in body
+    assert "batch_size" not in body and "tile_batch" not in body

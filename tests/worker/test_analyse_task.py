@@ -214,3 +214,33 @@ def test_recording_a_batch_costs_the_same_queries_for_2_or_6_images(queued, acti
         assert set(Analysis.objects.filter(pk__in=ids).values_list("status", flat=True)) == {AnalysisStatus.DONE}
         assert AuditEvent.objects.filter(action="analysis.done", object_id__in=[str(i) for i in ids]).count() == n
     assert counts[0] == counts[1]
+
+
+def test_the_tile_batch_is_measured_by_default_and_fixed_by_the_setting(queued, active_version, settings,
+                                                                      monkeypatch):
+    from ml import tilebatch
+    from worker import tasks
+
+    monkeypatch.setattr(tilebatch, "_measured", {})
+    chunks: list[int] = []
+    real = tasks.analyse_whole
+
+    def spy(predictor, images, **kw):  # type: ignore[no-untyped-def]
+        chunks.append(kw["chunk"])
+        return real(predictor, images, **kw)
+
+    monkeypatch.setattr("worker.tasks.analyse_whole", spy)
+    settings.VERITY_TILE_BATCH = 0
+    first = queued(png_bytes(seed=1))
+    analyse_image.run(first.pk)
+    _, predictor = model_cache.active_predictor()
+    measured = min(predictor.tile_batch_ms, key=predictor.tile_batch_ms.__getitem__)
+    assert chunks == [measured] and set(predictor.tile_batch_ms) == set(tilebatch.CPU_CANDIDATES)
+    first.refresh_from_db()
+    assert first.timings_ms["tile_batch"] == measured
+
+    settings.VERITY_TILE_BATCH = 5
+    second = queued(png_bytes(seed=2))
+    analyse_image.run(second.pk)
+    second.refresh_from_db()
+    assert chunks[-1] == 5 and second.timings_ms["tile_batch"] == 5

@@ -105,8 +105,10 @@ class AnalysisSerializer(serializers.ModelSerializer):
     model_version = ModelVersionRefSerializer(allow_null=True, read_only=True)
     by_demo_model = serializers.SerializerMethodField(
         help_text="True when a demo model (trained on generated demo data) made this verdict: not for real decisions.")
-    timings_ms = serializers.DictField(child=serializers.FloatField(), read_only=True,
-                                       help_text="Milliseconds per step of the analysis.")
+    timings_ms = serializers.DictField(
+        child=serializers.FloatField(), read_only=True,
+        help_text=("Milliseconds per step of the analysis, and two counts: batch_size (images analysed together) "
+                   "and tile_batch (tiles per forward pass)."))
     crop_box = serializers.DictField(child=serializers.IntegerField(), read_only=True,
                                      help_text="The part of the image the model saw (left, top, width, height).")
     error = serializers.CharField(allow_null=True, read_only=True, help_text="Why the analysis failed.")
