@@ -19,6 +19,10 @@ from .precision import time_forward
 
 CPU_CANDIDATES = (8, 16, 32)
 CUDA_CANDIDATES = (32, 64, 128)
+# Seconds the measurement may take: candidates are tried smallest first, and one whose two passes
+# would take the total past this (estimated from the fastest per-tile time so far) is not tried.
+# A big model input (512 px on one core: about 0.5 s a tile in fp32) then measures the smallest only.
+MEASURE_BUDGET_S = 10.0
 
 # (device type, input size, precision, candidates) -> (chosen, ms per tile of each), once per process.
 _measured: dict[tuple[str, int, str, tuple[int, ...]], tuple[int, dict[int, float]]] = {}
@@ -31,18 +35,23 @@ def candidates_for(device: torch.device) -> tuple[int, ...]:
 def choose_tile_batch(model: nn.Module, device: torch.device, *, input_size: int, precision: str,
                       candidates: tuple[int, ...] | None = None) -> tuple[int, dict[int, float]]:
     """The candidate batch with the lowest forward time per tile on ``model`` (ties: the smaller
-    batch, which holds less memory), and each candidate's milliseconds per tile."""
+    batch, which holds less memory), and the milliseconds per tile of each candidate measured
+    (within :data:`MEASURE_BUDGET_S`; the smallest is always measured)."""
     cands = tuple(sorted(set(candidates or candidates_for(device))))
     key = (device.type, input_size, precision, cands)
     if key not in _measured:
         per_tile: dict[int, float] = {}
+        spent = 0.0
         for n in cands:
+            if per_tile and spent + 2 * n * min(per_tile.values()) / 1e3 > MEASURE_BUDGET_S:
+                break
             probe = torch.randn(n, 3, input_size, input_size, device=device)
             probe = probe.contiguous(memory_format=torch.channels_last)
-            # time_forward runs one untimed pass first; two timed passes keep a worker's start short.
-            seconds = time_forward(model, probe, rounds=2)
+            # One untimed pass (kernel selection), then one timed: a worker's start stays short.
+            seconds = time_forward(model, probe, rounds=1)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
+            spent += 2 * seconds
             per_tile[n] = seconds * 1e3 / n
         _measured[key] = (min(per_tile, key=lambda n: (per_tile[n], n)), per_tile)
     return _measured[key]

@@ -29,7 +29,7 @@ def test_the_batch_with_the_lowest_time_per_tile_is_chosen(monkeypatch):
     chosen, per_tile = tilebatch.choose_tile_batch(nn.Identity(), torch.device("cpu"), input_size=32,
                                                    precision="fp32")
     assert chosen == 8 and per_tile == {8: 44.0, 16: 47.0, 32: 49.5}
-    assert sorted(calls) == [8, 16, 32]
+    assert calls == [8, 16, 32]  # smallest first
 
 
 def test_a_larger_batch_wins_when_it_is_faster_per_tile(monkeypatch):
@@ -48,6 +48,21 @@ def test_a_tie_goes_to_the_smaller_batch_and_a_process_measures_once(monkeypatch
     # Another input size or precision is another measurement.
     tilebatch.choose_tile_batch(nn.Identity(), torch.device("cpu"), input_size=64, precision="bf16")
     assert len(calls) == 6
+
+
+def test_the_measurement_stops_before_it_would_overrun_its_time_budget(monkeypatch):
+    calls: list[int] = []
+    # 400 ms a tile (a 512 px model on one core): 8 tiles twice is 6.4 s; 16 more would pass 10 s.
+    monkeypatch.setattr(tilebatch, "time_forward", _fake_timer({8: 400.0, 16: 380.0, 32: 360.0}, calls))
+    chosen, per_tile = tilebatch.choose_tile_batch(nn.Identity(), torch.device("cpu"), input_size=512,
+                                                   precision="fp32")
+    assert calls == [8] and chosen == 8 and per_tile == {8: 400.0}
+    # 50 ms a tile: 8 and 16 fit (0.8 + 1.6 s), 32 would bring it to 5.6 s: all three fit.
+    monkeypatch.setattr(tilebatch, "_measured", {})
+    calls.clear()
+    monkeypatch.setattr(tilebatch, "time_forward", _fake_timer({8: 50.0, 16: 50.0, 32: 50.0}, calls))
+    tilebatch.choose_tile_batch(nn.Identity(), torch.device("cpu"), input_size=224, precision="fp32")
+    assert calls == [8, 16, 32]
 
 
 def test_a_gpu_is_offered_larger_batches_than_a_cpu():
