@@ -19,6 +19,12 @@ from .precision import time_forward
 
 CPU_CANDIDATES = (8, 16, 32)
 CUDA_CANDIDATES = (32, 64, 128)
+# A larger batch is chosen only when it is at least this much faster per tile than the best
+# smaller one. Measured alone at load, 8, 16 and 32 tiles of 224 px come out within a few per
+# cent of one another on one core here, but in the worker's layout (two processes side by side,
+# sharing the caches) 32 cost 51 ms a tile against 46 at 8-16 (benchmarks/precision.md): a near
+# tie goes to the batch that holds less memory.
+LARGER_BATCH_MARGIN = 0.05
 # Seconds the measurement may take: candidates are tried smallest first, and one whose two passes
 # would take the total past this (estimated from the fastest per-tile time so far) is not tried.
 # A big model input (512 px on one core: about 0.5 s a tile in fp32) then measures the smallest only.
@@ -34,8 +40,9 @@ def candidates_for(device: torch.device) -> tuple[int, ...]:
 
 def choose_tile_batch(model: nn.Module, device: torch.device, *, input_size: int, precision: str,
                       candidates: tuple[int, ...] | None = None) -> tuple[int, dict[int, float]]:
-    """The candidate batch with the lowest forward time per tile on ``model`` (ties: the smaller
-    batch, which holds less memory), and the milliseconds per tile of each candidate measured
+    """The candidate batch with the lowest forward time per tile on ``model`` (a larger batch only
+    when it is :data:`LARGER_BATCH_MARGIN` faster than the best smaller one), and the
+    milliseconds per tile of each candidate measured
     (within :data:`MEASURE_BUDGET_S`; the smallest is always measured)."""
     cands = tuple(sorted(set(candidates or candidates_for(device))))
     key = (device.type, input_size, precision, cands)
@@ -53,5 +60,9 @@ def choose_tile_batch(model: nn.Module, device: torch.device, *, input_size: int
                 torch.cuda.synchronize(device)
             spent += 2 * seconds
             per_tile[n] = seconds * 1e3 / n
-        _measured[key] = (min(per_tile, key=lambda n: (per_tile[n], n)), per_tile)
+        chosen = cands[0]
+        for n in sorted(per_tile):
+            if per_tile[n] < per_tile[chosen] * (1 - LARGER_BATCH_MARGIN):
+                chosen = n
+        _measured[key] = (chosen, per_tile)
     return _measured[key]

@@ -38,6 +38,17 @@ def test_a_larger_batch_wins_when_it_is_faster_per_tile(monkeypatch):
                                        precision="fp32")[0] == 32
 
 
+def test_a_larger_batch_must_be_clearly_faster_to_be_chosen(monkeypatch):
+    # 16 is 4.5 % faster than 8 (within the margin: a near tie), 32 is 10 % faster than 8.
+    monkeypatch.setattr(tilebatch, "time_forward", _fake_timer({8: 44.0, 16: 42.0, 32: 43.0}, []))
+    assert tilebatch.choose_tile_batch(nn.Identity(), torch.device("cpu"), input_size=32,
+                                       precision="fp32")[0] == 8
+    monkeypatch.setattr(tilebatch, "_measured", {})
+    monkeypatch.setattr(tilebatch, "time_forward", _fake_timer({8: 44.0, 16: 42.0, 32: 39.6}, []))
+    assert tilebatch.choose_tile_batch(nn.Identity(), torch.device("cpu"), input_size=32,
+                                       precision="fp32")[0] == 32
+
+
 def test_a_tie_goes_to_the_smaller_batch_and_a_process_measures_once(monkeypatch):
     calls: list[int] = []
     monkeypatch.setattr(tilebatch, "time_forward", _fake_timer({8: 5.0, 16: 5.0, 32: 5.0}, calls))
@@ -77,6 +88,10 @@ def test_the_predictor_measures_its_real_model_unless_a_batch_is_fixed(tmp_path,
     assert p.tile_batch(12) == 12 and p.tile_batch_ms == {}
     chosen = p.tile_batch(0)
     assert chosen in tilebatch.CPU_CANDIDATES
-    assert set(p.tile_batch_ms) == set(tilebatch.CPU_CANDIDATES)
+    # Which candidates fit the time budget depends on the machine's load (the rule is tested above
+    # with a fake clock); the smallest is always measured, the choice among those measured.
+    assert min(tilebatch.CPU_CANDIDATES) in p.tile_batch_ms and chosen in p.tile_batch_ms
+    assert set(p.tile_batch_ms) <= set(tilebatch.CPU_CANDIDATES)
     assert all(ms > 0 for ms in p.tile_batch_ms.values())
-    assert p.tile_batch_ms[chosen] == min(p.tile_batch_ms.values())
+    # The choice is the fastest, or a smaller batch within the margin of it.
+    assert all(p.tile_batch_ms[chosen] * (1 - tilebatch.LARGER_BATCH_MARGIN) <= ms for ms in p.tile_batch_ms.values())
