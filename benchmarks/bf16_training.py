@@ -61,11 +61,49 @@ def collect(runs: Path, name: str) -> dict[str, Any]:
     card = json.loads((runs / name / "model_card.json").read_text())
     m = card["metrics"]["cifake"]
     rec = card["recipe"]
-    return {"cifake_test": {k: m[k] for k in ("n", "accuracy", "precision", "recall", "f1", "roc_auc", "ece",
+    lines = [json.loads(x) for x in (runs / name / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    epochs = [e for e in lines if e.get("event") == "epoch"]
+    return {"epoch_end_elapsed_s": [e["elapsed_s"] for e in epochs],
+            "epoch_val": [{"val_loss": e["val_loss"], "val_accuracy": e["val_accuracy"]} for e in epochs],"cifake_test": {k: m[k] for k in ("n", "accuracy", "precision", "recall", "f1", "roc_auc", "ece",
                                               "threshold")},
             "training_seconds": rec["training_seconds"], "training_cpu_seconds": rec.get("training_cpu_seconds"),
             "train_precision": rec.get("train_precision"), "card_command": rec["command"],
             "val_ece": card["calibration"].get("val_ece")}
+
+
+def table(summary: dict[str, Any]) -> str:
+    """The markdown table of benchmarks/bf16_training.md and the decision rule's verdict."""
+    rows = ["| run | started (UTC) | cifake acc | precision | recall | ROC-AUC | ECE | threshold | training wall s | "
+            "training CPU s | load avg before / after (1 min) | trained in |", "|---" * 12 + "|"]
+    runs = summary["runs"]
+    for name in (f"{p}_{s}" for p, s in ORDER):
+        r = runs.get(name)
+        if not r or "cifake_test" not in r:
+            rows.append(f"| {name} | not run | | | | | | | | | | |")
+            continue
+        m, tp = r["cifake_test"], r.get("train_precision") or {}
+        rows.append(f"| {name} | {r.get('started_utc', '')[11:16]} | {m['accuracy']:.4f} | {m['precision']:.4f} | "
+                    f"{m['recall']:.4f} | {m['roc_auc']:.4f} | {m['ece']:.4f} | {m['threshold']:.3f} | "
+                    f"{r['training_seconds']:.0f} | {r['training_cpu_seconds']:.0f} | "
+                    f"{r['loadavg_before'][0]:.2f} / {r['loadavg_after'][0]:.2f} | "
+                    f"{tp.get('precision')} ({tp.get('logits_dtype')}) |")
+    done = {p: [runs[f"{p}_{s}"] for s in (0, 1) if "cifake_test" in runs.get(f"{p}_{s}", {})] for p in ("fp32", "bf16")}
+    if len(done["fp32"]) < 2 or len(done["bf16"]) < 2:
+        return "\n".join(rows) + "\n\nThe rule needs both seeds of both precisions: not decided by these runs."
+
+    def mean(p: str, key: str) -> float:
+        return sum(r["cifake_test"][key] if key in r["cifake_test"] else r[key] for r in done[p]) / 2
+
+    spread = abs(done["fp32"][0]["cifake_test"]["accuracy"] - done["fp32"][1]["cifake_test"]["accuracy"])
+    acc_ok = mean("bf16", "accuracy") >= mean("fp32", "accuracy") - max(spread, 0.005)
+    auc_ok = mean("bf16", "roc_auc") >= mean("fp32", "roc_auc") - 0.005
+    cpu_ok = mean("bf16", "training_cpu_seconds") < mean("fp32", "training_cpu_seconds")
+    return "\n".join(rows) + (
+        f"\n\nMeans fp32 / bf16: accuracy {mean('fp32', 'accuracy'):.4f} / {mean('bf16', 'accuracy'):.4f} "
+        f"(fp32 seed spread {spread:.4f}): {'ok' if acc_ok else 'fails'}; ROC-AUC {mean('fp32', 'roc_auc'):.4f} / "
+        f"{mean('bf16', 'roc_auc'):.4f}: {'ok' if auc_ok else 'fails'}; training CPU s "
+        f"{mean('fp32', 'training_cpu_seconds'):.0f} / {mean('bf16', 'training_cpu_seconds'):.0f}: "
+        f"{'ok' if cpu_ok else 'fails'}. Adopt bf16 as the CPU default: {'yes' if acc_ok and auc_ok and cpu_ok else 'no'}.")
 
 
 def main() -> None:
@@ -74,7 +112,11 @@ def main() -> None:
     p.add_argument("--data", default="/work/shared/data")
     p.add_argument("--json", required=True, help="where to write the summary")
     p.add_argument("--collect-only", action="store_true", help="only read the cards of runs already made")
+    p.add_argument("--table", action="store_true", help="print the markdown table of --json and stop")
     args = p.parse_args()
+    if args.table:
+        print(table(json.loads(Path(args.json).read_text())))
+        return
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
     out = Path(args.json)
