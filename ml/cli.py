@@ -106,8 +106,8 @@ def train_config_from_args(args: argparse.Namespace) -> Any:
         over["early_stopping_patience"] = args.patience
     if args.no_hflip:
         over["hflip"] = False
-    if args.no_amp:
-        over["amp"] = False
+    if args.train_precision is not None:
+        over["precision"] = args.train_precision
     config = replace(config, **over)
     pre = {k: v for k, v in (("input_size", args.input_size), ("train_crop", args.train_crop)) if v is not None}
     if pre:
@@ -275,7 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--num-workers", type=int, help="DataLoader worker processes")
     p.add_argument("--device", choices=devices)
-    p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
+    p.add_argument("--train-precision", choices=["auto", "fp32", "bf16"],
+                   help="training arithmetic: bf16 autocast or fp32; auto (default): bf16 on CUDA with bf16, "
+                   "on a CPU as ml.train.CPU_AUTO_BF16 says (benchmarks/bf16_training.md)")
     p.add_argument("--demo", action="store_true", help="mark the checkpoint as a demo model")
     p.add_argument("--name", default=None, help="model name stored in the checkpoint")
     p.set_defaults(func=_cmd_train)

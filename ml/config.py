@@ -64,6 +64,21 @@ class PreprocessConfig:
         return cls(**kw)
 
 
+TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def upgrade_config_dict(d: dict[str, Any]) -> dict[str, Any]:
+    """A training config dict as this version writes it. Configs written before ``precision``
+    carry ``amp`` (bf16 autocast on CUDA, always fp32 on CPU): ``amp: false`` becomes ``fp32``
+    and ``amp: true`` ``auto``, which is bf16 on CUDA as before; on a CPU ``auto`` follows
+    CPU_AUTO_BF16, and a resumed run keeps the precision its training state records (ml.train)."""
+    kw = dict(d)
+    if "amp" in kw:
+        amp = kw.pop("amp")
+        kw.setdefault("precision", "auto" if amp else "fp32")
+    return kw
+
+
 @dataclass
 class TrainConfig:
     data: str = ""  # dataset root (folder layout) or manifest CSV
@@ -79,7 +94,11 @@ class TrainConfig:
     seed: int = 0
     num_workers: int = 0
     device: str = "auto"  # auto | cpu | cuda
-    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    # Training arithmetic: "fp32", "bf16" (autocast: convolutions and matrix products in bf16,
+    # weights, optimizer and loss in fp32) or "auto" (ml.train.resolve_train_precision: bf16 on a
+    # CUDA device with bf16, and on a CPU only where bf16 is native and CPU_AUTO_BF16 says the
+    # recipe's measurement supports it; else fp32). What a run used is recorded in its metrics.
+    precision: str = "auto"
     max_steps: int = 0  # 0: no limit; a cap for smoke tests
     # A Verity checkpoint (model.pt of an earlier run) whose weights the model starts from
     # (fine-tuning a base model). Read with weights_only; its architecture and classes must match.
@@ -121,6 +140,8 @@ class TrainConfig:
             raise MLError("label_smoothing must be in [0, 1)")
         if self.device not in ("auto", "cpu", "cuda"):
             raise MLError(f"device must be auto, cpu or cuda, not {self.device!r}")
+        if self.precision not in TRAIN_PRECISIONS:
+            raise MLError(f"precision must be {', '.join(TRAIN_PRECISIONS)}, not {self.precision!r}")
         for name in ("jpeg_prob", "blur_prob"):
             if not 0 <= getattr(self, name) <= 1:
                 raise MLError(f"{name} must be a probability in [0, 1]")
@@ -140,10 +161,10 @@ class TrainConfig:
         """Rebuild a config from :meth:`to_dict` output (a run's ``config.json``). Unknown keys
         are refused so a typo in a hand-written config file is not silently ignored."""
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
+        kw = upgrade_config_dict(d)
+        unknown = sorted(set(kw) - known)
         if unknown:
             raise MLError(f"Unknown training config key(s): {', '.join(unknown)}.")
-        kw = dict(d)
         if "model" in kw:
             m = dict(kw["model"])
             if "classes" in m:

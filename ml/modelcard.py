@@ -17,7 +17,9 @@ Schema 1 (all keys present; values may be empty)::
     input_representation: str      # "rgb" | "npr"
     training_data: {sources: [{name, licence, generators: [str], counts: {split: {label: n}}}],
                     held_out: [str], duplicates_dropped_from_val_test: int, repeat: {source: n}}
-    recipe: {command: str, train_config: {...}, training_seconds: float | None, machine: str}
+    recipe: {command: str, train_config: {...}, training_seconds: float | None, machine: str,
+             training_cpu_seconds: float | None,
+             train_precision: {precision, requested, reason, logits_dtype}}  # absent from older cards
     metrics: {source: {split, n, accuracy, precision, recall, f1, roc_auc, ece, max_tiles}}
     calibration: {temperature: float, threshold: float, fitted_on: "val", val_ece: float | None}
     robustness: {chain: str, results: {source: {clean: {accuracy, roc_auc}, reshared: {...}}}}
@@ -192,7 +194,10 @@ def card_markdown(card: ModelCard) -> str:
     lines += ["", "## Known limits", "", f"Not trained on: {', '.join(lim.get('not_trained_on', [])) or '-'}."]
     lines += [f"- {n}" for n in lim.get("notes", [])]
     rec = card.recipe
+    tp = rec.get("train_precision") or {}
+    how = (f", in {tp['precision']}{' autocast' if tp['precision'] == 'bf16' else ''} "
+           f"(asked: {tp.get('requested', '-')}; {tp.get('reason', '')})") if tp.get("precision") else ""
     lines += ["", "## Recipe", "", (f"`{rec.get('command', '')}` on {rec.get('machine', '')}; "
                                     f"training {fmt(rec.get('training_seconds'))} s wall, "
-                                    f"{fmt(rec.get('training_cpu_seconds'))} s CPU.")]
+                                    f"{fmt(rec.get('training_cpu_seconds'))} s CPU{how}.")]
     return "\n".join(lines) + "\n"

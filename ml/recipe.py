@@ -169,12 +169,15 @@ class RecipeConfig:
     stem: str = "imagenet"  # "imagenet" | "small" (ml.config.ModelConfig.stem)
     # Measure bf16/int8 agreement with fp32 on validation and record those that pass (ml.precision_check).
     check_precisions: bool = True
+    # Training arithmetic (ml.config.TrainConfig.precision): "auto" | "fp32" | "bf16".
+    train_precision: str = "auto"
 
     def train_config(self, manifest: Path) -> TrainConfig:
         return TrainConfig(
             data=str(manifest), out_dir=self.out_dir, epochs=self.epochs, max_steps=self.max_steps,
             batch_size=self.batch_size, lr=self.lr, warmup_epochs=self.warmup_epochs, seed=self.seed,
             num_workers=self.num_workers, jpeg_prob=self.jpeg_prob, init_checkpoint=self.init_checkpoint,
+            precision=self.train_precision,
             model=ModelConfig(input_representation=self.input_representation, stem=self.stem),
             preprocess=PreprocessConfig(input_size=self.input_size, train_crop=self.train_crop))
 
@@ -297,6 +300,7 @@ def build_card(checkpoint: Path, cfg: RecipeConfig, summary: dict[str, Any], sam
                        "duplicates_dropped_from_val_test": summary["duplicates_dropped_from_val_test"],
                        "repeat": summary["repeat"], "val_per_class": summary.get("val_per_class", 0)},
         recipe={"command": command, "machine": machine, "training_seconds": training_seconds,
+                "train_precision": meta.metrics.get("training_precision") or {},
                 "train_config": meta.train_config, "recipe_config": asdict(cfg)},
         metrics={src: metric_summary(m) | {"split": "test", "max_tiles": m.get("max_tiles")}
                  for src, m in metrics.items()},

@@ -33,7 +33,8 @@ def _cmd_recipe(args: argparse.Namespace) -> None:
         num_workers=args.num_workers, seed=args.seed, eval_tiles=args.eval_tiles,
         check_precisions=not args.no_precision_check,
         eval_per_class=args.eval_per_class, robustness_per_class=args.robustness_per_class,
-        init_checkpoint=args.init_checkpoint, input_representation=args.input_representation, stem=args.stem)
+        init_checkpoint=args.init_checkpoint, input_representation=args.input_representation, stem=args.stem,
+        train_precision=args.train_precision)
     machine = args.machine or f"{platform.node()} ({platform.machine()}, {platform.processor() or 'cpu'})"
     ckpt, card = run_recipe(cfg, command="python -m ml recipe " + " ".join(sys.argv[2:]), machine=machine,
                             show_bar=not args.quiet)
@@ -80,6 +81,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--stem", choices=("imagenet", "small"), default="imagenet",
                    help="first layers: ImageNet's 7x7/2 + max-pool, or a 3x3/1 convolution without pooling "
                         "for small tiles (16x the compute; layer4 keeps a 4 x 4 map on 32 px)")
+    p.add_argument("--train-precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="training arithmetic: bf16 autocast or fp32; auto: bf16 on CUDA with bf16, on a CPU as "
+                   "ml.train.CPU_AUTO_BF16 says (benchmarks/bf16_training.md). The card records what ran")
     p.add_argument("--machine", default="", help="machine description for the model card")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_recipe)

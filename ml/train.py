@@ -16,6 +16,7 @@ running averages that the epoch lines already summarise.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
 import time
@@ -35,7 +36,7 @@ from .calibration import choose_threshold, fit_temperature
 from .checkpoint import CheckpointMeta, atomic_save, init_from_checkpoint, meta_from_payload, read_checkpoint, \
     save_checkpoint
 from .wholeimage import served_calibration
-from .config import TrainConfig
+from .config import TrainConfig, upgrade_config_dict
 from .data.dataset import ImageDataset
 from .data.demo import DEMO_GENERATOR
 from .data.sources import Sample, fingerprint, load_samples
@@ -43,10 +44,65 @@ from .device import select_device
 from .errors import MLError, TrainingCancelled
 from .metrics import binary_metrics
 from .model import build_model
+from .precision import native_precisions
 from .preprocess import Augment
 from .splits import make_splits, split_samples
 
 ProgressFn = Callable[[dict[str, Any]], None]
+logger = logging.getLogger(__name__)
+
+# Whether ``precision="auto"`` trains in bf16 autocast on a CPU with native bf16 (AMX or
+# AVX512-BF16, as ml.precision.native_precisions decides for inference). Set by measurement: the
+# recipe, cifake only, 2 epochs, seeds 0 and 1, fp32 against bf16 (benchmarks/bf16_training.md).
+# False (2026-11-27): bf16 kept accuracy and ROC-AUC on two seeds, but its CPU seconds, measured
+# under a varying load, were not lower (957 vs 932), which the rule required.
+CPU_AUTO_BF16 = False
+
+
+@dataclass(frozen=True)
+class TrainPrecision:
+    """The arithmetic a run trains in, what was asked for, and why (recorded in its metrics)."""
+
+    precision: str  # "fp32" | "bf16"
+    requested: str  # "auto" | "fp32" | "bf16"
+    reason: str
+
+    @property
+    def autocast(self) -> bool:
+        return self.precision == "bf16"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"precision": self.precision, "requested": self.requested, "reason": self.reason}
+
+
+def resolve_train_precision(requested: str, device: torch.device) -> TrainPrecision:
+    """The precision a run asking for ``requested`` trains in on ``device``.
+
+    ``fp32`` is always fp32. ``bf16`` autocasts (on a CPU without native bf16 it is emulated and
+    slower, with a warning; a CUDA device without bf16 is refused). ``auto``: bf16 on a CUDA device
+    with bf16; on a CPU bf16 only where it is native and CPU_AUTO_BF16 holds; else fp32."""
+    if requested == "fp32":
+        return TrainPrecision("fp32", requested, "as configured")
+    native = "bf16" in native_precisions(device)
+    if requested == "bf16":
+        if native:
+            return TrainPrecision("bf16", requested, "as configured")
+        if device.type != "cpu":
+            raise MLError(f"Training precision bf16 was asked for, but this {device.type} device does not support "
+                          "bf16. Use precision fp32 (--train-precision fp32) or auto.")
+        logger.warning("training precision bf16 asked for, but this CPU lacks native bf16 (AMX/AVX512-BF16): "
+                       "it is emulated and slower than fp32")
+        return TrainPrecision("bf16", requested, "as configured; bf16 is not native on this CPU (emulated, slow)")
+    if requested != "auto":
+        raise MLError(f"Unknown training precision {requested!r}; choose auto, fp32 or bf16.")
+    if not native:
+        return TrainPrecision("fp32", requested, f"bf16 is not native on this {device.type}")
+    if device.type == "cuda":
+        return TrainPrecision("bf16", requested, "CUDA with bf16 support")
+    if device.type == "cpu" and CPU_AUTO_BF16:
+        return TrainPrecision("bf16", requested, "native bf16 on this CPU (benchmarks/bf16_training.md)")
+    return TrainPrecision("fp32", requested, f"auto trains in fp32 on a {device.type} "
+                          "(benchmarks/bf16_training.md)")
 
 
 def seed_everything(seed: int) -> None:
@@ -149,7 +205,8 @@ class EarlyStopping:
 STATE_FILE = "last.pt"
 STATE_KIND = "verity-training-state"
 # Config fields that may differ between a run and its resumption without changing the result.
-_RESUME_FREE = {"out_dir", "num_workers", "device", "keep_last_state", "progress_every_s"}
+# ``device`` and ``precision`` are checked by what they resolved to (_resume_device, _resume_precision).
+_RESUME_FREE = {"out_dir", "num_workers", "device", "precision", "keep_last_state", "progress_every_s"}
 
 
 def _rng_state(loader_gen: torch.Generator) -> dict[str, Any]:
@@ -180,7 +237,8 @@ def _set_rng_state(state: dict[str, Any], loader_gen: torch.Generator) -> None:
 
 def _save_state(path: Path, *, config: TrainConfig, epoch: int, step: int, model: nn.Module,
                 opt: torch.optim.Optimizer, stopper: EarlyStopping,
-                best_state: dict[str, torch.Tensor] | None, loader_gen: torch.Generator) -> None:
+                best_state: dict[str, torch.Tensor] | None, loader_gen: torch.Generator,
+                precision: dict[str, Any]) -> None:
     """Everything needed to continue after ``epoch`` finished epochs, as a plain dict of tensors,
     numbers and lists that ``torch.load(weights_only=True)`` accepts."""
     atomic_save({
@@ -198,6 +256,8 @@ def _save_state(path: Path, *, config: TrainConfig, epoch: int, step: int, model
         # The device type the run trained on: resuming elsewhere would change the numbers (bf16
         # autocast on CUDA only, other kernels) while claiming to equal an uninterrupted run.
         "device_type": next(model.parameters()).device.type,
+        # Likewise the precision it trained in (TrainPrecision.to_dict plus the dtype seen).
+        "precision": precision,
     }, path)
 
 
@@ -215,6 +275,7 @@ def load_training_state(path: str | Path) -> dict[str, Any]:
 
 
 def _check_resumable(saved: dict[str, Any], config: TrainConfig) -> None:
+    saved = upgrade_config_dict(saved)
     current = config.to_dict()
     changed = sorted(k for k in current if k not in _RESUME_FREE and saved.get(k) != current[k])
     if changed:
@@ -260,6 +321,50 @@ def _resume_device(saved: dict[str, Any], config: TrainConfig) -> torch.device:
     return select_device(was)
 
 
+def _resume_precision(saved: dict[str, Any], config: TrainConfig, device: torch.device) -> dict[str, Any]:
+    """The precision the interrupted run trained in (its record, to go on into the metrics); refuse
+    to continue it in another. A state written before precisions were recorded trained in bf16
+    only with ``amp`` on CUDA."""
+    record = saved.get("precision")
+    if not isinstance(record, dict) or record.get("precision") not in ("fp32", "bf16"):
+        old = upgrade_config_dict(saved.get("config") or {})
+        was = "bf16" if old.get("precision", "auto") != "fp32" and saved.get("device_type") == "cuda" else "fp32"
+        record = {"precision": was, "requested": old.get("precision", "auto"),
+                  "reason": "recorded before training precisions were (amp on CUDA only)"}
+    was = record["precision"]
+    if config.precision not in ("auto", was):
+        raise MLError(f"Cannot resume: the interrupted run trained in {was}, and resuming in {config.precision} "
+                      "would not continue the same computation. Resume it with --train-precision "
+                      f"{was} (or auto), or start the run again in a new --out folder.")
+    if was == "bf16":
+        resolve_train_precision("bf16", device)  # refuses a CUDA device without bf16, warns on an emulating CPU
+    return dict(record)
+
+
+def bf16_conv_hazards(model: nn.Module, crop: int) -> list[str]:
+    """The convolutions with a stride and a kernel wider than 1 whose input is one pixel high or wide
+    when the model sees ``crop`` px (the stride-2 3x3 of layer4 below 32 px with the ImageNet stem).
+    Under bf16 autocast on the CPU (torch 2.14.1, oneDNN) such a convolution's weight gradient comes
+    back wrong: its off-centre taps, which only meet padding and must be 0, hold leftover memory
+    (up to 1e14, Inf or NaN; 19 of 20 tries at 1x1, none at 2x2, benchmarks/bf16_training.md), and
+    a NaN weight times the zero padding poisons every output."""
+    hits: list[str] = []
+    hooks = [m.register_forward_pre_hook(
+        lambda mod, args, name=name: hits.append(name) if min(args[0].shape[-2:]) == 1 else None)
+        for name, m in model.named_modules()
+        if isinstance(m, nn.Conv2d) and max(m.stride) > 1 and max(m.kernel_size) > 1]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, 3, crop, crop, device=next(model.parameters()).device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+    return hits
+
+
 def _eta(elapsed: float, done: int, total: int) -> float | None:
     """Seconds left if the remaining ``total - done`` steps go as fast as the ``done`` ones."""
     return elapsed * (total - done) / done if done > 0 else None
@@ -288,6 +393,8 @@ def train(config: TrainConfig, *, progress: ProgressFn | None = None, show_bar: 
     if saved is not None:
         _check_resumable(saved["config"], config)
     device = _resume_device(saved, config) if saved is not None else select_device(config.device)
+    precision = (_resume_precision(saved, config, device) if saved is not None
+                 else resolve_train_precision(config.precision, device).to_dict())
     (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
     log_path = out_dir / "metrics.jsonl"
     if saved is None:
@@ -323,6 +430,18 @@ def train(config: TrainConfig, *, progress: ProgressFn | None = None, show_bar: 
     test_loader = _loader(by_split["test"], config, train=False)
 
     model = build_model(config.model)
+    if precision["precision"] == "bf16" and device.type == "cpu":
+        hazards = bf16_conv_hazards(model, config.preprocess.train_crop)
+        if hazards and (saved is not None or config.precision == "bf16"):
+            raise MLError(f"Cannot train in bf16 on the CPU at a {config.preprocess.train_crop} px crop: "
+                          f"{', '.join(hazards)} would see a 1-pixel input, where the CPU's bf16 weight gradient "
+                          "is wrong (ml.train.bf16_conv_hazards). Use --train-precision fp32, or a larger "
+                          "--train-crop.")
+        if hazards:
+            precision = TrainPrecision("fp32", config.precision, (
+                f"bf16 would compute wrong gradients at a {config.preprocess.train_crop} px crop on the CPU "
+                f"({', '.join(hazards)} sees 1 pixel)")).to_dict()
+    use_amp = precision["precision"] == "bf16"
     if config.init_checkpoint and saved is None:
         init_from_checkpoint(model, config.init_checkpoint, config.model, payload=base)
     # Module.to takes memory_format at run time (torch._C._nn._parse_to); its typed overloads omit it.
@@ -337,7 +456,6 @@ def train(config: TrainConfig, *, progress: ProgressFn | None = None, show_bar: 
     if config.max_steps:
         total_steps = min(total_steps, config.max_steps)
     warmup = int(config.warmup_epochs * steps_per_epoch)
-    use_amp = config.amp and device.type == "cuda"
 
     def emit(event: dict[str, Any], *, log: bool = True) -> None:
         if log:
@@ -395,6 +513,8 @@ def train(config: TrainConfig, *, progress: ProgressFn | None = None, show_bar: 
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            # What the autocast actually produced (bf16 logits under bf16), from the first step.
+            precision.setdefault("logits_dtype", str(logits.dtype).removeprefix("torch."))
             step += 1
             seen += len(y)
             correct += int((logits.argmax(1) == y).sum())
@@ -426,7 +546,7 @@ def train(config: TrainConfig, *, progress: ProgressFn | None = None, show_bar: 
         if stopped_early:
             emit({"event": "early_stop", "epoch": epoch + 1, "best_val_loss": stopper.best})
         _save_state(state_path, config=config, epoch=epoch + 1, step=step, model=model, opt=opt,
-                     stopper=stopper, best_state=best_state, loader_gen=loader_gen)
+                     stopper=stopper, best_state=best_state, loader_gen=loader_gen, precision=precision)
     if bar:
         bar.close()
     if best_state is not None:
@@ -455,6 +575,7 @@ def train(config: TrainConfig, *, progress: ProgressFn | None = None, show_bar: 
         if isinstance(served.get("val"), dict):
             served["val"] = {**served["val"], **IN_SAMPLE_LABEL}
         metrics = {**served, "single_crop": metrics}
+    metrics["training_precision"] = dict(precision)
     metrics["counts"] = {s: len(v) for s, v in by_split.items()}
     metrics["counts"].update({"val_carved_from_train": carved, "copies_moved_to_their_earlier_split": regrouped,
                               "excluded_base_model_trained": excluded})

@@ -120,9 +120,9 @@ def test_reshare_downscales_large_images_and_reencodes_small_ones():
 def test_recipe_command_trains_evaluates_each_source_and_writes_the_card(tmp_path, capsys):
     root = make_shared_data(tmp_path / "data")
     out = tmp_path / "run"
-    code = ml_main(["recipe", "--data", str(root), "--out", str(out), "--name", "tiny", "--input-size", "16",
+    code = ml_main(["recipe", "--data", str(root), "--out", str(out), "--name", "tiny", "--input-size", "32",
                     "--epochs", "1", "--max-steps", "2", "--batch-size", "8", "--num-workers", "0", "--eval-tiles", "2",
-                    "--robustness-per-class", "1", "--repeat", "large=2", "--quiet"])
+                    "--robustness-per-class", "1", "--repeat", "large=2", "--quiet", "--train-precision", "bf16"])
     assert code == 0
 
     card = read_card(out / CARD_FILE)
@@ -135,10 +135,14 @@ def test_recipe_command_trains_evaluates_each_source_and_writes_the_card(tmp_pat
     assert card.calibration["fitted_on"] == "val" and card.calibration["temperature"] > 0
     assert set(card.robustness["results"]) == {"small", "large", "heldout"}
     assert set(card.shortcut_baseline) == {"small", "large", "heldout"}
-    assert card.recipe["training_seconds"] > 0 and card.input_size == 16
+    assert card.recipe["training_seconds"] > 0 and card.input_size == 32
     payload = read_checkpoint(out / "model.pt")
     assert card_from_dict(payload["model_card"]) == card  # the card travels inside the checkpoint
     assert (out / "model_card.md").read_text().startswith("# Model card: tiny")
+    # How it was trained: bf16 autocast, as the logits of its first step show.
+    assert card.recipe["train_precision"]["precision"] == "bf16"
+    assert card.recipe["train_precision"]["logits_dtype"] == "bfloat16"
+    assert "s CPU, in bf16 autocast (asked: bf16;" in (out / "model_card.md").read_text()
     assert torch.load(out / "model.pt", weights_only=True)["name"] == "tiny"
     # bf16/int8 agreement with fp32 measured on validation for each precision this CPU runs natively,
     # and the passing ones recorded in the checkpoint for ``auto`` to choose among.
