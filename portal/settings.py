@@ -262,6 +262,10 @@ CELERY_TASK_ROUTES = {
     "worker.tasks.reshare_stability": {"queue": "inference"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A pool process loads the active model, warms it up and measures its tile batch (worker/tasks.py,
+# ml/tilebatch.py) before it reports itself up. Celery's default of 4 s to report killed a pool
+# process whose model took longer, and the next one, in a loop (a 512 px model on one core).
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = env_float("CELERY_WORKER_PROC_ALIVE_TIMEOUT", 120.0)
 # Publishing gives up quickly when the broker is down: the row stays queued and the sweeper below
 # re-sends it, so a web request never hangs on an unreachable broker.
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
