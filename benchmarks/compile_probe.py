@@ -13,10 +13,6 @@ Untrained weights: speed does not depend on them.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -26,6 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from run_record import finish, header  # noqa: E402  (a sibling: the script's folder is on sys.path)
 from ml import precision  # noqa: E402
 from ml.config import ModelConfig  # noqa: E402
 from ml.model import build_model  # noqa: E402
@@ -46,12 +43,7 @@ def main() -> int:
     eager = precision.convert(model, args.precision)
     x = torch.randn(args.batch, 3, args.size, args.size).contiguous(memory_format=torch.channels_last)
     compiled = torch.compile(eager)
-    out: dict = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                 "command": " ".join(["python", *sys.argv]), "torch": torch.__version__,
-                 "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
-                 "cpu_features": precision.cpu_features().to_dict(), "threads": torch.get_num_threads(),
-                 "precision": args.precision, "size": args.size, "batch": args.batch,
-                 "loadavg_start": os.getloadavg()}
+    out: dict = {**header(), "precision": args.precision, "size": args.size, "batch": args.batch}
     with torch.inference_mode():
         ref = eager(x).float()
         t = time.perf_counter()
@@ -70,10 +62,7 @@ def main() -> int:
         out[f"{name}_ms_per_tile_median"] = statistics.median(s) * 1e3 / args.batch
         out[f"{name}_ms_per_tile_all"] = [v * 1e3 / args.batch for v in s]
     out["speedup_median"] = out["eager_ms_per_tile_median"] / out["compiled_ms_per_tile_median"]
-    out["loadavg_end"] = os.getloadavg()
-    print(json.dumps(out, indent=2))
-    if args.out:
-        Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+    finish(out, args.out)
     return 0
 
 

@@ -10,10 +10,6 @@ Untrained weights: speed does not depend on them.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -22,6 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from run_record import finish, header  # noqa: E402  (a sibling: the script's folder is on sys.path)
 from ml import precision  # noqa: E402
 from ml.config import ModelConfig  # noqa: E402
 from ml.model import build_model  # noqa: E402
@@ -41,11 +38,7 @@ def main() -> int:
     torch.manual_seed(0)
     model = build_model(ModelConfig()).eval().to(memory_format=torch.channels_last)
     native = precision.native_precisions(torch.device("cpu"))
-    out: dict = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                 "command": " ".join(["python", *sys.argv]), "torch": torch.__version__,
-                 "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
-                 "cpu_features": precision.cpu_features().to_dict(), "threads": torch.get_num_threads(),
-                 "size": args.size, "loadavg_start": os.getloadavg(), "ms_per_tile": {}, "worker_would_choose": {}}
+    out: dict = {**header(), "size": args.size, "ms_per_tile": {}, "worker_would_choose": {}}
     for p in args.precisions.split(","):
         if p not in native:
             continue
@@ -61,10 +54,7 @@ def main() -> int:
         chosen, measured = choose_tile_batch(m, torch.device("cpu"), input_size=args.size, precision=p)
         out["worker_would_choose"][p] = {"batch": chosen, "ms_per_tile": measured,
                                          "measurement_s": time.perf_counter() - t0}
-    out["loadavg_end"] = os.getloadavg()
-    print(json.dumps(out, indent=2))
-    if args.out:
-        Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+    finish(out, args.out)
     return 0
 
 

@@ -142,9 +142,10 @@ def analyse_batch(batch: list[Analysis]) -> dict[int, str]:
                 _fail(a.pk, reason, outcomes, claimant)
         if not decoded:
             return outcomes
+        chunk = predictor.tile_batch(settings.VERITY_TILE_BATCH)  # measured once per process and model
+
         def judge(images: list) -> list:  # every image on its tiles, one map over the whole image
-            return analyse_whole(predictor, images, max_tiles=settings.VERITY_MAX_TILES,
-                                 chunk=predictor.tile_batch(settings.VERITY_TILE_BATCH),
+            return analyse_whole(predictor, images, max_tiles=settings.VERITY_MAX_TILES, chunk=chunk,
                                  check_faithfulness=settings.VERITY_CHECK_MAP_FAITHFULNESS)
 
         try:
@@ -167,7 +168,7 @@ def analyse_batch(batch: list[Analysis]) -> dict[int, str]:
             assert p.heatmap is not None
             timings = {k: round(v, 2) for k, v in p.timings_ms.items()}
             timings["batch_size"] = len(decoded)
-            timings["tile_batch"] = predictor.tile_batch(settings.VERITY_TILE_BATCH)
+            timings["tile_batch"] = chunk
             timings["provenance"] = round(lanes[a.pk][1], 2)
             finished[a.pk] = services.AnalysisOutcome(
                 label=p.label, probability_ai=p.probability_ai, confidence=p.confidence, threshold=p.threshold,
