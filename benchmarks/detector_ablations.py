@@ -1,7 +1,8 @@
 """Ablations of the detector recipe (issue 12, item 4), chosen on VALIDATION splits only.
 
     PYTHONPATH=. python benchmarks/detector_ablations.py --variants rgb,npr,rgb_jpeg --steps 1200 \\
-        --out benchmarks/detector/ablations.json [--init /path/to/model.pt]
+        --out benchmarks/detector/ablations.json [--init /path/to/model.pt] [--seeds 0,1] \\
+        [--train-precision auto|fp32|bf16]
 
 Each variant trains ResNet50 from scratch (no pretrained weights exist here; ``ft_*`` variants start
 from ``--init``) for ``--steps`` steps of 32 crops, then is scored on the validation splits of
@@ -9,6 +10,9 @@ from ``--init``) for ``--steps`` steps of 32 crops, then is scored on the valida
 tiles per image, the served ``mean_logit`` rule, threshold and temperature from the variant's own
 calibration). Test splits are never touched. Every variant gets the same number of steps, so the
 table compares what one training budget buys; wall and CPU seconds are reported beside it.
+``--seeds`` trains every variant once per training seed (initial weights, crop positions, order); the
+validation images stay the same seeded sample for every seed, so the seed-to-seed spread is the
+training's own.
 Results are appended to the JSON after every variant.
 
 Variants (training data; input):
@@ -109,23 +113,25 @@ def _steps_trained(metrics: Path) -> int:
     return int(epochs[-1]["step"]) if epochs else 0
 
 
-def run_variant(name: str, data: str, work: Path, steps: int, tiles: int, init: str | None) -> dict:
+def run_variant(name: str, data: str, work: Path, steps: int, tiles: int, init: str | None,
+                seed: int = 0, precision: str = "auto") -> dict:
     v = VARIANTS[name]
     size = v.get("size", 32)
+    run = work / (name if seed == 0 else f"{name}_seed{seed}")
     if v.get("init") and not init:
         raise SystemExit(f"variant {name} needs --init CHECKPOINT")
     sources = v.get("sources", [UG])
     samples, _ = training_samples(data, sources=sources, repeat=v.get("repeat", {UG: 8}), include_test=False,
                                   val_per_class=100)
     if v.get("resample"):
-        samples = _resampled_copies(samples, work / name / "resampled")
-    manifest = write_training_manifest(samples, work / name / "manifest.csv")
+        samples = _resampled_copies(samples, run / "resampled")
+    manifest = write_training_manifest(samples, run / "manifest.csv")
     train_rows = [s for s in samples if s.split == "train"]
     # As many epochs as it takes to reach ``steps`` (the step budget is what every variant shares; a
     # small training list would otherwise end after its one epoch).
-    cfg = TrainConfig(data=str(manifest), out_dir=str(work / name), epochs=-(-steps * 32 // len(train_rows)),
+    cfg = TrainConfig(data=str(manifest), out_dir=str(run), epochs=-(-steps * 32 // len(train_rows)),
                       max_steps=steps, batch_size=32,
-                      lr=v.get("lr", 1e-3), warmup_epochs=0.05, seed=0, num_workers=1,
+                      lr=v.get("lr", 1e-3), warmup_epochs=0.05, seed=seed, num_workers=1, precision=precision,
                       jpeg_prob=v.get("jpeg_prob", 0.0), init_checkpoint=init if v.get("init") else None,
                       model=ModelConfig(input_representation=v.get("representation", "rgb"),
                                         stem=v.get("stem", "imagenet")),
@@ -139,12 +145,14 @@ def run_variant(name: str, data: str, work: Path, steps: int, tiles: int, init: 
     per_source = evaluate_per_source(result.checkpoint, val, max_tiles=1 if v.get("resample") else tiles,
                                      transform=_squash if v.get("resample") else None)
     keys = ("n", "accuracy", "precision", "recall", "roc_auc", "ece", "threshold", "max_tiles")
-    trained = _steps_trained(work / name / "metrics.jsonl")
-    return {"variant": name, "config": {k: cfg.to_dict()[k] for k in ("max_steps", "batch_size", "lr", "jpeg_prob")}
+    trained = _steps_trained(run / "metrics.jsonl")
+    return {"variant": name, "config": {k: cfg.to_dict()[k] for k in ("max_steps", "batch_size", "lr", "jpeg_prob",
+                                                                     "seed", "precision")}
             | {"input_size": size, "representation": v.get("representation", "rgb"),
                "stem": v.get("stem", "imagenet"), "sources": sources,
                "repeat": v.get("repeat", {UG: 8}), "resampled": bool(v.get("resample")),
                "init": init if v.get("init") else None},
+            "trained_in": result.metrics.get("training_precision"),
             "steps_trained": trained, "train_images_seen": trained * 32,
             "train_wall_s": round(wall, 1), "train_cpu_s": round(cpu, 1),
             "val_centre_crop_during_training": result.metrics.get("val"),
@@ -160,6 +168,9 @@ def main() -> None:
     ap.add_argument("--work", default="/work/runs/ablations", help="run folders (never commit them)")
     ap.add_argument("--init", default=None, help="checkpoint the ft_* variants start from")
     ap.add_argument("--out", default="benchmarks/detector/ablations.json")
+    ap.add_argument("--seeds", default="0", help="training seeds, comma-separated: every variant runs once per seed")
+    ap.add_argument("--train-precision", default="auto", choices=["auto", "fp32", "bf16"],
+                    help="TrainConfig.precision for every run (auto: as ml.train decides)")
     args = ap.parse_args()
     out = Path(args.out)
     report: dict[str, Any] = {"command": "python benchmarks/detector_ablations.py " + " ".join(sys.argv[1:]),
@@ -169,11 +180,13 @@ def main() -> None:
                          "the cores were shared with other jobs (see benchmarks/detector.md)",
               "selection": "validation splits only (cifake and unsplash-gemini, at most 100 per class); test untouched",
               "results": []}
-    for name in args.variants.split(","):
-        report["results"].append(run_variant(name, args.data, Path(args.work), args.steps, args.tiles, args.init))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2))
-        print(json.dumps({"variant": name} | report["results"][-1]["val_tiled"]), flush=True)
+    for seed in (int(x) for x in args.seeds.split(",")):
+        for name in args.variants.split(","):
+            report["results"].append(run_variant(name, args.data, Path(args.work), args.steps, args.tiles, args.init,
+                                                 seed=seed, precision=args.train_precision))
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(report, indent=2))
+            print(json.dumps({"variant": name, "seed": seed} | report["results"][-1]["val_tiled"]), flush=True)
 
 
 if __name__ == "__main__":
