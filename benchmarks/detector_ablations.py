@@ -177,7 +177,7 @@ def main() -> None:
               "date": datetime.now(UTC).isoformat(timespec="seconds"),
               "machine": f"{platform.node()} ({platform.machine()}): {os.cpu_count()} vCPU {_cpu_model()}, no GPU; "
                          f"VERITY_TORCH_THREADS={os.environ.get('VERITY_TORCH_THREADS', 'unset')}; "
-                         "the cores were shared with other jobs (see benchmarks/detector.md)",
+                         "the load on the cores during the run: see benchmarks/detector.md",
               "selection": "validation splits only (cifake and unsplash-gemini, at most 100 per class); test untouched",
               "results": []}
     for seed in (int(x) for x in args.seeds.split(",")):
