@@ -9,6 +9,8 @@ the cifake test metrics, the training wall and CPU seconds and the precision the
     VERITY_TORCH_THREADS=2 nice -n 5 python benchmarks/bf16_training.py --runs /work/runs/bf16train \\
         --json benchmarks/precision_results/bf16_training_recipe_20261127.json
 
+It refuses to run where bf16 is not native on the CPU (``ml.precision.native_precisions``): bf16 is
+emulated there, much slower, and ``auto`` trains in fp32 on such a CPU whatever the comparison says.
 ``--collect-only`` re-reads the cards of runs already made. Each run's command line is the recipe's
 own (stored in its card); the run folders hold checkpoints: never commit them.
 """
@@ -26,6 +28,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+
+from ml.precision import cpu_features, native_precisions  # noqa: E402
 
 ORDER = [("fp32", 0), ("bf16", 0), ("fp32", 1), ("bf16", 1)]
 
@@ -117,12 +125,19 @@ def main() -> None:
     if args.table:
         print(table(json.loads(Path(args.json).read_text())))
         return
+    cpu = torch.device("cpu")
+    if not args.collect_only and "bf16" not in native_precisions(cpu):
+        raise SystemExit(f"bf16 is not native on this CPU ({torch.backends.cpu.get_cpu_capability()}): the bf16 runs "
+                         "would be emulated, and auto trains in fp32 here anyway. Run this on a CPU with AVX512-BF16 "
+                         "or AMX.")
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
     out = Path(args.json)
     summary: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
     summary.setdefault("machine", f"{platform.node()}: {os.cpu_count()} CPUs, {_cpu_model()}")
     summary.setdefault("torch_threads", os.environ.get("VERITY_TORCH_THREADS", ""))
+    summary.setdefault("cpu_features", cpu_features().to_dict())
+    summary.setdefault("cpu_capability", torch.backends.cpu.get_cpu_capability())
     results = summary.setdefault("runs", {})
     for precision, seed in ORDER:
         name = f"{precision}_{seed}"
