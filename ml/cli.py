@@ -81,7 +81,7 @@ def _cmd_split(args: argparse.Namespace) -> None:
 
 # Options of `train` that map one to one onto TrainConfig fields (dest -> field).
 _TRAIN_FIELDS = ("data", "epochs", "batch_size", "lr", "weight_decay", "optimizer", "label_smoothing",
-                 "warmup_epochs", "max_steps", "seed", "device", "num_workers", "jpeg_prob",
+                 "warmup_epochs", "max_steps", "seed", "device", "num_workers", "decode_cache_mb", "jpeg_prob",
                  "jpeg_quality", "blur_prob", "blur_sigma", "init_checkpoint")
 
 
@@ -274,6 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a Verity checkpoint (an earlier run's model.pt) to start from instead of random weights")
     p.add_argument("--seed", type=int)
     p.add_argument("--num-workers", type=int, help="DataLoader worker processes")
+    p.add_argument("--decode-cache-mb", type=int,
+                   help="decoded training images kept in memory per loader process, MiB (default 2048; 0: off)")
     p.add_argument("--device", choices=devices)
     p.add_argument("--train-precision", choices=["auto", "fp32", "bf16"],
                    help="training arithmetic: bf16 autocast or fp32; auto (default): bf16 on CUDA with bf16, "

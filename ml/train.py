@@ -137,7 +137,8 @@ def _loader(samples: list[Sample], config: TrainConfig, *, train: bool,
         batchnorm_updates = train
     lone_last = len(samples) > 1 and len(samples) % config.batch_size == 1
     ds = ImageDataset(samples, config.preprocess, train=train,
-                      augment=_augment(config) if train else None, seed=config.seed)
+                      augment=_augment(config) if train else None, seed=config.seed,
+                      cache_bytes=config.decode_cache_mb * 2**20 if train else 0)
     return DataLoader(ds, batch_size=config.batch_size, shuffle=train,
                       generator=generator if train else None,
                       num_workers=config.num_workers, drop_last=batchnorm_updates and lone_last)
