@@ -34,15 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from ml.precision import cpu_features, native_precisions  # noqa: E402
+from run_record import cpu_model  # noqa: E402  (a sibling: the script's folder is on sys.path)
 
 ORDER = [("fp32", 0), ("bf16", 0), ("fp32", 1), ("bf16", 1)]
 
 
-def _cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def _children_cpu() -> float:
@@ -134,7 +130,7 @@ def main() -> None:
     runs.mkdir(parents=True, exist_ok=True)
     out = Path(args.json)
     summary: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
-    summary.setdefault("machine", f"{platform.node()}: {os.cpu_count()} CPUs, {_cpu_model()}")
+    summary.setdefault("machine", f"{platform.node()}: {os.cpu_count()} CPUs, {cpu_model()}")
     summary.setdefault("torch_threads", os.environ.get("VERITY_TORCH_THREADS", ""))
     summary.setdefault("cpu_features", cpu_features().to_dict())
     summary.setdefault("cpu_capability", torch.backends.cpu.get_cpu_capability())

@@ -21,6 +21,8 @@ Variants (training data; input):
 ``npr``           as ``rgb``, neighbouring-pixel residual input (Tan et al. 2024, ml.model.npr).
 ``rgb_jpeg``      as ``rgb``, re-share augmentation (JPEG re-compression p=0.5, quality 30-100).
 ``rgb_crop64``    as ``rgb``, 64 px crops and 64 px tiles.
+``rgb_small_stem`` as ``rgb``, the small stem (``ModelConfig.stem = "small"``: one 3x3 stride-1
+                  convolution, no max-pool).
 ``rgb_resample``  as ``rgb``, but each photo RESAMPLED to 32 x 32 (bicubic, the usual
                   "resize to the network's input" pipeline) in training and evaluation: one
                   tile per image. The native-crop variants are the alternative.
@@ -57,6 +59,7 @@ from ml.recipe import (
     write_training_manifest,
 )
 from ml.train import train
+from run_record import cpu_model  # noqa: E402  (a sibling: the script's folder is on sys.path)
 
 UG = "unsplash-gemini"
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -68,6 +71,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "rgb_crop128": {"size": 128},
     "rgb_resample": {"resample": True},
     "cifake_only": {"sources": ["cifake"], "repeat": {}},
+    "rgb_small_stem": {"stem": "small"},
     "cifake_only_small_stem": {"sources": ["cifake"], "repeat": {}, "stem": "small"},
     "both": {"sources": ["cifake", UG], "repeat": {UG: 4}},
     "ft_ug": {"init": True, "lr": 3e-4},
@@ -90,17 +94,6 @@ def _resampled_copies(samples: list[Sample], folder: Path) -> list[Sample]:
             done[s.ref] = path
         out.append(replace(s, path=done[s.ref], member=""))
     return out
-
-
-def _cpu_model() -> str:
-    """The CPU's model name as /proc/cpuinfo reports it (the VM's CPU changes between sessions)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _cpu() -> float:
@@ -136,6 +129,7 @@ def run_variant(name: str, data: str, work: Path, steps: int, tiles: int, init: 
                       model=ModelConfig(input_representation=v.get("representation", "rgb"),
                                         stem=v.get("stem", "imagenet")),
                       preprocess=PreprocessConfig(input_size=size, train_crop=size))
+    load_start = os.getloadavg()
     t0, c0 = time.perf_counter(), _cpu()
     result = train(cfg, show_bar=False, name=f"ablation-{name}")
     wall, cpu = time.perf_counter() - t0, _cpu() - c0
@@ -147,7 +141,7 @@ def run_variant(name: str, data: str, work: Path, steps: int, tiles: int, init: 
     keys = ("n", "accuracy", "precision", "recall", "roc_auc", "ece", "threshold", "max_tiles")
     trained = _steps_trained(run / "metrics.jsonl")
     return {"variant": name, "config": {k: cfg.to_dict()[k] for k in ("max_steps", "batch_size", "lr", "jpeg_prob",
-                                                                     "seed", "precision")}
+                                                                     "seed", "precision", "decode_cache_mb")}
             | {"input_size": size, "representation": v.get("representation", "rgb"),
                "stem": v.get("stem", "imagenet"), "sources": sources,
                "repeat": v.get("repeat", {UG: 8}), "resampled": bool(v.get("resample")),
@@ -155,6 +149,7 @@ def run_variant(name: str, data: str, work: Path, steps: int, tiles: int, init: 
             "trained_in": result.metrics.get("training_precision"),
             "steps_trained": trained, "train_images_seen": trained * 32,
             "train_wall_s": round(wall, 1), "train_cpu_s": round(cpu, 1),
+            "loadavg_train_start": load_start, "loadavg_train_end": os.getloadavg(),
             "val_centre_crop_during_training": result.metrics.get("val"),
             "val_tiled": {src: {k: m.get(k) for k in keys} for src, m in per_source.items()}}
 
@@ -175,7 +170,7 @@ def main() -> None:
     out = Path(args.out)
     report: dict[str, Any] = {"command": "python benchmarks/detector_ablations.py " + " ".join(sys.argv[1:]),
               "date": datetime.now(UTC).isoformat(timespec="seconds"),
-              "machine": f"{platform.node()} ({platform.machine()}): {os.cpu_count()} vCPU {_cpu_model()}, no GPU; "
+              "machine": f"{platform.node()} ({platform.machine()}): {os.cpu_count()} vCPU {cpu_model()}, no GPU; "
                          f"VERITY_TORCH_THREADS={os.environ.get('VERITY_TORCH_THREADS', 'unset')}; "
                          "the load on the cores during the run: see benchmarks/detector.md",
               "selection": "validation splits only (cifake and unsplash-gemini, at most 100 per class); test untouched",

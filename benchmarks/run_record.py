@@ -15,11 +15,22 @@ import torch
 from ml import precision
 
 
+def cpu_model() -> str:
+    """The CPU's model name as /proc/cpuinfo reports it (the VM's CPU changes between sessions)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def header() -> dict[str, Any]:
     """Date, command, torch, machine, CPU features, threads and the load average at the start."""
     return {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "command": " ".join(["python", *sys.argv]), "torch": torch.__version__,
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {cpu_model()}, {platform.platform()}",
             "cpu_features": precision.cpu_features().to_dict(), "threads": torch.get_num_threads(),
             "loadavg_start": os.getloadavg()}
 
