@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import sys
 import time
@@ -46,6 +47,7 @@ from ml.metrics import binary_metrics  # noqa: E402
 from ml.predict import Predictor  # noqa: E402
 from ml.tiling import RULES, aggregate, plan_tiles  # noqa: E402
 from ml.wholeimage import analyse, tile_forward  # noqa: E402
+from run_record import cpu_model  # noqa: E402  (a sibling: the script's folder is on sys.path)
 
 FULL = 10**9  # "budget 0": no thinning
 
@@ -107,7 +109,7 @@ def main() -> None:
     if args.limit:  # balanced: the first N/2 of each class
         val = [s for lab in ("real", "ai_generated") for s in [x for x in val if x.label == lab][:args.limit // 2]]
         test = [s for lab in ("real", "ai_generated") for s in [x for x in test if x.label == lab][:args.limit // 2]]
-    started = time.time()
+    started, load_start = time.time(), os.getloadavg()
     rows_val: list[dict[str, Any]] = []
     rows_test: list[dict[str, Any]] = []
     for name, samples, rows in (("unsplash-gemini val", val, rows_val), ("commons-zimage", test, rows_test)):
@@ -147,7 +149,9 @@ def main() -> None:
                        "ms_per_image_total": float(np.median(t_total)), "ms_per_image_faithfulness_check":
                        float(np.median(t_check))}
     out = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-           "machine": f"{platform.machine()} {platform.processor() or ''} 2-core VM shared with other engineers' jobs",
+           "machine": f"{platform.node()} ({platform.machine()}): {os.cpu_count()} vCPU {cpu_model()}, "
+                      f"torch threads {torch.get_num_threads()}",
+           "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
            "command": " ".join(sys.argv), "checkpoint": args.checkpoint, "checkpoint_name": predictor.meta.name,
            "input_size": predictor.meta.preprocess.input_size, "budgets": budgets, "elapsed_s": time.time() - started,
            "ablation": ablation, "served": {"budget": args.serve_budget, "rule": args.serve_rule,
