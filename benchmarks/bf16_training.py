@@ -39,8 +39,6 @@ from run_record import cpu_model  # noqa: E402  (a sibling: the script's folder 
 ORDER = [("fp32", 0), ("bf16", 0), ("fp32", 1), ("bf16", 1)]
 
 
-
-
 def _children_cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime

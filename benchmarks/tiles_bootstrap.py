@@ -45,7 +45,8 @@ def main() -> None:
         served = {b: np.array([aggregate(np.array(r["margins"][str(b)]), 1.0, DEFAULT_RULE) for r in rows])
                   for b in data["budgets"]}
         for b in data["budgets"]:
-            scores = {rule: np.array([aggregate(np.array(r["margins"][str(b)]), 1.0, rule) for r in rows])
+            scores = {rule: served[b] if rule == DEFAULT_RULE else
+                      np.array([aggregate(np.array(r["margins"][str(b)]), 1.0, rule) for r in rows])
                       for rule in RULES}
             ref = scores[DEFAULT_RULE]
             for rule, s in scores.items():
