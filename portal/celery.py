@@ -3,6 +3,10 @@
 import os
 
 from celery import Celery
+from kombu.transport import TRANSPORT_ALIASES
+
+# filesystem:// (the embedded broker) is kombu's transport with atomic message writes; see the module.
+TRANSPORT_ALIASES["filesystem"] = "portal.broker_filesystem:Transport"
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
