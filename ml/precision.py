@@ -217,10 +217,32 @@ def to_bf16(model: nn.Module) -> LowPrecisionResNet:
     return LowPrecisionResNet(Features(body, torch.bfloat16), *_head(folded), precision="bf16").eval()
 
 
-def to_int8(model: nn.Module, calibration: Iterable[torch.Tensor]) -> LowPrecisionResNet:
+# Activations quantised over the full 8 bits (0-255) instead of the x86 default's 7 ("reduce_range",
+# which keeps CPUs without VNNI from overflowing their 16-bit intermediate sums). int8 runs only
+# where VNNI or AMX-INT8 is present (``native_precisions``), where the full range is exact.
+# Chosen by measurement: benchmarks/precision.md ("int8 activation range").
+INT8_FULL_RANGE = True
+
+
+def int8_qconfig_mapping(full_range: bool | None = None) -> Any:
+    """The x86 engine's default mapping (per-channel symmetric int8 weights, histogram-calibrated
+    uint8 activations), with activations over the full 8 bits when ``full_range`` (default
+    :data:`INT8_FULL_RANGE`)."""
+    from torch.ao.quantization import QConfig, get_default_qconfig_mapping
+    from torch.ao.quantization.observer import HistogramObserver
+
+    mapping = get_default_qconfig_mapping("x86")
+    if INT8_FULL_RANGE if full_range is None else full_range:
+        default = mapping.global_qconfig
+        mapping.set_global(QConfig(activation=HistogramObserver.with_args(reduce_range=False), weight=default.weight))
+    return mapping
+
+
+def to_int8(model: nn.Module, calibration: Iterable[torch.Tensor], *,
+            full_range: bool | None = None) -> LowPrecisionResNet:
     """Static int8 quantisation of the backbone (x86 engine), calibrated on ``calibration``
-    (fp32 input batches, e.g. training images preprocessed as for inference). CPU only."""
-    from torch.ao.quantization import get_default_qconfig_mapping
+    (fp32 input batches, e.g. training images preprocessed as for inference). CPU only.
+    ``full_range``: see :func:`int8_qconfig_mapping`."""
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
     batches = iter(calibration)
@@ -233,7 +255,7 @@ def to_int8(model: nn.Module, calibration: Iterable[torch.Tensor]) -> LowPrecisi
         # torch 2.14 marks FX quantisation deprecated in favour of torchao (not a dependency here);
         # it is what runs int8 natively on this torch without torch.compile.
         warnings.simplefilter("ignore")
-        prepared = prepare_fx(body, get_default_qconfig_mapping("x86"), (first.cpu(),))
+        prepared = prepare_fx(body, int8_qconfig_mapping(full_range), (first.cpu(),))
         with torch.no_grad():
             prepared(first.cpu())
             for batch in batches:
