@@ -138,6 +138,17 @@ def test_int8_loads_with_calibration_and_agrees_with_fp32():
     _assert_agrees(_explain(model, x), _explain(served, x))
 
 
+def test_int8_activations_keep_the_x86_default_of_7_bits_unless_full_range_is_asked_for():
+    def activation_range(mapping) -> bool:
+        return mapping.global_qconfig.activation.p.keywords["reduce_range"]
+
+    assert precision.INT8_FULL_RANGE is False  # what benchmarks/precision.md's measurement chose
+    assert activation_range(precision.int8_qconfig_mapping()) is True
+    assert activation_range(precision.int8_qconfig_mapping(full_range=True)) is False
+    default = precision.int8_qconfig_mapping().global_qconfig.weight
+    assert precision.int8_qconfig_mapping(full_range=True).global_qconfig.weight is default  # weights as before
+
+
 def test_int8_without_calibration_says_what_to_give():
     with pytest.raises(MLError, match="calibration"):
         precision.prepare(_model(), CPU, "int8", input_size=64, features=AMX)
