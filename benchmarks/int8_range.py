@@ -5,7 +5,7 @@ cannot overflow; Verity runs int8 only on CPUs with VNNI or AMX-INT8. For each c
 recipe's own precision check (``ml.recipe.recheck_precisions``: validation split, the served
 whole-image path, issue 17's tolerances) runs once with each setting, and the int8 rows are kept::
 
-    VERITY_TORCH_THREADS=2 PYTHONPATH=. python benchmarks/int8_range.py --data ../shared/data \\
+    VERITY_TORCH_THREADS=2 python benchmarks/int8_range.py --data ../shared/data \\
         --out benchmarks/precision_results/int8_range_20261127.json CKPT [CKPT ...]
 
 Results and the decision: benchmarks/precision.md ("int8 activation range").
@@ -14,15 +14,18 @@ Results and the decision: benchmarks/precision.md ("int8 activation range").
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-import ml.precision
-from benchmarks.run_record import finish, header
-from ml.recipe import recheck_precisions
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import ml.precision  # noqa: E402
+from ml.recipe import recheck_precisions  # noqa: E402
+from run_record import finish, header  # noqa: E402  (a sibling: the script's folder is on sys.path)
 
 
 def main() -> None:
