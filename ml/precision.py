@@ -234,8 +234,8 @@ def int8_qconfig_mapping(full_range: bool | None = None) -> Any:
 
     mapping = get_default_qconfig_mapping("x86")
     if INT8_FULL_RANGE if full_range is None else full_range:
-        default = mapping.global_qconfig
-        mapping.set_global(QConfig(activation=HistogramObserver.with_args(reduce_range=False), weight=default.weight))
+        weight = mapping.global_qconfig.weight  # type: ignore[union-attr]  # the x86 mapping always has one
+        mapping.set_global(QConfig(activation=HistogramObserver.with_args(reduce_range=False), weight=weight))
     return mapping
 
 
