@@ -10,7 +10,9 @@ same gap between creating and writing. Here:
   (a rename is atomic on one filesystem), so a reader sees a whole message or none;
 - a reader claims a message by renaming it into the processed folder (same filesystem, so two
   workers cannot both claim it), and a file that still does not decode is moved to
-  ``rejected/`` beside it and logged, instead of stopping the worker;
+  ``rejected/`` beside it and logged, instead of stopping the worker (an analysis whose message
+  was set aside is re-sent by the sweeper, ``worker.tasks.requeue_stuck``, like any other
+  analysis that no worker is handling);
 - an exchange file is created whole (written aside, then linked into place), and an empty one
   reads as no bindings.
 
