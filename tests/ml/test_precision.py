@@ -133,16 +133,22 @@ def test_int8_loads_with_calibration_and_agrees_with_fp32():
     calibration = [torch.randn(8, 3, 64, 64) for _ in range(2)]
     served, choice = precision.prepare(model, CPU, "int8", input_size=64, calibration=lambda: calibration)
     assert choice.precision == "int8"
+    # The stem stays fp32 (it quantised raw pixels worst, benchmarks/precision.md); layer1 on is int8.
+    modules = dict(served.features.body.named_modules())
+    assert "quantized" not in type(modules["0"]).__module__
+    assert "quantized" in type(modules["4.0.conv1"]).__module__
     assert gradcam_target_layer(served) is served.features
     x = _inputs()
     _assert_agrees(_explain(model, x), _explain(served, x))
 
 
-def test_int8_activations_keep_the_x86_default_of_7_bits_unless_full_range_is_asked_for():
+def test_int8_mapping_keeps_7_bit_activations_and_the_stem_in_fp32_unless_asked_otherwise():
     def activation_range(mapping) -> bool:
         return mapping.global_qconfig.activation.p.keywords["reduce_range"]
 
     assert precision.INT8_FULL_RANGE is False  # what benchmarks/precision.md's measurement chose
+    assert precision.int8_qconfig_mapping().module_name_qconfigs == {"0": None, "1": None, "2": None}  # stem
+    assert precision.int8_qconfig_mapping(float_stem=False).module_name_qconfigs == {}
     assert activation_range(precision.int8_qconfig_mapping()) is True
     assert activation_range(precision.int8_qconfig_mapping(full_range=True)) is False
     default = precision.int8_qconfig_mapping().global_qconfig.weight
