@@ -242,21 +242,22 @@ def int8_qconfig_mapping(full_range: bool | None = None, float_stem: bool | None
     from torch.ao.quantization import QConfig, get_default_qconfig_mapping
     from torch.ao.quantization.observer import HistogramObserver
 
+    full_range = INT8_FULL_RANGE if full_range is None else full_range
+    float_stem = INT8_FLOAT_STEM if float_stem is None else float_stem
     mapping = get_default_qconfig_mapping("x86")
-    if INT8_FULL_RANGE if full_range is None else full_range:
+    if full_range:
         weight = mapping.global_qconfig.weight  # type: ignore[union-attr]  # the x86 mapping always has one
         mapping.set_global(QConfig(activation=HistogramObserver.with_args(reduce_range=False), weight=weight))
-    if INT8_FLOAT_STEM if float_stem is None else float_stem:
+    if float_stem:
         for name in _STEM_MODULES:
             mapping.set_module_name(name, None)
     return mapping
 
 
-def to_int8(model: nn.Module, calibration: Iterable[torch.Tensor], *,
-            full_range: bool | None = None) -> LowPrecisionResNet:
-    """Static int8 quantisation of the backbone (x86 engine), calibrated on ``calibration``
-    (fp32 input batches, e.g. training images preprocessed as for inference). CPU only.
-    ``full_range``: see :func:`int8_qconfig_mapping`."""
+def to_int8(model: nn.Module, calibration: Iterable[torch.Tensor]) -> LowPrecisionResNet:
+    """Static int8 quantisation of the backbone (x86 engine, :func:`int8_qconfig_mapping`),
+    calibrated on ``calibration`` (fp32 input batches, e.g. training images preprocessed as for
+    inference). CPU only."""
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
     batches = iter(calibration)
@@ -269,7 +270,7 @@ def to_int8(model: nn.Module, calibration: Iterable[torch.Tensor], *,
         # torch 2.14 marks FX quantisation deprecated in favour of torchao (not a dependency here);
         # it is what runs int8 natively on this torch without torch.compile.
         warnings.simplefilter("ignore")
-        prepared = prepare_fx(body, int8_qconfig_mapping(full_range), (first.cpu(),))
+        prepared = prepare_fx(body, int8_qconfig_mapping(), (first.cpu(),))
         with torch.no_grad():
             prepared(first.cpu())
             for batch in batches:
