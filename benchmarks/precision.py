@@ -8,6 +8,10 @@
 (b) Agreement with fp32 on the shared test splits (cifake test, unsplash-gemini test,
     commons-zimage), through ``Predictor.explain`` (the worker's path): verdict agreement, mean and
     max |p - p_fp32|, Grad-CAM map correlation, accuracy.
+(b') The same on whole images through the served path (``ml.wholeimage.analyse``: every tile up to
+    ``--max-tiles``, the served aggregation, the Grad-CAM map stitched over the whole image, as the
+    case page shows it), section ``served_agreement``. With a 32 px model each tile's map is one
+    cell, so the crop section's maps are flat; the stitched map over a photo is not.
 (c) Tiles per second for a 12-megapixel photo (4000 x 3000), tiled inference with Grad-CAM on the
     representative tile, per precision, interleaved.
 
@@ -45,6 +49,8 @@ from ml.explain import DecisionTarget, GradCamExplainer  # noqa: E402
 from ml.imageio import decode_image  # noqa: E402
 from ml.predict import Predictor  # noqa: E402
 from ml.preprocess import center_crop  # noqa: E402
+from ml.tiling import DEFAULT_MAX_TILES  # noqa: E402
+from ml.wholeimage import analyse  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 
@@ -100,13 +106,20 @@ def loop_section(checkpoint: Path, args: argparse.Namespace, calibration: Any) -
     return out
 
 
-def _test_images(limit_cifake: int, size: int) -> dict[str, list[tuple[Image.Image, int]]]:
-    """Each source's test split, as the centre crops the model sees (cifake: every k-th image)."""
-    out: dict[str, list[tuple[Image.Image, int]]] = {}
+def _test_samples(limit_cifake: int) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
     for source in ("cifake", "unsplash-gemini", "commons-zimage"):
         samples = [s for s in load_samples(SHARED / source) if s.split == "test"]
         if source == "cifake" and limit_cifake and len(samples) > limit_cifake:
             samples = samples[::len(samples) // limit_cifake][:limit_cifake]
+        out[source] = samples
+    return out
+
+
+def _test_images(limit_cifake: int, size: int) -> dict[str, list[tuple[Image.Image, int]]]:
+    """Each source's test split, as the centre crops the model sees (cifake: every k-th image)."""
+    out: dict[str, list[tuple[Image.Image, int]]] = {}
+    for source, samples in _test_samples(limit_cifake).items():
         images = []
         for s in samples:
             im = decode_image(s.read_bytes()).convert("RGB")
@@ -172,6 +185,67 @@ def agreement_section(checkpoint: Path, args: argparse.Namespace) -> dict[str, A
     return out
 
 
+def _map_corr(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Correlation of two stitched maps over the pixels both judged (None: either is flat there)."""
+    both = ~np.isnan(a) & ~np.isnan(b)
+    return _corr(a[both], b[both]) if both.any() else None
+
+
+def served_agreement_section(checkpoint: Path, args: argparse.Namespace) -> dict[str, Any]:
+    predictors = {p: Predictor(checkpoint, device="cpu", precision=p,
+                               calibration_data=args.calibration_data if p == "int8" else None)
+                  for p in ["fp32", *[q for q in args.precisions if q != "fp32"]]}
+    for p, pred in predictors.items():
+        assert pred.precision.precision == p, pred.precision.to_dict()
+    threshold = predictors["fp32"].meta.threshold
+    out: dict[str, Any] = {"input_size": predictors["fp32"].meta.preprocess.input_size,
+                           "max_tiles": args.max_tiles, "sources": {}}
+    for source, samples in _test_samples(args.cifake_limit).items():
+        probs: dict[str, list[float]] = {p: [] for p in predictors}
+        corrs: dict[str, list[float | None]] = {p: [] for p in predictors if p != "fp32"}
+        flat_equal = {p: 0 for p in corrs}
+        tiles = 0
+        t_spent = {p: 0.0 for p in predictors}
+        for i in range(0, len(samples), args.agreement_batch):
+            chunk = [decode_image(s.read_bytes()).convert("RGB") for s in samples[i:i + args.agreement_batch]]
+            got = {}
+            for p, pred in predictors.items():
+                t = time.perf_counter()
+                got[p] = analyse(pred, chunk, max_tiles=args.max_tiles, check_faithfulness=False)
+                t_spent[p] += time.perf_counter() - t
+                probs[p] += [x.probability_ai for x in got[p]]
+            tiles += sum(len(x.boxes) for x in got["fp32"])
+            for p in corrs:
+                for ref, var in zip(got["fp32"], got[p]):
+                    assert ref.heatmap is not None and var.heatmap is not None
+                    c = _map_corr(ref.heatmap, var.heatmap)
+                    corrs[p].append(c)
+                    if c is None and np.allclose(np.nan_to_num(ref.heatmap), np.nan_to_num(var.heatmap), atol=0.02):
+                        flat_equal[p] += 1
+        y = np.array([s.target for s in samples])
+        ref_p = np.array(probs["fp32"])
+        src: dict[str, Any] = {"n": len(samples), "tiles": tiles,
+                               "accuracy_fp32": float(((ref_p >= threshold) == y).mean()), "seconds": t_spent}
+        for p in corrs:
+            q = np.array(probs[p])
+            valid = [c for c in corrs[p] if c is not None]
+            src[p] = {"verdict_agreement": float(((q >= threshold) == (ref_p >= threshold)).mean()),
+                      "mean_abs_dp": float(np.abs(q - ref_p).mean()), "max_abs_dp": float(np.abs(q - ref_p).max()),
+                      "gradcam_maps_compared": len(valid),
+                      "gradcam_corr_mean": float(np.mean(valid)) if valid else None,
+                      "gradcam_corr_p01": float(np.percentile(valid, 1)) if valid else None,
+                      "gradcam_corr_min": float(np.min(valid)) if valid else None,
+                      "gradcam_fraction_ge_0_98": float(np.mean([c >= 0.98 for c in valid])) if valid else None,
+                      "gradcam_flat_maps": len(corrs[p]) - len(valid), "gradcam_flat_maps_equal": flat_equal[p],
+                      "accuracy": float(((q >= threshold) == y).mean())}
+            src[p]["accuracy_delta_points"] = 100 * (src[p]["accuracy"] - src["accuracy_fp32"])
+        out["sources"][source] = src
+        _log(f"served agreement {source}: " + json.dumps({k: v for k, v in src.items() if k != 'seconds'}))
+    for pred in predictors.values():
+        pred.close()
+    return out
+
+
 def tiles_section(checkpoint: Path, args: argparse.Namespace) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     # A 12 MP photo-like image: smooth structure plus sensor-like noise.
@@ -212,6 +286,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--cifake-limit", type=int, default=400, help="cifake test images (every k-th; 0: all 2000)")
     ap.add_argument("--agreement-batch", type=int, default=16)
+    ap.add_argument("--max-tiles", type=int, default=DEFAULT_MAX_TILES,
+                    help="served_agreement: tile budget per image (the worker's VERITY_MAX_TILES default)")
     ap.add_argument("--tiles", type=int, default=48, help="max tiles for the 12 MP photo")
     ap.add_argument("--tile-rounds", type=int, default=2)
     args = ap.parse_args()
@@ -242,6 +318,7 @@ def main() -> int:
     sections = args.sections.split(",")
     for name, fn in (("loop", lambda: loop_section(checkpoint, args, calibration)),
                      ("agreement", lambda: agreement_section(checkpoint, args)),
+                     ("served_agreement", lambda: served_agreement_section(checkpoint, args)),
                      ("tiles", lambda: tiles_section(checkpoint, args))):
         if name not in sections:
             continue

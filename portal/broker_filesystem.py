@@ -48,10 +48,16 @@ def _write_aside(folder: Path, data: bytes) -> Path:
     return temp
 
 
+def _stamp() -> str:
+    """Milliseconds, zero-padded: readers take messages in name order, which is then time order
+    (kombu's unpadded stamps put 10000_... before 9999_...)."""
+    return f"{int(round(monotonic() * 1000)):015d}"
+
+
 class Channel(filesystem.Channel):
     def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]  # kombu's own signature
         folder = Path(self.data_folder_out)
-        name = f"{int(round(monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
+        name = f"{_stamp()}_{uuid.uuid4()}.{queue}.msg"
         temp = _write_aside(folder, str_to_bytes(dumps(payload)))
         try:
             os.replace(temp, folder / name)

@@ -43,13 +43,16 @@ def test_an_empty_or_corrupt_message_is_set_aside_and_the_next_one_is_delivered(
     name = f"inference-{uuid.uuid4().hex}"
     queue = conn.SimpleQueue(name)
     queue.put({"image": 7})
-    # Planted ahead of it in the queue's order: what a writer caught mid-write used to leave.
-    (root / "queue" / f"0_empty.{name}.msg").write_bytes(b"")
-    (root / "queue" / f"1_torn.{name}.msg").write_bytes(b'{"body": "eyJ')
+    (good,) = (root / "queue").glob(f"*.{name}.msg")
+    stamp = int(good.name.partition("_")[0])
+    # Planted ahead of it in the queue's order (earlier stamps): what a writer caught mid-write used to leave.
+    empty, torn = f"{stamp - 2:015d}_empty.{name}.msg", f"{stamp - 1:015d}_torn.{name}.msg"
+    (root / "queue" / empty).write_bytes(b"")
+    (root / "queue" / torn).write_bytes(b'{"body": "eyJ')
     message = queue.get(timeout=2)
     assert message.payload == {"image": 7}
     message.ack()
-    assert sorted(p.name for p in (root / "rejected").iterdir()) == [f"0_empty.{name}.msg", f"1_torn.{name}.msg"]
+    assert sorted(p.name for p in (root / "rejected").iterdir()) == [empty, torn]
     assert not list((root / "queue").glob("*.msg"))
     queue.close()
 
@@ -86,3 +89,14 @@ def test_an_exchange_file_is_created_whole_and_an_empty_one_reads_as_no_bindings
     channel._queue_bind("fan", "", "", "second")
     assert sorted(q.queue for q in channel.get_table("fan")) == ["first", "second"]
     assert not list((root / "control").glob(".incoming-*"))
+
+
+def test_messages_come_out_in_the_order_they_went_in_across_a_change_of_digits(
+        broker: tuple[Connection, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    conn, _ = broker
+    channel: Any = conn.default_channel
+    clock = iter([9.999, 10.000])  # 9999 ms, then 10000 ms: unpadded, "10000_" sorts before "9999_"
+    monkeypatch.setattr(broker_filesystem, "monotonic", lambda: next(clock))
+    channel._put("ordered", {"n": 1})
+    channel._put("ordered", {"n": 2})
+    assert [channel._get("ordered")["n"], channel._get("ordered")["n"]] == [1, 2]
