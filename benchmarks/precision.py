@@ -25,6 +25,7 @@ the checkpoint used).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -288,6 +289,9 @@ def main() -> int:
     ap.add_argument("--agreement-batch", type=int, default=16)
     ap.add_argument("--max-tiles", type=int, default=DEFAULT_MAX_TILES,
                     help="served_agreement: tile budget per image (the worker's VERITY_MAX_TILES default)")
+    ap.add_argument("--assume-native", action="store_true",
+                    help="serve bf16/int8 even where this CPU lacks their instructions (emulated): for the "
+                         "agreement sections' numerics on such a CPU; its timings then mean nothing")
     ap.add_argument("--tiles", type=int, default=48, help="max tiles for the 12 MP photo")
     ap.add_argument("--tile-rounds", type=int, default=2)
     args = ap.parse_args()
@@ -315,6 +319,11 @@ def main() -> int:
         "loadavg_start": _load(),
     }
     torch.set_num_threads(int(os.environ.get("VERITY_TORCH_THREADS") or os.cpu_count() or 1))
+    if args.assume_native:  # Predictor -> precision.prepare reads the CPU's features through this
+        real = precision.cpu_features()
+        claimed = dataclasses.replace(real, mkldnn=True, flags=real.flags | {"avx512_bf16", "avx512_vnni"})
+        precision.cpu_features = lambda: claimed  # type: ignore[assignment]
+        results["machine"]["assumed_native"] = "bf16 and int8 served although not native (numerics only)"
     sections = args.sections.split(",")
     for name, fn in (("loop", lambda: loop_section(checkpoint, args, calibration)),
                      ("agreement", lambda: agreement_section(checkpoint, args)),
