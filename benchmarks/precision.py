@@ -137,6 +137,22 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
     return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
 
 
+def _agreement(ref_p: np.ndarray, q: np.ndarray, y: np.ndarray, threshold: float,
+               corrs: list[float | None], flat_equal: int) -> dict[str, Any]:
+    """A precision's probabilities ``q`` and Grad-CAM map correlations against fp32's ``ref_p``."""
+    valid = [c for c in corrs if c is not None]
+    accuracy, accuracy_fp32 = float(((q >= threshold) == y).mean()), float(((ref_p >= threshold) == y).mean())
+    return {"verdict_agreement": float(((q >= threshold) == (ref_p >= threshold)).mean()),
+            "mean_abs_dp": float(np.abs(q - ref_p).mean()), "max_abs_dp": float(np.abs(q - ref_p).max()),
+            "gradcam_maps_compared": len(valid),
+            "gradcam_corr_mean": float(np.mean(valid)) if valid else None,
+            "gradcam_corr_p01": float(np.percentile(valid, 1)) if valid else None,
+            "gradcam_corr_min": float(np.min(valid)) if valid else None,
+            "gradcam_fraction_ge_0_98": float(np.mean([c >= 0.98 for c in valid])) if valid else None,
+            "gradcam_flat_maps": len(corrs) - len(valid), "gradcam_flat_maps_equal": flat_equal,
+            "accuracy": accuracy, "accuracy_delta_points": 100 * (accuracy - accuracy_fp32)}
+
+
 def agreement_section(checkpoint: Path, args: argparse.Namespace) -> dict[str, Any]:
     predictors = {p: Predictor(checkpoint, device="cpu", precision=p,
                                calibration_data=args.calibration_data if p == "int8" else None)
@@ -165,20 +181,10 @@ def agreement_section(checkpoint: Path, args: argparse.Namespace) -> dict[str, A
         for p in predictors:
             if p == "fp32":
                 continue
-            q = np.array(results[p]["p"])
             corrs = [_corr(a, b) for a, b in zip(results["fp32"]["maps"], results[p]["maps"])]
-            valid = [c for c in corrs if c is not None]
             flat_equal = sum(1 for c, a, b in zip(corrs, results["fp32"]["maps"], results[p]["maps"])
                              if c is None and np.allclose(a, b, atol=0.02))
-            src[p] = {"verdict_agreement": float(((q >= threshold) == (ref_p >= threshold)).mean()),
-                      "mean_abs_dp": float(np.abs(q - ref_p).mean()), "max_abs_dp": float(np.abs(q - ref_p).max()),
-                      "gradcam_corr_mean": float(np.mean(valid)) if valid else None,
-                      "gradcam_corr_min": float(np.min(valid)) if valid else None,
-                      "gradcam_corr_p01": float(np.percentile(valid, 1)) if valid else None,
-                      "gradcam_fraction_ge_0_98": float(np.mean([c >= 0.98 for c in valid])) if valid else None,
-                      "gradcam_flat_maps": len(corrs) - len(valid), "gradcam_flat_maps_equal": flat_equal,
-                      "accuracy": float(((q >= threshold) == y).mean())}
-            src[p]["accuracy_delta_points"] = 100 * (src[p]["accuracy"] - src["accuracy_fp32"])
+            src[p] = _agreement(ref_p, np.array(results[p]["p"]), y, threshold, corrs, flat_equal)
         out["sources"][source] = src
         _log(f"agreement {source}: " + json.dumps({k: v for k, v in src.items() if k != 'seconds'}))
     for pred in predictors.values():
@@ -228,18 +234,7 @@ def served_agreement_section(checkpoint: Path, args: argparse.Namespace) -> dict
         src: dict[str, Any] = {"n": len(samples), "tiles": tiles,
                                "accuracy_fp32": float(((ref_p >= threshold) == y).mean()), "seconds": t_spent}
         for p in corrs:
-            q = np.array(probs[p])
-            valid = [c for c in corrs[p] if c is not None]
-            src[p] = {"verdict_agreement": float(((q >= threshold) == (ref_p >= threshold)).mean()),
-                      "mean_abs_dp": float(np.abs(q - ref_p).mean()), "max_abs_dp": float(np.abs(q - ref_p).max()),
-                      "gradcam_maps_compared": len(valid),
-                      "gradcam_corr_mean": float(np.mean(valid)) if valid else None,
-                      "gradcam_corr_p01": float(np.percentile(valid, 1)) if valid else None,
-                      "gradcam_corr_min": float(np.min(valid)) if valid else None,
-                      "gradcam_fraction_ge_0_98": float(np.mean([c >= 0.98 for c in valid])) if valid else None,
-                      "gradcam_flat_maps": len(corrs[p]) - len(valid), "gradcam_flat_maps_equal": flat_equal[p],
-                      "accuracy": float(((q >= threshold) == y).mean())}
-            src[p]["accuracy_delta_points"] = 100 * (src[p]["accuracy"] - src["accuracy_fp32"])
+            src[p] = _agreement(ref_p, np.array(probs[p]), y, threshold, corrs[p], flat_equal[p])
         out["sources"][source] = src
         _log(f"served agreement {source}: " + json.dumps({k: v for k, v in src.items() if k != 'seconds'}))
     for pred in predictors.values():
