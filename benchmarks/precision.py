@@ -137,6 +137,16 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
     return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
 
 
+def _predictors(checkpoint: Path, args: argparse.Namespace) -> dict[str, Predictor]:
+    """fp32 and each asked-for precision, each checked to be served as asked (no silent fallback)."""
+    predictors = {p: Predictor(checkpoint, device="cpu", precision=p,
+                               calibration_data=args.calibration_data if p == "int8" else None)
+                  for p in ["fp32", *[q for q in args.precisions if q != "fp32"]]}
+    for p, pred in predictors.items():
+        assert pred.precision.precision == p, pred.precision.to_dict()
+    return predictors
+
+
 def _agreement(ref_p: np.ndarray, q: np.ndarray, y: np.ndarray, threshold: float,
                corrs: list[float | None], flat_equal: int) -> dict[str, Any]:
     """A precision's probabilities ``q`` and Grad-CAM map correlations against fp32's ``ref_p``."""
@@ -154,11 +164,7 @@ def _agreement(ref_p: np.ndarray, q: np.ndarray, y: np.ndarray, threshold: float
 
 
 def agreement_section(checkpoint: Path, args: argparse.Namespace) -> dict[str, Any]:
-    predictors = {p: Predictor(checkpoint, device="cpu", precision=p,
-                               calibration_data=args.calibration_data if p == "int8" else None)
-                  for p in ["fp32", *[q for q in args.precisions if q != "fp32"]]}
-    for p, pred in predictors.items():
-        assert pred.precision.precision == p, pred.precision.to_dict()
+    predictors = _predictors(checkpoint, args)
     size = predictors["fp32"].meta.preprocess.input_size
     data = _test_images(args.cifake_limit, size)
     out: dict[str, Any] = {"input_size": size, "sources": {}}
@@ -199,11 +205,7 @@ def _map_corr(a: np.ndarray, b: np.ndarray) -> float | None:
 
 
 def served_agreement_section(checkpoint: Path, args: argparse.Namespace) -> dict[str, Any]:
-    predictors = {p: Predictor(checkpoint, device="cpu", precision=p,
-                               calibration_data=args.calibration_data if p == "int8" else None)
-                  for p in ["fp32", *[q for q in args.precisions if q != "fp32"]]}
-    for p, pred in predictors.items():
-        assert pred.precision.precision == p, pred.precision.to_dict()
+    predictors = _predictors(checkpoint, args)
     threshold = predictors["fp32"].meta.threshold
     out: dict[str, Any] = {"input_size": predictors["fp32"].meta.preprocess.input_size,
                            "max_tiles": args.max_tiles, "sources": {}}
