@@ -289,6 +289,9 @@ def main() -> int:
     ap.add_argument("--assume-native", action="store_true",
                     help="serve bf16/int8 even where this CPU lacks their instructions (emulated): for the "
                          "agreement sections' numerics on such a CPU; its timings then mean nothing")
+    ap.add_argument("--int8-float-modules", default="",
+                    help="comma-separated positions in the backbone Sequential (0-3 stem, 4-7 layer1-layer4, "
+                         "e.g. 7 or 7.2) left in fp32 besides ml.precision's defaults: a measurement, not served")
     ap.add_argument("--tiles", type=int, default=48, help="max tiles for the 12 MP photo")
     ap.add_argument("--tile-rounds", type=int, default=2)
     args = ap.parse_args()
@@ -316,6 +319,18 @@ def main() -> int:
         "loadavg_start": _load(),
     }
     torch.set_num_threads(int(os.environ.get("VERITY_TORCH_THREADS") or os.cpu_count() or 1))
+    if args.int8_float_modules:
+        served_mapping = precision.int8_qconfig_mapping
+        extra = [m for m in args.int8_float_modules.split(",") if m]
+
+        def mapping_with_float_modules(*a: Any, **k: Any) -> Any:
+            mapping = served_mapping(*a, **k)
+            for name in extra:
+                mapping.set_module_name(name, None)
+            return mapping
+
+        precision.int8_qconfig_mapping = mapping_with_float_modules  # type: ignore[assignment]
+        results["machine"]["int8_extra_float_modules"] = extra
     if args.assume_native:  # Predictor -> precision.prepare reads the CPU's features through this
         real = precision.cpu_features()
         claimed = dataclasses.replace(real, mkldnn=True, flags=real.flags | {"avx512_bf16", "avx512_vnni"})
