@@ -62,7 +62,8 @@ def child(args: argparse.Namespace) -> None:
         save_checkpoint(ckpt, build_model(ModelConfig()), CheckpointMeta(
             model=ModelConfig(), preprocess=PreprocessConfig(input_size=args.input_size, train_crop=args.input_size)))
     # An explicit precision: the untrained checkpoint has no agreement record, so ``auto`` would serve fp32.
-    predictor = Predictor(ckpt, device="cpu", precision=args.precision)
+    predictor = Predictor(ckpt, device="cpu", precision=args.precision,
+                          calibration_data=args.calibration_data or None)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     data = (Path(args.workdir) / "photo.jpg").read_bytes()
     t = {}
@@ -94,13 +95,17 @@ def main() -> None:
     ap.add_argument("--input-size", type=int, default=224)
     ap.add_argument("--budgets", default="16,64,256")
     ap.add_argument("--chunk", type=int, default=32)
-    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
-                    help="inference precision (int8 is not offered: it needs calibration data)")
+    ap.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
+                    help="inference precision (int8 needs --calibration-data)")
+    ap.add_argument("--calibration-data", default="",
+                    help="int8: the dataset folder whose training images calibrate the activations")
     ap.add_argument("--out", default=None)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--budget", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.precision == "int8" and not args.calibration_data:
+        ap.error("--precision int8 needs --calibration-data (a dataset folder, e.g. ../shared/data)")
     if args.child:
         import django
 
@@ -114,7 +119,7 @@ def main() -> None:
         for b in [int(x) for x in args.budgets.split(",")]:
             out = subprocess.run([sys.executable, __file__, "--child", "--budget", str(b), "--workdir", work,
                                   "--input-size", str(args.input_size), "--chunk", str(args.chunk),
-                                  "--precision", args.precision],
+                                  "--precision", args.precision, "--calibration-data", args.calibration_data],
                                  capture_output=True, text=True, cwd=ROOT, check=True)
             results.append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(json.dumps(results[-1]), flush=True)
