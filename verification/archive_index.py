@@ -91,10 +91,12 @@ def lookup_sql(*, team_id: int, values: Sequence[bytes], exclude_case_id: int | 
             params += [[c for c, _ in pairs], [n for _, n in pairs], team_id]
         else:
             # One JSON parameter: a case of many images probes more values than SQLite's limit of
-            # bound parameters.
+            # bound parameters. CROSS JOIN fixes the loop order (SQLite's planner otherwise puts the
+            # team's fingerprints outside and scans every probe for each of them): one index probe
+            # of (team, chunk) per pair, as on PostgreSQL.
             branch = (f"SELECT {columns} FROM (SELECT json_extract(value, '$[0]') AS chunk, "
                       f"json_extract(value, '$[1]') AS n FROM json_each(%s)) AS q "
-                      f"JOIN {table} f ON f.team_id = %s AND f.c{pos} = q.chunk")
+                      f"CROSS JOIN {table} f ON f.team_id = %s AND f.c{pos} = q.chunk")
             params += [json.dumps(pairs), team_id]
         branches.append(branch)
     sql = "SELECT * FROM (" + " UNION ALL ".join(branches) + ") AS candidate"
