@@ -6,7 +6,9 @@ STAMP := $(VENV)/.installed
 
 # `make model` trains the served detector from real data (DATA: a folder of sources laid out like
 # ../shared/data), evaluates it per source, writes its model card and makes it the active model.
-# RECIPE_ARGS passes options to `python -m ml recipe` (see its --help), e.g. RECIPE_ARGS="--epochs 3".
+# It runs `python -m ml served-recipe`: the recipe's stages in a chain, each kept only if it beats the
+# one before on validation (ml/recipe_chain.py). RECIPE_ARGS passes options to it (see its --help),
+# e.g. RECIPE_ARGS="--stem small"; `python -m ml recipe` trains a single stage.
 DATA ?= ../shared/data
 MODEL_OUT ?= var/models/recipe
 RECIPE_ARGS ?=
@@ -37,7 +39,7 @@ lint: $(STAMP)
 
 model: $(STAMP)
 	@test -d "$(DATA)" || { echo "No training data at $(DATA): set DATA=folder-of-sources (the layout of ../shared/data)."; exit 1; }
-	$(PY) -m ml recipe --data "$(DATA)" --out "$(MODEL_OUT)" $(RECIPE_ARGS)
+	$(PY) -m ml served-recipe --data "$(DATA)" --out "$(MODEL_OUT)" $(RECIPE_ARGS)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py register_model "$(MODEL_OUT)/model.pt"
 

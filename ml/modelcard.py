@@ -163,7 +163,9 @@ def card_markdown(card: ModelCard) -> str:
     cal = card.calibration
     lines += ["", "## Calibration", "",
               (f"Temperature {fmt(cal.get('temperature'))}, threshold {fmt(cal.get('threshold'))} on "
-               f"p(ai_generated), fitted on {cal.get('fitted_on', 'val')}; validation ECE {fmt(cal.get('val_ece'))}.")]
+               f"p(ai_generated), fitted on {cal.get('fitted_on', 'val')}; validation ECE {fmt(cal.get('val_ece'))}"
+               + (f", validation ROC-AUC {fmt(cal['val_roc_auc'])} (in-sample: chooses, not a result)"
+                  if cal.get("val_roc_auc") is not None else "") + ".")]
     rob = card.robustness
     if rob.get("results"):
         lines += ["", f"## Robustness ({rob.get('chain', '')})", "",
@@ -200,4 +202,13 @@ def card_markdown(card: ModelCard) -> str:
     lines += ["", "## Recipe", "", (f"`{rec.get('command', '')}` on {rec.get('machine', '')}; "
                                     f"training {fmt(rec.get('training_seconds'))} s wall, "
                                     f"{fmt(rec.get('training_cpu_seconds'))} s CPU{how}.")]
+    chain = rec.get("chain") or {}
+    if chain.get("stages"):
+        lines += ["", f"Served from a chain of stages ({chain.get('rule', '')}); served: {chain.get('served_stage')}.",
+                  "", "| stage | epochs | lr | started from | validation ROC-AUC | training CPU s | kept |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in chain["stages"]:
+            origin = Path(r["started_from"]).parent.name if r.get("started_from") else "scratch"
+            lines.append(f"| {r['stage']} | {r['epochs']} | {r['lr']:g} | {origin} | {fmt(r.get('val_roc_auc'))} | "
+                         f"{fmt(r.get('training_cpu_seconds'))} | {'yes' if r['kept'] else 'no'} |")
     return "\n".join(lines) + "\n"

@@ -305,7 +305,10 @@ def build_card(checkpoint: Path, cfg: RecipeConfig, summary: dict[str, Any], sam
         metrics={src: metric_summary(m) | {"split": "test", "max_tiles": m.get("max_tiles")}
                  for src, m in metrics.items()},
         calibration={"temperature": meta.temperature, "threshold": meta.threshold, "fitted_on": "val",
-                     "val_ece": val.get("ece"), "val_n": val.get("n")},
+                     "val_ece": val.get("ece"), "val_n": val.get("n"),
+                     # In-sample (the threshold was fitted on these images): what a chain of stages
+                     # chooses by (ml.recipe_chain), never a figure to quote.
+                     "val_accuracy": val.get("accuracy"), "val_roc_auc": val.get("roc_auc")},
         robustness=robustness, shortcut_baseline=shortcut,
         known_limits={"not_trained_on": not_trained, "notes": notes})
 

@@ -1,4 +1,5 @@
-"""``python -m ml recipe``: the command line of :mod:`ml.recipe` (what ``make model`` runs)."""
+"""``python -m ml recipe`` (one stage, :mod:`ml.recipe`) and ``python -m ml served-recipe`` (the served
+chain of stages, :mod:`ml.recipe_chain`: what ``make model`` runs)."""
 
 from __future__ import annotations
 
@@ -21,51 +22,60 @@ def _repeat(text: str) -> dict[str, int]:
     return out
 
 
-def _cmd_recipe(args: argparse.Namespace) -> None:
-    from .recipe import RecipeConfig, run_recipe
+def _config(args: argparse.Namespace, **stage: Any) -> Any:
+    from .recipe import RecipeConfig
 
-    cfg = RecipeConfig(
+    return RecipeConfig(
         data=args.data, out_dir=args.out, name=args.name,
         sources=tuple(filter(None, args.sources.split(","))) if args.sources else (),
-        repeat=args.repeat, val_per_class=args.val_per_class, input_size=args.input_size,
-        train_crop=args.train_crop or args.input_size, epochs=args.epochs, max_steps=args.max_steps,
-        batch_size=args.batch_size, lr=args.lr, warmup_epochs=args.warmup_epochs, jpeg_prob=args.jpeg_prob,
+        val_per_class=args.val_per_class, input_size=args.input_size,
+        train_crop=args.train_crop or args.input_size, max_steps=args.max_steps,
+        batch_size=args.batch_size, warmup_epochs=args.warmup_epochs, jpeg_prob=args.jpeg_prob,
         num_workers=args.num_workers, seed=args.seed, eval_tiles=args.eval_tiles,
         check_precisions=not args.no_precision_check,
         eval_per_class=args.eval_per_class, robustness_per_class=args.robustness_per_class,
         init_checkpoint=args.init_checkpoint, input_representation=args.input_representation, stem=args.stem,
-        train_precision=args.train_precision)
-    machine = args.machine or f"{platform.node()} ({platform.machine()}, {platform.processor() or 'cpu'})"
-    ckpt, card = run_recipe(cfg, command="python -m ml recipe " + " ".join(sys.argv[2:]), machine=machine,
-                            show_bar=not args.quiet)
+        train_precision=args.train_precision, **stage)
+
+
+def _report(ckpt: Any, card: Any) -> None:
     print(json.dumps({"checkpoint": str(ckpt), "metrics": {k: {m: v.get(m) for m in ("n", "accuracy", "roc_auc", "ece")}
                                                             for k, v in card.metrics.items()}}, indent=2))
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "recipe", help="train the served model from a shared/data-style folder, evaluate it per source "
-        "and write its model card",
-        description="Trains on every source with a train split (sources whose images are all `test` are "
-        "held out and only evaluated), calibrates on validation, evaluates each source's test split with "
-        "tiled inference, measures robustness under a re-share chain and the file-level shortcut, and "
-        "writes OUT/model.pt with its model card (OUT/model_card.json, .md; also inside model.pt).")
+def _machine(args: argparse.Namespace) -> str:
+    return args.machine or f"{platform.node()} ({platform.machine()}, {platform.processor() or 'cpu'})"
+
+
+def _cmd_recipe(args: argparse.Namespace) -> None:
+    from .recipe import run_recipe
+
+    cfg = _config(args, repeat=args.repeat, epochs=args.epochs, lr=args.lr)
+    ckpt, card = run_recipe(cfg, command="python -m ml recipe " + " ".join(sys.argv[2:]), machine=_machine(args),
+                            show_bar=not args.quiet)
+    _report(ckpt, card)
+
+
+def _cmd_served_recipe(args: argparse.Namespace) -> None:
+    from .recipe_chain import run_chain
+
+    ckpt, card = run_chain(_config(args), command="python -m ml served-recipe " + " ".join(sys.argv[2:]),
+                           machine=_machine(args), show_bar=not args.quiet)
+    _report(ckpt, card)
+
+
+def _shared_options(p: Any, *, jpeg_prob: float, stem: str) -> None:
     p.add_argument("--data", default="../shared/data", help="folder of sources (MANIFEST.csv + shards each)")
     p.add_argument("--out", default="var/models/recipe", help="run folder (never commit it)")
     p.add_argument("--name", default="verity-resnet50", help="model name stored in the checkpoint")
     p.add_argument("--sources", default="", help="comma-separated sources to train on (default: all trainable)")
-    p.add_argument("--repeat", type=_repeat, default={"unsplash-gemini": 4},
-                   help="list a source's training images this many times, e.g. unsplash-gemini=4 (each "
-                   "listing is another random native crop)")
     p.add_argument("--val-per-class", type=int, default=150, help="validation images per source and class (0: all)")
     p.add_argument("--input-size", type=int, default=32, help="tile side the model sees, native pixels")
     p.add_argument("--train-crop", type=int, default=0, help="training crop side (default: input size)")
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: no limit)")
+    p.add_argument("--max-steps", type=int, default=0, help="stop training after this many steps (0: no limit)")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup-epochs", type=float, default=0.05)
-    p.add_argument("--jpeg-prob", type=float, default=0.0, help="JPEG re-compression augmentation probability")
+    p.add_argument("--jpeg-prob", type=float, default=jpeg_prob, help="JPEG re-compression augmentation probability")
     p.add_argument("--num-workers", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-tiles", type=int, default=16, help="tiles per test image")
@@ -78,7 +88,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--input-representation", choices=("rgb", "npr"), default="rgb",
                    help="what the network sees: the pixels (rgb) or their neighbouring-pixel residual "
                         "(npr, Tan et al. 2024)")
-    p.add_argument("--stem", choices=("imagenet", "small"), default="imagenet",
+    p.add_argument("--stem", choices=("imagenet", "small"), default=stem,
                    help="first layers: ImageNet's 7x7/2 + max-pool, or a 3x3/1 convolution without pooling "
                         "for small tiles (16x the compute; layer4 keeps a 4 x 4 map on 32 px)")
     p.add_argument("--train-precision", choices=("auto", "fp32", "bf16"), default="auto",
@@ -86,7 +96,37 @@ def add_parser(sub: Any) -> None:
                    "ml.train.CPU_AUTO_BF16 says (benchmarks/bf16_training.md). The card records what ran")
     p.add_argument("--machine", default="", help="machine description for the model card")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "recipe", help="train one stage: from a shared/data-style folder, evaluate it per source and write "
+        "its model card",
+        description="Trains on every source with a train split (sources whose images are all `test` are "
+        "held out and only evaluated), calibrates on validation, evaluates each source's test split with "
+        "tiled inference, measures robustness under a re-share chain and the file-level shortcut, and "
+        "writes OUT/model.pt with its model card (OUT/model_card.json, .md; also inside model.pt).")
+    _shared_options(p, jpeg_prob=0.0, stem="imagenet")
+    p.add_argument("--repeat", type=_repeat, default={"unsplash-gemini": 4},
+                   help="list a source's training images this many times, e.g. unsplash-gemini=4 (each "
+                   "listing is another random native crop)")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--lr", type=float, default=1e-3)
     p.set_defaults(func=_cmd_recipe)
+
+    from .recipe_chain import SERVED_CHAIN, SERVED_STEM
+
+    stages = "; ".join(f"{s.name}: {s.epochs} epochs, lr {s.lr:g}, repeat "
+                       f"{','.join(f'{k}={v}' for k, v in s.repeat.items()) or '-'}" for s in SERVED_CHAIN)
+    p = sub.add_parser(
+        "served-recipe", help="train the served model (what `make model` runs): the recipe's stages in a "
+        "chain, kept on validation",
+        description=f"The recipe run as a chain of stages ({stages}), each starting from the checkpoint kept "
+        "before it; a stage is kept only if its pooled validation ROC-AUC beats that checkpoint. Intermediate "
+        "stages evaluate a sample of the test splits; the served one gets the full evaluation and is written "
+        "to OUT/model.pt with its card (stage folders under OUT, the chain's record in OUT/chain.json).")
+    _shared_options(p, jpeg_prob=0.5, stem=SERVED_STEM)
+    p.set_defaults(func=_cmd_served_recipe)
 
 
 def _cmd_precision_check(args: argparse.Namespace) -> None:

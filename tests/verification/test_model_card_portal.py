@@ -30,6 +30,14 @@ def _card(name: str) -> ModelCard:
                     "results": {"cifake": {"clean": {"accuracy": 0.91}, "reshared": {"accuracy": 0.8}}}},
         shortcut_baseline={"cifake": {"accuracy": 0.52, "roc_auc": 0.534}},
         known_limits={"not_trained_on": ["commons-zimage", "Midjourney"], "notes": ["32 px tiles"]},
+        recipe={"command": "python -m ml served-recipe", "chain": {
+            "rule": "kept if it beats", "served_stage": "ft", "stages": [
+                {"stage": "base", "epochs": 5, "lr": 0.001, "val_roc_auc": 0.929, "training_cpu_seconds": 997,
+                 "kept": True},
+                {"stage": "ft", "epochs": 3, "lr": 0.0003, "val_roc_auc": 0.938, "training_cpu_seconds": 883,
+                 "kept": True},
+                {"stage": "ft2", "epochs": 3, "lr": 0.0002, "val_roc_auc": 0.931, "training_cpu_seconds": 1258,
+                 "kept": False}]}},
         precision={"verified": ["bf16"], "tolerances": {"verdict_agreement": 0.995, "mean_abs_dp": 0.01,
                                                         "accuracy_points": 0.3},
                    "results": {"bf16": {"checked": True, "passes": True, "per_source": {"cifake": {
@@ -116,6 +124,11 @@ def test_the_models_page_and_the_api_show_the_model_card(client, crew, db, model
     assert "MIT (dataset authors)" in page and "Held out, never trained on: commons-zimage" in page
     assert 'data-source="commons-zimage"' in page and "0.534" in page  # the shortcut beside the model
     assert "Midjourney" in page
+    # How it was trained: the chain of stages, the losing one shown as not kept.
+    chain = page[page.index("<table class=\"list\" data-chain>"):]
+    chain = chain[:chain.index("</table>")]
+    assert "Served: ft." in chain
+    assert "<td>ft2</td><td>3</td><td>0.0002</td><td>0.931</td><td>1258</td><td>no</td>" in chain
     assert "may serve this model at bf16" in page and "0.0007" in page and "not checked: no calibration data" in page
     from rest_framework.test import APIClient
 
