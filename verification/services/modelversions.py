@@ -74,7 +74,8 @@ def model_version_install(*, checkpoint: str | Path, note: str, actor: User | No
     with the same file (SHA-256) is already registered, that version is activated again."""
     path = Path(checkpoint).resolve()
     if not path.is_file():
-        raise VerityError(f"Checkpoint not found: {path}. Make one with `make model` (or `python -m ml served-recipe`).")
+        raise VerityError(f"Checkpoint not found: {path}. Make one with `make model` "
+                          "(or `python -m ml served-recipe`).")
     digest = file_sha256(path)
     existing = ModelVersion.objects.filter(checkpoint_sha256=digest).first()
     if existing is None:
