@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .modelcard import CARD_FILE, ModelCard, read_card
+from .modelcard import ModelCard
 from .recipe import RecipeConfig, attach_card, finish_recipe, run_recipe, training_samples
 
 CHAIN_FILE = "chain.json"
@@ -67,33 +67,35 @@ def run_chain(base: RecipeConfig, stages: tuple[Stage, ...] = SERVED_CHAIN, *, c
         raise ValueError("a chain needs at least one stage")
     out = Path(base.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    kept: tuple[Path, float | None, RecipeConfig, ModelCard] | None = None
+    kept: tuple[int, Path, float | None, RecipeConfig, ModelCard] | None = None  # stage index first
     start = base.init_checkpoint
     records: list[dict[str, Any]] = []
     for i, stage in enumerate(stages):
         last = i == len(stages) - 1
-        quick = {} if last else {
-            "eval_per_class": min(base.eval_per_class or SAMPLE_EVAL[0], SAMPLE_EVAL[0]),
-            "robustness_per_class": min(base.robustness_per_class, SAMPLE_EVAL[1]), "check_precisions": False}
         cfg = replace(base, out_dir=str(out / stage.name), epochs=stage.epochs, lr=stage.lr,
-                      repeat=dict(stage.repeat), init_checkpoint=start, **quick)  # type: ignore[arg-type]
+                      repeat=dict(stage.repeat), init_checkpoint=start,
+                      eval_per_class=base.eval_per_class if last else min(base.eval_per_class or SAMPLE_EVAL[0],
+                                                                           SAMPLE_EVAL[0]),
+                      robustness_per_class=(base.robustness_per_class if last
+                                            else min(base.robustness_per_class, SAMPLE_EVAL[1])),
+                      check_precisions=base.check_precisions and last)
         log(f"Stage {stage.name} ({i + 1}/{len(stages)}): {stage.epochs} epochs, lr {stage.lr:g}, "
             f"repeat {stage.repeat or '-'}, from {start or 'scratch'}.")
         ckpt, card = run_recipe(cfg, command=f"{command} [stage {stage.name}]".strip(), machine=machine,
                                 show_bar=show_bar, log=log)
         auc = val_roc_auc(card)
-        keep = keeps(auc, kept[1] if kept else None)
+        keep = keeps(auc, kept[2] if kept else None)
         records.append({"stage": stage.name, "epochs": stage.epochs, "lr": stage.lr, "repeat": dict(stage.repeat),
                         "started_from": str(start) if start else None, "checkpoint": str(ckpt),
                         "val_roc_auc": auc, "val_accuracy": card.calibration.get("val_accuracy"),
                         "training_cpu_seconds": card.recipe.get("training_cpu_seconds"), "kept": keep})
         log(f"Stage {stage.name}: validation ROC-AUC {auc} -> {'kept' if keep else 'not kept'}.")
         if keep:
-            kept = (ckpt, auc, cfg, card)
+            kept = (i, ckpt, auc, cfg, card)
             start = str(ckpt)
     assert kept is not None  # the first stage is always kept
-    ckpt, _, cfg, card = kept
-    if cfg.out_dir != str(out / stages[-1].name):
+    index, ckpt, _, cfg, card = kept
+    if index != len(stages) - 1:
         # An earlier stage won: it was evaluated on a sample only, so evaluate it in full now.
         full = replace(cfg, eval_per_class=base.eval_per_class, robustness_per_class=base.robustness_per_class,
                        check_precisions=base.check_precisions)
@@ -104,7 +106,7 @@ def run_chain(base: RecipeConfig, stages: tuple[Stage, ...] = SERVED_CHAIN, *, c
                              command=card.recipe.get("command", ""), machine=machine, log=log)
     served = out / "model.pt"
     shutil.copy2(ckpt, served)
-    lineage = [r for r in records if r["kept"]]
+    lineage = [r for r in records if r["kept"]]  # the served stage is the last of them
     card.recipe["chain"] = {"rule": "a stage is kept if its pooled validation ROC-AUC beats the checkpoint it "
                                     "started from", "stages": records, "served_stage": lineage[-1]["stage"],
                             "training_cpu_seconds_of_served_lineage": _sum(r["training_cpu_seconds"] for r in lineage)}
@@ -112,7 +114,7 @@ def run_chain(base: RecipeConfig, stages: tuple[Stage, ...] = SERVED_CHAIN, *, c
     attach_card(served, card, verified_precisions=(card.precision or {}).get("verified"))
     (out / CHAIN_FILE).write_text(json.dumps(card.recipe["chain"], indent=2))
     log(f"Served: stage {lineage[-1]['stage']} -> {served}")
-    return served, read_card(out / CARD_FILE)
+    return served, card
 
 
 def _sum(values: Any) -> float | None:
