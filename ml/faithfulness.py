@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageFilter
 
 from .predict import Predictor
-from .preprocess import to_tensor
+from .preprocess import to_batch
 
 FEATURE_STRIDE = 32  # ResNet50's layer4 sees the input at 1/32 resolution
 
@@ -77,7 +77,7 @@ def blur_region(crop: Image.Image, mask: np.ndarray, sigma: float, blurred: np.n
 
 def log_odds(predictor: Predictor, crops: Sequence[Image.Image], indices: Sequence[int]) -> np.ndarray:
     """Calibrated log-odds of class ``indices[i]`` against the other class, for each crop."""
-    batch = torch.stack([to_tensor(c, predictor.meta.preprocess) for c in crops])
+    batch = to_batch(crops, predictor.meta.preprocess)
     with torch.inference_mode():
         logits = predictor.model(batch.to(predictor.device, memory_format=torch.channels_last)).float().cpu()
     chosen = np.asarray(indices)

@@ -31,7 +31,7 @@ from .errors import MLError
 from .explain import ClassTarget, DecisionTarget, GradCamExplainer
 from .imageio import DEFAULT_MAX_PIXELS, decode_image
 from .precision import calibration_batches, prepare
-from .preprocess import CropBox, to_tensor
+from .preprocess import CropBox, to_batch
 from .tilebatch import choose_tile_batch
 from .tiling import DEFAULT_RULE, aggregate, cut_tiles, decisive_tile, plan_tiles
 
@@ -103,8 +103,8 @@ class Predictor:
             rgb = im.convert("RGB")
             plan = plan_tiles(rgb.width, rgb.height, size, self.max_tiles)
             per_image.append(list(zip(cut_tiles(rgb, plan), plan.boxes)))
-        tensors = [to_tensor(crop, self.meta.preprocess) for tiles in per_image for crop, _ in tiles]
-        batch = torch.stack(tensors).to(self.device, memory_format=torch.channels_last)
+        crops = [crop for tiles in per_image for crop, _ in tiles]
+        batch = to_batch(crops, self.meta.preprocess).to(self.device, memory_format=torch.channels_last)
         return batch, per_image
 
     def _p_ai(self, logits: torch.Tensor) -> np.ndarray:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import io
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from PIL import Image, ImageFilter
 from torchvision.transforms import functional as TF
@@ -88,9 +90,28 @@ def tile_crops(im: Image.Image, size: int, max_tiles: int) -> list[tuple[Image.I
             for b in tile_grid(im.width, im.height, size, max_tiles)]
 
 
+def _normalise(pixels: torch.Tensor, config: PreprocessConfig) -> torch.Tensor:
+    """uint8 pixels (..., 3, H, W) to the model's input: scaled to [0, 1], then standardised per
+    channel with ``config``'s mean and std (the one place this rule is written)."""
+    t = pixels.float().div_(255.0)
+    shape = (3, 1, 1)
+    return t.sub_(torch.tensor(config.mean).view(shape)).div_(torch.tensor(config.std).view(shape))
+
+
 def to_tensor(im: Image.Image, config: PreprocessConfig) -> torch.Tensor:
-    t = TF.pil_to_tensor(im).float().div_(255.0)
-    return TF.normalize(t, list(config.mean), list(config.std))
+    """One image as a normalised 3 x H x W tensor (training and single images)."""
+    return _normalise(TF.pil_to_tensor(im), config)
+
+
+def to_batch(crops: Sequence[Image.Image], config: PreprocessConfig) -> torch.Tensor:
+    """Equally sized crops as one normalised N x 3 x H x W batch in channels_last layout (the
+    layout the model runs in), equal to stacking :func:`to_tensor` of each crop. The pixels are
+    stacked once as N x H x W x 3 bytes, which is channels_last already: no per-crop tensor, no
+    layout copy (about a third of the per-tile cost of stacking ``to_tensor`` results)."""
+    if not crops:
+        raise ValueError("to_batch needs at least one crop")
+    pixels = np.stack([np.asarray(c.convert("RGB"), dtype=np.uint8) for c in crops])
+    return _normalise(torch.from_numpy(pixels).permute(0, 3, 1, 2), config)
 
 
 def eval_transform(im: Image.Image, config: PreprocessConfig) -> tuple[torch.Tensor, Image.Image, CropBox]:

@@ -39,7 +39,7 @@ from .calibration import choose_threshold, fit_rule_temperature
 from .config import PreprocessConfig
 from .faithfulness import blur_region, random_blob_mask, top_mask
 from .predict import Predictor
-from .preprocess import CropBox, to_tensor
+from .preprocess import CropBox, to_batch
 from .tiling import (
     DEFAULT_MAX_TILES,
     DEFAULT_RULE,
@@ -115,8 +115,7 @@ def tile_forward(model: torch.nn.Module, preprocess: PreprocessConfig, device: t
     cams: list[np.ndarray] = []
     try:
         for start in range(0, len(crops), max(1, chunk)):
-            batch = torch.stack([to_tensor(c, pre) for c in crops[start:start + chunk]])
-            batch = batch.to(device, memory_format=torch.channels_last)
+            batch = to_batch(crops[start:start + chunk], pre).to(device, memory_format=torch.channels_last)
             with torch.inference_mode():
                 logits = model(batch).float().cpu()
                 margins.append((logits[:, 1] - logits[:, 0]).numpy())
