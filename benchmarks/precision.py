@@ -107,10 +107,12 @@ def loop_section(checkpoint: Path, args: argparse.Namespace, calibration: Any) -
     return out
 
 
-def _test_samples(limit_cifake: int) -> dict[str, list[Any]]:
+def _test_samples(limit_cifake: int, split: str = "test") -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {}
     for source in ("cifake", "unsplash-gemini", "commons-zimage"):
-        samples = [s for s in load_samples(SHARED / source) if s.split == "test"]
+        samples = [s for s in load_samples(SHARED / source) if s.split == split]
+        if not samples:
+            continue
         if source == "cifake" and limit_cifake and len(samples) > limit_cifake:
             samples = samples[::len(samples) // limit_cifake][:limit_cifake]
         out[source] = samples
@@ -137,14 +139,70 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
     return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
 
 
+RECHECK = "int8_recheck"  # int8 with the fp32 recheck at the threshold (band: --int8-recheck)
+
+
 def _predictors(checkpoint: Path, args: argparse.Namespace) -> dict[str, Predictor]:
-    """fp32 and each asked-for precision, each checked to be served as asked (no silent fallback)."""
-    predictors = {p: Predictor(checkpoint, device="cpu", precision=p,
-                               calibration_data=args.calibration_data if p == "int8" else None)
-                  for p in ["fp32", *[q for q in args.precisions if q != "fp32"]]}
-    for p, pred in predictors.items():
-        assert pred.precision.precision == p, pred.precision.to_dict()
+    """fp32 and each asked-for precision, each checked to be served as asked (no silent fallback).
+    ``int8`` is int8 alone; ``int8_recheck`` int8 with the fp32 recheck within ``--int8-recheck``."""
+    predictors = {}
+    for p in ["fp32", *[q for q in args.precisions if q != "fp32"]]:
+        served = "int8" if p == RECHECK else p
+        predictors[p] = Predictor(checkpoint, device="cpu", precision=served,
+                                  calibration_data=args.calibration_data if served == "int8" else None,
+                                  recheck_log_odds=args.int8_recheck if p == RECHECK else 0.0)
+        assert predictors[p].precision.precision == served, predictors[p].precision.to_dict()
+        assert (predictors[p].reference is not None) == (p == RECHECK and args.int8_recheck > 0)
     return predictors
+
+
+def _log_odds(p: np.ndarray) -> np.ndarray:
+    q = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1 - 1e-12)
+    return np.log(q / (1 - q))
+
+
+def recheck_band_section(checkpoint: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """How far int8 moves each validation image's calibrated log-odds from fp32's on the served
+    path (no recheck), per source and pooled: the distribution the recheck band is read from."""
+    ref = Predictor(checkpoint, device="cpu", precision="fp32")
+    low = Predictor(checkpoint, device="cpu", precision="int8", calibration_data=args.calibration_data,
+                    recheck_log_odds=0.0)
+    assert low.precision.precision == "int8", low.precision.to_dict()
+    threshold = ref.meta.threshold
+    out: dict[str, Any] = {"split": "val", "threshold": threshold, "sources": {}}
+    pooled: list[np.ndarray] = []
+    near: dict[str, list[np.ndarray]] = {"fp32": [], "int8": []}
+    for source, samples in _test_samples(0, split="val").items():
+        if source == "commons-zimage":
+            continue  # never trained on and has no validation split; listed only if it had one
+        zs: dict[str, list[float]] = {"fp32": [], "int8": []}
+        for i in range(0, len(samples), args.agreement_batch):
+            chunk = [decode_image(s.read_bytes()).convert("RGB") for s in samples[i:i + args.agreement_batch]]
+            for name, pred in (("fp32", ref), ("int8", low)):
+                got = analyse(pred, chunk, max_tiles=args.max_tiles, explain=False, check_faithfulness=False)
+                zs[name] += [x.probability_ai for x in got]
+        z32, z8 = _log_odds(np.array(zs["fp32"])), _log_odds(np.array(zs["int8"]))
+        d = np.abs(z8 - z32)
+        pooled.append(d)
+        for name, z in (("fp32", z32), ("int8", z8)):
+            near[name].append(np.abs(z - _log_odds(np.array([threshold]))[0]))
+        flips = int(((np.array(zs["int8"]) >= threshold) != (np.array(zs["fp32"]) >= threshold)).sum())
+        out["sources"][source] = {"n": len(samples), "flips": flips,
+                                  **{f"abs_dz_p{q}": float(np.percentile(d, q)) for q in (50, 90, 99, 99.9)},
+                                  "abs_dz_max": float(d.max())}
+        _log(f"recheck band {source}: " + json.dumps(out["sources"][source]))
+    d = np.concatenate(pooled)
+    dist8 = np.concatenate(near["int8"])
+    out["pooled"] = {"n": int(len(d)), **{f"abs_dz_p{q}": float(np.percentile(d, q)) for q in (50, 90, 99, 99.9)},
+                     "abs_dz_max": float(d.max())}
+    # The registered rule (precision.md, eighth session): the 99th percentile, rounded up to 0.01.
+    band = float(np.ceil(np.percentile(d, 99) * 100) / 100)
+    out["band_rule"] = "99th percentile of pooled |dz|, rounded up to 0.01"
+    out["band"] = band
+    out["share_of_images_within_band"] = float((dist8 < band).mean())
+    ref.close()
+    low.close()
+    return out
 
 
 def _agreement(ref_p: np.ndarray, q: np.ndarray, y: np.ndarray, threshold: float,
@@ -215,6 +273,7 @@ def served_agreement_section(checkpoint: Path, args: argparse.Namespace) -> dict
         flat_equal = {p: 0 for p in corrs}
         tiles = 0
         t_spent = {p: 0.0 for p in predictors}
+        rechecked = {p: 0 for p in predictors if predictors[p].reference is not None}
         for i in range(0, len(samples), args.agreement_batch):
             chunk = [decode_image(s.read_bytes()).convert("RGB") for s in samples[i:i + args.agreement_batch]]
             got = {}
@@ -224,6 +283,8 @@ def served_agreement_section(checkpoint: Path, args: argparse.Namespace) -> dict
                 t_spent[p] += time.perf_counter() - t
                 probs[p] += [x.probability_ai for x in got[p]]
             tiles += sum(len(x.boxes) for x in got["fp32"])
+            for p in rechecked:
+                rechecked[p] += sum(x.rechecked for x in got[p])
             for p in corrs:
                 for ref, var in zip(got["fp32"], got[p]):
                     assert ref.heatmap is not None and var.heatmap is not None
@@ -237,6 +298,8 @@ def served_agreement_section(checkpoint: Path, args: argparse.Namespace) -> dict
                                "accuracy_fp32": float(((ref_p >= threshold) == y).mean()), "seconds": t_spent}
         for p in corrs:
             src[p] = _agreement(ref_p, np.array(probs[p]), y, threshold, corrs[p], flat_equal[p])
+            if p in rechecked:
+                src[p]["rechecked_images"] = rechecked[p]
         out["sources"][source] = src
         _log(f"served agreement {source}: " + json.dumps({k: v for k, v in src.items() if k != 'seconds'}))
     for pred in predictors.values():
@@ -292,6 +355,9 @@ def main() -> int:
     ap.add_argument("--int8-float-modules", default="",
                     help="comma-separated positions in the backbone Sequential (0-3 stem, 4-7 layer1-layer4, "
                          "e.g. 7 or 7.2) left in fp32 besides ml.precision's defaults: a measurement, not served")
+    ap.add_argument("--int8-recheck", type=float, default=precision.INT8_RECHECK_LOG_ODDS,
+                    help="int8_recheck: the band in log-odds around the threshold judged again in fp32 "
+                         "(default: the served ml.precision.INT8_RECHECK_LOG_ODDS)")
     ap.add_argument("--tiles", type=int, default=48, help="max tiles for the 12 MP photo")
     ap.add_argument("--tile-rounds", type=int, default=2)
     args = ap.parse_args()
@@ -340,6 +406,7 @@ def main() -> int:
     for name, fn in (("loop", lambda: loop_section(checkpoint, args, calibration)),
                      ("agreement", lambda: agreement_section(checkpoint, args)),
                      ("served_agreement", lambda: served_agreement_section(checkpoint, args)),
+                     ("recheck_band", lambda: recheck_band_section(checkpoint, args)),
                      ("tiles", lambda: tiles_section(checkpoint, args))):
         if name not in sections:
             continue

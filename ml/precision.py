@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import statistics
 import time
 import warnings
@@ -232,6 +233,25 @@ INT8_FULL_RANGE = False
 # 4.3x). Names are positions in ``_backbone``'s Sequential.
 INT8_FLOAT_STEM = True
 _STEM_MODULES = ("0", "1", "2")
+
+
+# int8 decides only away from the threshold. An image whose calibrated log-odds under int8 lie
+# within this distance of the threshold's is judged again by the fp32 model, whose verdict stands:
+# int8's error moves an image's log-odds by a few hundredths on average but its verdicts flipped
+# only there (benchmarks/precision.md, seventh session: 13 of 2,344 test images, all at the
+# threshold). The band is measured on validation (precision.md, eighth session); 0 turns it off.
+INT8_RECHECK_LOG_ODDS = 0.0
+
+
+def near_threshold(probability: float, threshold: float, band: float) -> bool:
+    """Whether a calibrated ``probability`` lies within ``band`` (in log-odds) of ``threshold``:
+    the images a low precision leaves to the fp32 model."""
+    if band <= 0:
+        return False
+    eps = 1e-12
+    p = min(max(float(probability), eps), 1 - eps)
+    t = min(max(float(threshold), eps), 1 - eps)
+    return abs(math.log(p / (1 - p)) - math.log(t / (1 - t))) < band
 
 
 def int8_qconfig_mapping(full_range: bool | None = None, float_stem: bool | None = None) -> Any:

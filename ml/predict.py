@@ -30,7 +30,7 @@ from .device import select_device
 from .errors import MLError
 from .explain import ClassTarget, DecisionTarget, GradCamExplainer
 from .imageio import DEFAULT_MAX_PIXELS, decode_image
-from .precision import calibration_batches, prepare
+from .precision import INT8_RECHECK_LOG_ODDS, calibration_batches, near_threshold, prepare
 from .preprocess import CropBox, to_batch
 from .tilebatch import choose_tile_batch
 from .tiling import DEFAULT_RULE, aggregate, cut_tiles, decisive_tile, plan_tiles
@@ -52,7 +52,8 @@ class Prediction:
 
 class Predictor:
     def __init__(self, checkpoint: str | Path, *, device: str = "auto", max_tiles: int = 1,
-                 precision: str = "fp32", calibration_data: str | Path | None = None) -> None:
+                 precision: str = "fp32", calibration_data: str | Path | None = None,
+                 recheck_log_odds: float | None = None) -> None:
         if max_tiles < 1:
             raise MLError("max_tiles must be at least 1 (1: one centre crop per image).")
         self.checkpoint_path = Path(checkpoint)
@@ -68,9 +69,14 @@ class Predictor:
         # bf16/int8 on the matrix units, Grad-CAM's cut kept in fp32 (ml/precision.py).
         calibration = (None if not calibration_data else
                        lambda: calibration_batches(calibration_data, meta.preprocess))
+        reference = self.model
         self.model, self.precision = prepare(self.model, self.device, precision,
                                              input_size=meta.preprocess.input_size, calibration=calibration,
                                              verified=meta.verified_precisions)
+        # int8 leaves the images at its threshold to the fp32 model (ml.precision.INT8_RECHECK_LOG_ODDS).
+        band = INT8_RECHECK_LOG_ODDS if recheck_log_odds is None else recheck_log_odds
+        self.recheck_log_odds = band if self.precision.precision == "int8" and band > 0 else 0.0
+        self.reference: torch.nn.Module | None = reference if self.recheck_log_odds > 0 else None
         self.max_tiles = max_tiles
         self.tile_batch_ms: dict[int, float] = {}  # ms per tile of each batch measured by tile_batch()
         self._explainer: GradCamExplainer | None = None
@@ -109,6 +115,33 @@ class Predictor:
 
     def _p_ai(self, logits: torch.Tensor) -> np.ndarray:
         return torch.softmax(logits / self.meta.temperature, dim=1)[:, 1].numpy()
+
+    def rechecks(self, probabilities: Sequence[float]) -> list[int]:
+        """Indices of the images (by their calibrated p(AI) at this precision) the fp32 reference
+        judges again: none unless this predictor runs int8 with a recheck band."""
+        if self.reference is None:
+            return []
+        return [i for i, p in enumerate(probabilities)
+                if near_threshold(p, self.meta.threshold, self.recheck_log_odds)]
+
+    def _recheck_logits(self, batch: torch.Tensor, per_image: list[list[tuple[Image.Image, CropBox]]],
+                        logits: torch.Tensor) -> torch.Tensor:
+        """``logits`` with the tiles of the images near the threshold replaced by the fp32 model's."""
+        spans, start = [], 0
+        for tiles in per_image:
+            spans.append((start, len(tiles)))
+            start += len(tiles)
+        margins = (logits[:, 1] - logits[:, 0]).numpy()
+        near = self.rechecks([aggregate(margins[s:s + n], self.meta.temperature, DEFAULT_RULE) for s, n in spans])
+        if not near:
+            return logits
+        rows = [s + k for i in near for s, n in [spans[i]] for k in range(n)]
+        assert self.reference is not None
+        with torch.inference_mode():
+            redone = self.reference(batch[rows]).float().cpu()
+        logits = logits.clone()
+        logits[rows] = redone
+        return logits
 
     def _decide(self, logits: torch.Tensor, per_image: list[list[tuple[Image.Image, CropBox]]]
                 ) -> list[tuple[float, int, int]]:
@@ -150,6 +183,7 @@ class Predictor:
         t1 = time.perf_counter()
         with torch.inference_mode():
             logits = self.model(batch).float().cpu()
+        logits = self._recheck_logits(batch, per_image, logits)
         t2 = time.perf_counter()
         tile_p = self._p_ai(logits)
         return self._predictions(self._decide(logits, per_image), tile_p, per_image,
@@ -166,12 +200,21 @@ class Predictor:
             self._explainer = GradCamExplainer(self.model)
         if all(len(t) == 1 for t in per_image):
             target = DecisionTarget(self.meta.temperature, self.meta.threshold)
-            maps, logits = self._explainer(batch, [target] * len(images))
+            maps, first = self._explainer(batch, [target] * len(images))
+            logits = self._recheck_logits(batch, per_image, first)
             tile_p = self._p_ai(logits)
             decisions = self._decide(logits, per_image)
+            # A verdict the fp32 recheck turned: explain the verdict that stands.
+            before = self._p_ai(first) >= self.meta.threshold
+            turned = [i for i, (_, lab, _) in enumerate(decisions) if lab != int(before[i])]
+            if turned:
+                redone, _ = self._explainer(batch[turned], [ClassTarget(decisions[i][1], self.meta.temperature)
+                                                            for i in turned])
+                maps[turned] = redone
         else:
             with torch.inference_mode():
                 logits = self.model(batch).float().cpu()
+            logits = self._recheck_logits(batch, per_image, logits)
             tile_p = self._p_ai(logits)
             decisions = self._decide(logits, per_image)
             reps = batch[[rep for _, _, rep in decisions]]

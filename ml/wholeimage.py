@@ -73,6 +73,7 @@ class WholeImagePrediction:
     heatmap_scale: float = 0.0  # the log-odds share that maps to 1.0 (ml.heatmaps.FULL_SCALE_LOG_ODDS)
     faithfulness: dict[str, Any] | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    rechecked: bool = False  # judged again by the fp32 model: int8's verdict lay at the threshold
 
     def tiles_json(self) -> list[dict[str, Any]]:
         return [{"box": [b.left, b.top, b.width, b.height], "probability_ai": round(p, 6)}
@@ -170,6 +171,8 @@ def analyse(predictor: Predictor, images: Sequence[Image.Image], *, max_tiles: i
     t1 = time.perf_counter()
     margins, cams = tile_forward(predictor.model, meta.preprocess, predictor.device, crops, chunk=chunk,
                                  with_cams=explain)
+    t_recheck = time.perf_counter()
+    rechecked = _recheck(predictor, plans, crops, margins, cams, rule=rule, chunk=chunk)
     t2 = time.perf_counter()
     out: list[WholeImagePrediction] = []
     checks: list[tuple[int, float, list[Image.Image] | None]] = []
@@ -205,27 +208,61 @@ def analyse(predictor: Predictor, images: Sequence[Image.Image], *, max_tiles: i
         start += n
     t3 = time.perf_counter()
     if checks:
-        variants = [v for _, _, vs in checks if vs is not None for v in vs]
-        vz = (tile_forward(predictor.model, meta.preprocess, predictor.device, variants, chunk=chunk,
-                           with_cams=False)[0] if variants else np.empty(0))
-        j = 0
+        # Each image's variants through the model that judged it (the fp32 reference for a recheck).
+        vz: dict[int, np.ndarray] = {}
+        for model, mine in ((predictor.model, [c for c in checks if c[0] not in rechecked]),
+                            (predictor.reference, [c for c in checks if c[0] in rechecked])):
+            variants = [v for _, _, vs in mine if vs is not None for v in vs]
+            if model is None or not variants:
+                continue
+            z = tile_forward(model, meta.preprocess, predictor.device, variants, chunk=chunk, with_cams=False)[0]
+            j = 0
+            for i, _, vs in mine:
+                if vs is not None:
+                    vz[i], j = z[j:j + len(vs)], j + len(vs)
         for i, sign, vs in checks:
             if vs is None:  # a flat map ranks nothing: it cannot point at evidence
                 out[i].faithfulness = {"faithful": False, "flat": True, "tile": out[i].decisive}
                 continue
             ref = margins[firsts[i] + out[i].decisive]
-            got = faithfulness_verdict(np.concatenate([[ref], vz[j:j + len(vs)]]), sign, meta.temperature)
+            got = faithfulness_verdict(np.concatenate([[ref], vz[i]]), sign, meta.temperature)
             out[i].faithfulness = {**got, "tile": out[i].decisive, "fraction": FAITHFUL_FRACTION}
-            j += len(vs)
     t4 = time.perf_counter()
     per = len(images) or 1
-    timings = {"tiling": (t1 - t0) * 1e3 / per, "inference_gradcam": (t2 - t1) * 1e3 / per,
+    timings = {"tiling": (t1 - t0) * 1e3 / per, "inference_gradcam": (t_recheck - t1) * 1e3 / per,
                "stitching": (t3 - t2) * 1e3 / per}
     if checks:
         timings["faithfulness"] = (t4 - t3) * 1e3 / per
-    for pred in out:
+    if predictor.reference is not None:  # int8 with the fp32 recheck at the threshold
+        timings["recheck_fp32"] = (t2 - t_recheck) * 1e3 / per
+    for i, pred in enumerate(out):
         pred.timings_ms = dict(timings)
+        pred.rechecked = i in rechecked
     return out
+
+
+def _recheck(predictor: Predictor, plans: Sequence[TilePlan], crops: Sequence[Image.Image], margins: np.ndarray,
+             cams: np.ndarray | None, *, rule: str, chunk: int) -> set[int]:
+    """Judge the images whose low-precision verdict lies at the threshold again with the fp32
+    reference (``Predictor.rechecks``), replacing their tiles' margins and maps in place; returns
+    their indices."""
+    if predictor.reference is None:
+        return set()
+    spans, start = [], 0
+    for plan in plans:
+        spans.append((start, len(plan.boxes)))
+        start += len(plan.boxes)
+    t = predictor.meta.temperature
+    near = predictor.rechecks([aggregate(margins[s:s + n], t, rule) for s, n in spans])
+    if not near:
+        return set()
+    rows = [s + k for i in near for s, n in [spans[i]] for k in range(n)]
+    z, maps = tile_forward(predictor.reference, predictor.meta.preprocess, predictor.device, [crops[r] for r in rows],
+                           chunk=chunk, with_cams=cams is not None)
+    margins[rows] = z
+    if cams is not None and maps is not None:
+        cams[rows] = maps
+    return set(near)
 
 
 def image_margins(model: torch.nn.Module, preprocess: PreprocessConfig, device: torch.device,
