@@ -51,6 +51,10 @@ class Prediction:
 
 
 class Predictor:
+    # int8 with the fp32 recheck at the threshold (set in __init__; none by default).
+    reference: torch.nn.Module | None = None
+    recheck_log_odds: float = 0.0
+
     def __init__(self, checkpoint: str | Path, *, device: str = "auto", max_tiles: int = 1,
                  precision: str = "fp32", calibration_data: str | Path | None = None,
                  recheck_log_odds: float | None = None) -> None:
@@ -76,7 +80,7 @@ class Predictor:
         # int8 leaves the images at its threshold to the fp32 model (ml.precision.INT8_RECHECK_LOG_ODDS).
         band = INT8_RECHECK_LOG_ODDS if recheck_log_odds is None else recheck_log_odds
         self.recheck_log_odds = band if self.precision.precision == "int8" and band > 0 else 0.0
-        self.reference: torch.nn.Module | None = reference if self.recheck_log_odds > 0 else None
+        self.reference = reference if self.recheck_log_odds > 0 else None
         self.max_tiles = max_tiles
         self.tile_batch_ms: dict[int, float] = {}  # ms per tile of each batch measured by tile_batch()
         self._explainer: GradCamExplainer | None = None
