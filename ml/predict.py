@@ -120,26 +120,26 @@ class Predictor:
     def _p_ai(self, logits: torch.Tensor) -> np.ndarray:
         return torch.softmax(logits / self.meta.temperature, dim=1)[:, 1].numpy()
 
-    def rechecks(self, probabilities: Sequence[float]) -> list[int]:
-        """Indices of the images (by their calibrated p(AI) at this precision) the fp32 reference
-        judges again: none unless this predictor runs int8 with a recheck band."""
+    def recheck_rows(self, margins: np.ndarray, counts: Sequence[int],
+                     rule: str = DEFAULT_RULE) -> tuple[list[int], list[int]]:
+        """The images the fp32 reference judges again, and their tiles' rows: ``margins`` holds the
+        tiles of consecutive images, ``counts[i]`` of image i. Those whose calibrated p(AI) under
+        ``rule`` lies within the recheck band of the threshold; none unless this predictor runs
+        int8 with a band."""
         if self.reference is None:
-            return []
-        return [i for i, p in enumerate(probabilities)
-                if near_threshold(p, self.meta.threshold, self.recheck_log_odds)]
+            return [], []
+        starts = np.cumsum([0, *counts[:-1]]).tolist()
+        near = [i for i, (s, n) in enumerate(zip(starts, counts))
+                if near_threshold(aggregate(margins[s:s + n], self.meta.temperature, rule),
+                                  self.meta.threshold, self.recheck_log_odds)]
+        return near, [starts[i] + k for i in near for k in range(counts[i])]
 
     def _recheck_logits(self, batch: torch.Tensor, per_image: list[list[tuple[Image.Image, CropBox]]],
                         logits: torch.Tensor) -> torch.Tensor:
         """``logits`` with the tiles of the images near the threshold replaced by the fp32 model's."""
-        spans, start = [], 0
-        for tiles in per_image:
-            spans.append((start, len(tiles)))
-            start += len(tiles)
-        margins = (logits[:, 1] - logits[:, 0]).numpy()
-        near = self.rechecks([aggregate(margins[s:s + n], self.meta.temperature, DEFAULT_RULE) for s, n in spans])
-        if not near:
+        _, rows = self.recheck_rows((logits[:, 1] - logits[:, 0]).numpy(), [len(t) for t in per_image])
+        if not rows:
             return logits
-        rows = [s + k for i in near for s, n in [spans[i]] for k in range(n)]
         assert self.reference is not None
         with torch.inference_mode():
             redone = self.reference(batch[rows]).float().cpu()

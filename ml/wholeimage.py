@@ -244,19 +244,11 @@ def analyse(predictor: Predictor, images: Sequence[Image.Image], *, max_tiles: i
 def _recheck(predictor: Predictor, plans: Sequence[TilePlan], crops: Sequence[Image.Image], margins: np.ndarray,
              cams: np.ndarray | None, *, rule: str, chunk: int) -> set[int]:
     """Judge the images whose low-precision verdict lies at the threshold again with the fp32
-    reference (``Predictor.rechecks``), replacing their tiles' margins and maps in place; returns
+    reference (``Predictor.recheck_rows``), replacing their tiles' margins and maps in place; returns
     their indices."""
-    if predictor.reference is None:
+    near, rows = predictor.recheck_rows(margins, [len(plan.boxes) for plan in plans], rule)
+    if not rows or predictor.reference is None:
         return set()
-    spans, start = [], 0
-    for plan in plans:
-        spans.append((start, len(plan.boxes)))
-        start += len(plan.boxes)
-    t = predictor.meta.temperature
-    near = predictor.rechecks([aggregate(margins[s:s + n], t, rule) for s, n in spans])
-    if not near:
-        return set()
-    rows = [s + k for i in near for s, n in [spans[i]] for k in range(n)]
     z, maps = tile_forward(predictor.reference, predictor.meta.preprocess, predictor.device, [crops[r] for r in rows],
                            chunk=chunk, with_cams=cams is not None)
     margins[rows] = z
