@@ -202,6 +202,13 @@ if VERITY_INFERENCE_PRECISION not in ("auto", "fp32", "bf16", "int8"):
     raise ImproperlyConfigured("VERITY_INFERENCE_PRECISION must be auto, fp32, bf16 or int8, "
                                f"not {VERITY_INFERENCE_PRECISION!r}.")
 VERITY_INT8_CALIBRATION_DATA = env_str("VERITY_INT8_CALIBRATION_DATA", "") or ""
+# int8 only: an image whose int8 verdict lies within this many log-odds of the threshold is judged
+# again by the fp32 model (0 turns the recheck off and frees the fp32 copy each worker keeps).
+# Unset: the band measured on validation, ml.precision.INT8_RECHECK_LOG_ODDS (benchmarks/precision.md).
+VERITY_INT8_RECHECK_LOG_ODDS: float | None = (
+    env_float("VERITY_INT8_RECHECK_LOG_ODDS", 0.0) if env_str("VERITY_INT8_RECHECK_LOG_ODDS", "") else None)
+if VERITY_INT8_RECHECK_LOG_ODDS is not None and VERITY_INT8_RECHECK_LOG_ODDS < 0:
+    raise ImproperlyConfigured("VERITY_INT8_RECHECK_LOG_ODDS must be 0 (off) or a positive number of log-odds.")
 # Model versions kept loaded per worker process (the active one and recently used re-run versions).
 VERITY_MODEL_CACHE_SIZE = env_int("VERITY_MODEL_CACHE_SIZE", 2)
 # A calibrated probability this close to the threshold is shown as "Uncertain", not as a verdict.

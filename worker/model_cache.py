@@ -45,7 +45,8 @@ def predictor_for(version: ModelVersion) -> tuple[ModelVersion, Predictor]:
             logger.info("loading model version %s from %s", version.name, version.checkpoint)
             predictor = Predictor(version.checkpoint, device=settings.VERITY_DEVICE or "auto",
                                   precision=settings.VERITY_INFERENCE_PRECISION,
-                                  calibration_data=settings.VERITY_INT8_CALIBRATION_DATA or None)
+                                  calibration_data=settings.VERITY_INT8_CALIBRATION_DATA or None,
+                                  recheck_log_odds=settings.VERITY_INT8_RECHECK_LOG_ODDS)
             logger.info("model version %s runs at %s", version.name, predictor.precision.to_dict())
             if predictor.checkpoint_sha256 != version.checkpoint_sha256:
                 predictor.close()

@@ -49,6 +49,31 @@ def test_int8_without_calibration_data_is_refused_with_what_to_set(fresh_cache, 
     assert fresh_cache.loaded_versions() == []
 
 
+@pytest.mark.slow  # FX quantisation traces all of ResNet50
+@pytest.mark.skipif("x86" not in precision.cpu_features().quantized_engines, reason="no x86 quantised engine")
+@pytest.mark.parametrize(("configured", "band"), [(None, precision.INT8_RECHECK_LOG_ODDS), (0.0, 0.0), (0.5, 0.5)])
+def test_the_int8_recheck_band_follows_the_setting(fresh_cache, active_version, settings, monkeypatch,
+                                                   configured, band):
+    """VERITY_INT8_RECHECK_LOG_ODDS: unset serves the measured band, 0 turns the recheck (and the fp32
+    copy each worker keeps for it) off."""
+    import torch
+
+    from ml import predict
+
+    monkeypatch.setattr(precision, "cpu_features", lambda: AMX)
+    torch.manual_seed(0)
+    monkeypatch.setattr(predict, "calibration_batches", lambda data, pre: [torch.randn(4, 3, 64, 64)])
+    settings.VERITY_DEVICE = "cpu"
+    settings.VERITY_INFERENCE_PRECISION = "int8"
+    settings.VERITY_INT8_CALIBRATION_DATA = "unused"
+    settings.VERITY_INT8_RECHECK_LOG_ODDS = configured
+    settings.VERITY_BATCH_SIZE = 1
+    _, predictor = fresh_cache.active_predictor()
+    assert predictor.precision.precision == "int8"
+    assert predictor.recheck_log_odds == band
+    assert (predictor.reference is not None) == (band > 0)
+
+
 @pytest.mark.parametrize(("device", "cuda", "expected"), [("auto", True, 48), ("cuda", True, 48),
                                                           ("cpu", True, 6), ("auto", False, 6)])
 def test_the_worker_batch_size_follows_the_device(settings, monkeypatch, device, cuda, expected):
@@ -98,3 +123,23 @@ def test_by_default_a_model_without_an_agreement_record_is_served_in_fp32(fresh_
     _, predictor = fresh_cache.active_predictor()
     assert predictor.precision.precision == "fp32"
     assert "no agreement with fp32 is recorded" in predictor.precision.reason
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", "None"), ("0", "0.0"), ("0.35", "0.35"), ("-1", None),
+                                                 ("wide", None)])
+def test_the_recheck_band_setting_is_read_from_the_environment(tmp_path, value, expected):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "from django.conf import settings; print(settings.VERITY_INT8_RECHECK_LOG_ODDS)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
+                            capture_output=True, text=True,
+                            env={**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings",
+                                 "VERITY_DATA_DIR": str(tmp_path), "VERITY_INT8_RECHECK_LOG_ODDS": value})
+    if expected is None:
+        assert result.returncode != 0 and "VERITY_INT8_RECHECK_LOG_ODDS" in result.stderr
+    else:
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == expected
