@@ -53,6 +53,7 @@ from .precision_check import check_precisions
 from .predict import Predictor
 from .shortcuts import feature_matrix, shortcut_classifiers
 from .splits import write_split_manifest
+from .tiling import DEFAULT_MAX_TILES
 from .train import train
 
 
@@ -160,8 +161,10 @@ class RecipeConfig:
     num_workers: int = 1
     seed: int = 0
     # Evaluation: tiles per image (native input_size tiles over the image, see ml.predict) and at
-    # most this many test images per source and class (0: all). Both bound the CPU time.
-    eval_tiles: int = 16
+    # most this many test images per source and class (0: all). The tile budget is the one the
+    # recipe calibrates at and the worker serves (VERITY_MAX_TILES), so the card describes what the
+    # portal does (it was 16 until 2026-11-29, below the 64 of calibration: benchmarks/detector.md 5m.3).
+    eval_tiles: int = DEFAULT_MAX_TILES
     eval_per_class: int = 0
     robustness_per_class: int = 50
     init_checkpoint: str | None = None
@@ -328,7 +331,8 @@ def precision_agreement(cfg: RecipeConfig, checkpoint: Path, samples: list[Sampl
                                            calibration_data=cfg.data if p == "int8" else None))
 
 
-def recheck_precisions(checkpoint: Path, data: str | Path, *, val_per_class: int = 150, eval_tiles: int = 16,
+def recheck_precisions(checkpoint: Path, data: str | Path, *, val_per_class: int = 150,
+                       eval_tiles: int = DEFAULT_MAX_TILES,
                        seed: int = 0, sources: tuple[str, ...] = (), record: bool = False) -> dict[str, Any]:
     """The recipe's precision check on an existing checkpoint, on the validation split the recipe
     would draw from ``data`` (``sources`` limits it). ``record``: write the result into the

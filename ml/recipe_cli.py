@@ -9,6 +9,8 @@ import platform
 import sys
 from typing import Any
 
+from .tiling import DEFAULT_MAX_TILES
+
 
 def _repeat(text: str) -> dict[str, int]:
     """``unsplash-gemini=4,other=2`` -> {"unsplash-gemini": 4, "other": 2}; "" -> {}."""
@@ -78,7 +80,8 @@ def _shared_options(p: Any, *, jpeg_prob: float, stem: str) -> None:
     p.add_argument("--jpeg-prob", type=float, default=jpeg_prob, help="JPEG re-compression augmentation probability")
     p.add_argument("--num-workers", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eval-tiles", type=int, default=16, help="tiles per test image")
+    p.add_argument("--eval-tiles", type=int, default=DEFAULT_MAX_TILES,
+                   help="tiles per test image (default: the budget the worker serves and the recipe calibrates at)")
     p.add_argument("--no-precision-check", action="store_true",
                    help="do not measure bf16/int8 agreement with fp32 on validation (then `auto` serves fp32)")
     p.add_argument("--eval-per-class", type=int, default=0, help="test images per source and class (0: all)")
@@ -155,7 +158,8 @@ def add_precision_check_parser(sub: Any) -> None:
     p.add_argument("--data", default="../shared/data", help="folder of sources (the model's training data)")
     p.add_argument("--sources", default="", help="comma-separated sources (default: every source with a val split)")
     p.add_argument("--val-per-class", type=int, default=150, help="validation images per source and class (0: all)")
-    p.add_argument("--eval-tiles", type=int, default=16, help="tiles per image")
+    p.add_argument("--eval-tiles", type=int, default=DEFAULT_MAX_TILES,
+                   help="tiles per image (default: the budget the worker serves)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--record", action="store_true", help="write the result into the checkpoint and its card")
     p.add_argument("--out", default="", help="also write the JSON here")
