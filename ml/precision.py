@@ -242,7 +242,8 @@ _STEM_MODULES = ("0", "1", "2")
 # threshold). The band is the 99th percentile of int8's |log-odds shift| on validation images
 # (precision.md, eighth session: 0.20; on the test splits it left 0 of 2,344 verdicts flipped, against
 # 10 for int8 alone, at the price of rechecking 1.7 % of cifake's and 21-34 % of the photo sources'
-# images, whose probabilities crowd the threshold). 0 turns it off.
+# images, whose probabilities crowd the threshold). The worker takes it from VERITY_INT8_RECHECK_LOG_ODDS
+# when that is set (0 turns it off).
 INT8_RECHECK_LOG_ODDS = 0.2
 
 
