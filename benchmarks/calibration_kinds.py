@@ -168,7 +168,9 @@ def main() -> None:
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--val-per-class", type=int, default=150, help="the recipe's default")
-    ap.add_argument("--max-tiles", type=int, default=16, help="the recipe's eval_tiles")
+    ap.add_argument("--max-tiles", type=int, default=16,
+                    help="tiles per image (16: the recipe's evaluation budget until 2026-11-29; it calibrates and "
+                    "the worker serves at 64, detector.md 5m.3)")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", default="", help="npz of margins (written if missing, read if present)")

@@ -33,12 +33,8 @@ def test_env_int_refuses_a_fraction(monkeypatch):
 @pytest.mark.parametrize(("gone", "instead"), [("VERITY_MAX_ZIP_MEMBERS", "VERITY_MAX_FILES_PER_CASE"),
                                                ("VERITY_MAX_ZIP_UNCOMPRESSED_BYTES", "VERITY_MAX_ARCHIVE_BYTES")])
 def test_a_retired_zip_limit_stops_the_portal_at_start_and_names_its_replacement(gone, instead):
-    import os
-    import subprocess
-    import sys
+    from tests.fresh_settings import run_with_settings
 
-    env = {**os.environ, gone: "3", "DJANGO_SETTINGS_MODULE": "portal.settings"}
-    done = subprocess.run([sys.executable, "-c", "import django; django.setup()"], env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = run_with_settings("import django; django.setup()", env={gone: "3"})
     assert done.returncode != 0
     assert f"{gone} is no longer read; set {instead}" in done.stderr

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.fresh_settings import run_with_settings
 
 
 def _caches(tmp_path: Path, **env: str) -> dict:
     code = "import json; from django.conf import settings; print(json.dumps(settings.CACHES))"
-    clean = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CACHE_URL")}
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
-                            env={**clean, "DJANGO_SETTINGS_MODULE": "portal.settings",
-                                 "VERITY_DATA_DIR": str(tmp_path), **env})
+    result = run_with_settings(code, tmp_path, env=env, unset=("REDIS_URL", "CACHE_URL"))
+    assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)["default"]
 
 
@@ -35,7 +30,5 @@ def test_the_cache_is_redis_when_a_url_is_set(tmp_path, name):
 
 def test_a_bad_uncertain_margin_fails_at_start(tmp_path):
     code = "from django.conf import settings; settings.VERITY_UNCERTAIN_MARGIN"
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                            env={**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings",
-                                 "VERITY_DATA_DIR": str(tmp_path), "VERITY_UNCERTAIN_MARGIN": "0.7"})
+    result = run_with_settings(code, tmp_path, env={"VERITY_UNCERTAIN_MARGIN": "0.7"})
     assert result.returncode != 0 and "VERITY_UNCERTAIN_MARGIN" in result.stderr

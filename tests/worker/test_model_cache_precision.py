@@ -128,16 +128,10 @@ def test_by_default_a_model_without_an_agreement_record_is_served_in_fp32(fresh_
 @pytest.mark.parametrize(("value", "expected"), [("", "None"), ("0", "0.0"), ("0.35", "0.35"), ("-1", None),
                                                  ("wide", None)])
 def test_the_recheck_band_setting_is_read_from_the_environment(tmp_path, value, expected):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
+    from tests.fresh_settings import run_with_settings
 
     code = "from django.conf import settings; print(settings.VERITY_INT8_RECHECK_LOG_ODDS)"
-    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
-                            capture_output=True, text=True,
-                            env={**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings",
-                                 "VERITY_DATA_DIR": str(tmp_path), "VERITY_INT8_RECHECK_LOG_ODDS": value})
+    result = run_with_settings(code, tmp_path, env={"VERITY_INT8_RECHECK_LOG_ODDS": value})
     if expected is None:
         assert result.returncode != 0 and "VERITY_INT8_RECHECK_LOG_ODDS" in result.stderr
     else:
