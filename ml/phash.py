@@ -16,7 +16,7 @@ query's chunk finds every true match. With 16 chunks of 16 bits and distance <= 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,6 +153,17 @@ def query_hashes(im: Image.Image) -> list[PerceptualHash]:
     return list(pdq_dihedral(trim_uniform_borders(_thumb(im))).values())
 
 
+def fingerprints(im: Image.Image) -> tuple[list[PerceptualHash], list[PerceptualHash]]:
+    """``(archive_hashes(im), query_hashes(im))``, equal to calling both, for a little over half
+    the work: the picture is reduced and its borders trimmed once, and the uncropped stored hash
+    is the dihedral original (PDQ of the same pixels). What intake runs for every upload."""
+    base = trim_uniform_borders(_thumb(im))
+    queries = list(pdq_dihedral(base).values())
+    uncropped, *cropped = STORED_CROPS
+    stored = [queries[0] if uncropped <= 0 else pdq(center_crop(base, uncropped))]
+    return stored + [pdq(center_crop(base, f)) for f in cropped], queries
+
+
 def hamming(a: bytes, b: bytes) -> int:
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_count()
 
@@ -165,15 +176,36 @@ def chunks(value: bytes) -> list[int]:
     return [int.from_bytes(value[i:i + step], "big") for i in range(0, HASH_BYTES, step)]
 
 
-def _within(c: int, radius: int) -> list[int]:
-    out = [c]
+def probe_masks(radius: int) -> list[int]:
+    """The XOR masks that turn a chunk value into every value within ``radius`` bits of it (0 first)."""
+    out = [0]
     if radius >= 1:
-        out += [c ^ (1 << b) for b in range(CHUNK_BITS)]
+        out += [1 << b for b in range(CHUNK_BITS)]
     if radius >= 2:
-        out += [c ^ (1 << b) ^ (1 << d) for b in range(CHUNK_BITS) for d in range(b + 1, CHUNK_BITS)]
+        out += [(1 << b) | (1 << d) for b in range(CHUNK_BITS) for d in range(b + 1, CHUNK_BITS)]
     if radius >= 3:
         raise MLError("Probe radius above 2 is not supported: use more chunks for a larger distance.")
     return out
+
+
+def _within(c: int, radius: int) -> list[int]:
+    return [c ^ m for m in probe_masks(radius)]
+
+
+def probe_pairs(values: Sequence[bytes], *, max_distance: int = MAX_DISTANCE) -> tuple[np.ndarray, np.ndarray]:
+    """Per chunk position, the probes of each hash of ``values`` tagged with its number: ``(chunk,
+    n)``, two int64 arrays of shape ``CHUNKS x (len(values) * probes per chunk)``. Row ``pos`` holds
+    :func:`probe_chunks` ``([values[n]])[pos]`` for every ``n``; all hashes at once, in numpy, for a
+    lookup of many images (a case of 256 images probes about half a million values)."""
+    for value in values:
+        if len(value) != HASH_BYTES:
+            raise MLError(f"A PDQ hash has {HASH_BYTES} bytes, not {len(value)}.")
+    masks = np.asarray(probe_masks(max_distance // CHUNKS), dtype=np.int64)
+    # Big-endian 16-bit words are the chunks, most significant first (as :func:`chunks`).
+    table = np.frombuffer(b"".join(values), dtype=f">u{CHUNK_BITS // 8}").astype(np.int64).reshape(len(values), CHUNKS)
+    probes = table.T[:, :, None] ^ masks[None, None, :]  # CHUNKS x n x masks
+    numbers = np.broadcast_to(np.arange(len(values), dtype=np.int64)[None, :, None], probes.shape)
+    return probes.reshape(CHUNKS, -1), numbers.reshape(CHUNKS, -1)
 
 
 def probe_chunks(values: Iterable[bytes], *, max_distance: int = MAX_DISTANCE) -> list[list[int]]:

@@ -77,27 +77,27 @@ def lookup_sql(*, team_id: int, values: Sequence[bytes], exclude_case_id: int | 
     table = ImageFingerprint._meta.db_table
     postgres = connection.vendor == "postgresql"
     # Per chunk position, the (chunk value, query number) pairs to probe.
-    probes: list[list[tuple[int, int]]] = [[] for _ in range(phash.CHUNKS)]
-    for n, value in enumerate(values):
-        for pos, chunk_values in enumerate(phash.probe_chunks([value], max_distance=max_distance)):
-            probes[pos] += [(c, n) for c in chunk_values]
+    probe_values, numbers = phash.probe_pairs(values, max_distance=max_distance)
     columns = "f.image_id, q.n, f.w0, f.w1, f.w2, f.w3"
     branches, params = [], []
-    for pos, pairs in enumerate(probes):
+    for pos in range(phash.CHUNKS):
         if postgres:
             # A nested loop: one index-only probe of (team, chunk) per pair.
             branch = (f"SELECT {columns} FROM unnest(%s::integer[], %s::integer[]) AS q(chunk, n) "
                       f"JOIN {table} f ON f.team_id = %s AND f.c{pos} = q.chunk")
-            params += [[c for c, _ in pairs], [n for _, n in pairs], team_id]
+            params += [probe_values[pos].tolist(), numbers[pos].tolist(), team_id]
         else:
             # One JSON parameter: a case of many images probes more values than SQLite's limit of
-            # bound parameters. CROSS JOIN fixes the loop order (SQLite's planner otherwise puts the
-            # team's fingerprints outside and scans every probe for each of them): one index probe
-            # of (team, chunk) per pair, as on PostgreSQL.
-            branch = (f"SELECT {columns} FROM (SELECT json_extract(value, '$[0]') AS chunk, "
-                      f"json_extract(value, '$[1]') AS n FROM json_each(%s)) AS q "
+            # bound parameters. Each pair is one integer, n above the chunk's bits (a flat list of
+            # numbers encodes and parses several times faster than a list of pairs). CROSS JOIN
+            # fixes the loop order (SQLite's planner otherwise puts the team's fingerprints outside
+            # and scans every probe for each of them): one index probe of (team, chunk) per pair,
+            # as on PostgreSQL.
+            branch = (f"SELECT {columns} FROM (SELECT value & {(1 << phash.CHUNK_BITS) - 1} AS chunk, "
+                      f"value >> {phash.CHUNK_BITS} AS n FROM json_each(%s)) AS q "
                       f"CROSS JOIN {table} f ON f.team_id = %s AND f.c{pos} = q.chunk")
-            params += [json.dumps(pairs), team_id]
+            packed = (numbers[pos] << phash.CHUNK_BITS) | probe_values[pos]
+            params += [json.dumps(packed.tolist(), separators=(",", ":")), team_id]
         branches.append(branch)
     sql = "SELECT * FROM (" + " UNION ALL ".join(branches) + ") AS candidate"
     where = []

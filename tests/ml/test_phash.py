@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from ml import phash, reshare
+from ml.errors import MLError
 from tests.archive_images import jpeg, scene
 
 
@@ -54,6 +55,22 @@ def test_probe_chunks_are_the_chunks_and_their_one_bit_neighbours():
     assert all(c in probes[pos] for pos, c in enumerate(phash.chunks(value)))
 
 
+@pytest.mark.parametrize("max_distance", [15, 31, 47])
+def test_probe_pairs_are_each_hashs_probe_chunks_with_its_number(max_distance):
+    # The lookup's vectorised probes (all hashes of a case at once) against the one-hash rule.
+    rng = random.Random(max_distance)
+    values = [rng.getrandbits(256).to_bytes(32, "big") for _ in range(5)]
+    probes, numbers = phash.probe_pairs(values, max_distance=max_distance)
+    assert probes.shape == numbers.shape and probes.shape[0] == phash.CHUNKS
+    for pos in range(phash.CHUNKS):
+        got = sorted(zip(probes[pos].tolist(), numbers[pos].tolist()))
+        want = sorted((c, n) for n, v in enumerate(values)
+                      for c in phash.probe_chunks([v], max_distance=max_distance)[pos])
+        assert got == want
+    with pytest.raises(MLError):
+        phash.probe_pairs([b"short"])
+
+
 def test_distances_agree_with_hamming():
     rng = np.random.default_rng(1)
     a, b = rng.integers(0, 256, (3, 32), dtype=np.uint8), rng.integers(0, 256, (4, 32), dtype=np.uint8)
@@ -73,6 +90,21 @@ def test_screenshot_bars_are_trimmed_before_hashing():
     assert trimmed.height < shot.height
     assert min(phash.hamming(q.value, phash.archive_hashes(scene(4))[0].value)
                for q in phash.query_hashes(shot)) <= phash.MAX_DISTANCE
+
+
+@pytest.mark.parametrize("make", [
+    lambda: scene(5),
+    lambda: Image.open(io.BytesIO(reshare.screenshot(jpeg(scene(6))))),  # bars trimmed first
+    lambda: scene(7, (1500, 700)).convert("L"),  # reduced to HASH_INPUT_SIDE, not RGB
+], ids=["plain", "screenshot", "large-grey"])
+def test_fingerprints_are_the_archive_and_query_hashes_bit_for_bit(make):
+    # Intake computes both at once (one reduction, one trim, the uncropped stored hash reused
+    # from the dihedral original); the archive must hold exactly what the two functions give.
+    im = make()
+    stored, queries = phash.fingerprints(im)
+    assert stored == phash.archive_hashes(im)
+    assert queries == phash.query_hashes(im)
+    assert len(stored) == len(phash.STORED_CROPS) and len(queries) == len(phash.DIHEDRAL)
 
 
 @pytest.mark.parametrize("transform", reshare.matching_set(), ids=lambda t: t.name)

@@ -39,7 +39,7 @@ def _hashes(data: bytes) -> tuple[list[phash.PerceptualHash], list[phash.Percept
     try:
         with Image.open(io.BytesIO(data)) as im:
             im.load()
-            stored, queries = phash.archive_hashes(im), phash.query_hashes(im)
+            stored, queries = phash.fingerprints(im)
     except (OSError, UnidentifiedImageError, MLError, ValueError):
         logger.warning("could not fingerprint an image", exc_info=True)
         return None
