@@ -82,7 +82,7 @@ def main() -> int:
     user = get_user_model().objects.create_user(f"fixed-{work.name}")
     team = Team.objects.create(name=f"fixed-{work.name}")
     Membership.objects.create(user=user, team=team)
-    queue.enqueue_analyses = lambda ids: None  # nothing is sent: the worker part runs in this process
+    queue.enqueue_analyses = lambda analysis_ids: len(analysis_ids)  # nothing is sent: the worker part runs in this process
     w, h = (int(v) for v in args.image_size.split("x"))
     n = args.images
     images = [jpeg_bytes((w, h), seed=i) for i in range(1 + n * (args.rounds + 1))]
@@ -95,7 +95,8 @@ def main() -> int:
                                               .values_list("pk", flat=True))
 
     submit(0, 1, "warm-up")
-    rounds, last_ids = [], []
+    rounds: list[float] = []
+    last_ids: list[int] = []
     for r in range(args.rounds):  # each round's case meets the earlier rounds' images in the archive
         seconds, last_ids = submit(1 + r * n, 1 + (r + 1) * n, f"round {r}")
         rounds.append(seconds)
