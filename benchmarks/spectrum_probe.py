@@ -1,0 +1,259 @@
+"""A linear probe on the noise residual's spectrum (detector.md 5o): is the information there?
+
+Per image: grey levels at native resolution, the residual ``x - mean(4 neighbours)`` (what is left
+once the picture's content is predicted from its neighbours), its log power spectrum averaged over
+``WINDOWS`` fixed windows of ``--window`` pixels, then pooled two ways: to 32 x 32 bins of the
+centred spectrum, and to a radial profile. A logistic regression (C by 5-fold CV on train, features
+standardised) is fitted on one source's train split and scored on its validation split; the file-
+level shortcut (``ml.shortcuts``) is scored the same way beside it. Test splits are never read.
+
+    PYTHONPATH=. python benchmarks/spectrum_probe.py --data ../shared/data --source unsplash-gemini \
+        --json benchmarks/detector/spectrum_probe_20261129.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+WINDOWS = 8
+
+
+def residual(grey: np.ndarray) -> np.ndarray:
+    """``grey`` minus the mean of its four neighbours (the border row and column dropped)."""
+    c = grey[1:-1, 1:-1]
+    return c - (grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:]) / 4
+
+
+def windows(height: int, width: int, size: int) -> list[tuple[int, int]]:
+    """``WINDOWS`` top-left corners on a fixed 4 x 2 grid spread over the image (fewer if small)."""
+    ys = np.linspace(0, max(0, height - size), 2).astype(int)
+    xs = np.linspace(0, max(0, width - size), WINDOWS // 2).astype(int)
+    return [(int(y), int(x)) for y in ys for x in xs]
+
+
+def spectrum(data: bytes | Image.Image, size: int) -> np.ndarray:
+    """The mean log power spectrum (centred, ``size`` x ``size``) of the image's residual windows."""
+    if isinstance(data, Image.Image):
+        grey = np.asarray(data.convert("L"), dtype=np.float32)
+    else:
+        with Image.open(io.BytesIO(data)) as im:
+            grey = np.asarray(im.convert("L"), dtype=np.float32)
+    r = residual(grey)
+    if min(r.shape) < size:
+        raise SystemExit(f"an image of {grey.shape} is smaller than the {size} px window")
+    hann = np.outer(np.hanning(size), np.hanning(size)).astype(np.float32)
+    out = np.zeros((size, size), dtype=np.float64)
+    for y, x in windows(*r.shape, size):
+        w = r[y:y + size, x:x + size]
+        out += np.log1p(np.abs(np.fft.fft2((w - w.mean()) * hann)) ** 2)
+    return np.fft.fftshift(out / WINDOWS)
+
+
+def pooled(spec: np.ndarray, bins: int = 32) -> np.ndarray:
+    s = spec.shape[0] // bins
+    return spec.reshape(bins, s, bins, s).mean(axis=(1, 3)).ravel()
+
+
+def radial(spec: np.ndarray, bins: int = 64) -> np.ndarray:
+    n = spec.shape[0]
+    yy, xx = np.mgrid[0:n, 0:n] - n // 2
+    ring = np.minimum((np.hypot(yy, xx) / (n / 2) * bins).astype(int), bins - 1)
+    return np.bincount(ring.ravel(), weights=spec.ravel(), minlength=bins) / np.maximum(
+        np.bincount(ring.ravel(), minlength=bins), 1)
+
+
+def fit(train_x: np.ndarray, train_y: np.ndarray):  # type: ignore[no-untyped-def]
+    """Standardised features, logistic regression with C chosen by 5-fold CV on train."""
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=np.logspace(-4, 2, 13).tolist(), cv=5,
+                                                                max_iter=5000, scoring="roc_auc")).fit(train_x, train_y)
+
+
+def score(model, x: np.ndarray, y: np.ndarray) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    from sklearn.metrics import accuracy_score, roc_auc_score
+
+    p = model.predict_proba(x)[:, 1]
+    rng = np.random.default_rng(0)
+    boot = []
+    for _ in range(1000):  # percentile bootstrap over images, resampled within each class
+        i = np.concatenate([rng.choice(np.flatnonzero(y == c), size=int((y == c).sum())) for c in (0, 1)])
+        boot.append(roc_auc_score(y[i], p[i]))
+    return {"n": int(len(y)), "roc_auc": round(float(roc_auc_score(y, p)), 4),
+            "roc_auc_ci95": [round(float(v), 4) for v in np.percentile(boot, [2.5, 97.5])],
+            "accuracy_at_0.5": round(float(accuracy_score(y, p >= 0.5)), 4)}
+
+
+def probe(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray) -> dict:  # type: ignore[type-arg]
+    model = fit(train_x, train_y)
+    val, train = score(model, val_x, val_y), score(model, train_x, train_y)
+    return {"val_roc_auc": val["roc_auc"], "val_accuracy_at_0.5": val["accuracy_at_0.5"],
+            "train_roc_auc": train["roc_auc"], "C": float(model[-1].C_[0]), "features": int(train_x.shape[1])}
+
+
+def shrink(im: Image.Image, factor: float = 1280 / 1376, quality: int = 85) -> Image.Image:
+    """One mild resize (Lanczos) and JPEG re-encode: what the source's generations went through."""
+    small = im.convert("RGB").resize((round(im.width * factor), round(im.height * factor)), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    small.save(buf, "JPEG", quality=quality)
+    with Image.open(io.BytesIO(buf.getvalue())) as out:
+        return out.convert("RGB")
+
+
+def confound_run(args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
+    """detector.md 5q: the 5o probes on validation as it is and with every image mildly resized."""
+    from ml.data.sources import load_samples
+
+    samples = [s for s in load_samples(args.data) if s.source == args.source]
+    rows: dict[str, list] = {"train": [], "val": [], "val_resized": []}  # type: ignore[type-arg]
+    for s in samples:
+        if s.split not in ("train", "val"):
+            continue
+        with Image.open(io.BytesIO(s.read_bytes())) as im:
+            rgb = im.convert("RGB")
+        rows[s.split].append((spectrum(rgb, args.window), s.target))
+        if s.split == "val":
+            rows["val_resized"].append((spectrum(shrink(rgb), args.window), s.target))
+    out: dict = {}  # type: ignore[type-arg]
+    for name, fn in (("spectrum_32x32", pooled), ("radial_64", radial)):
+        x = {k: np.stack([fn(sp) for sp, _ in v]) for k, v in rows.items()}
+        y = {k: np.array([t for _, t in v]) for k, v in rows.items()}
+        model = fit(x["train"], y["train"])
+        p = {k: model.predict_proba(x[k])[:, 1] for k in ("val", "val_resized")}
+        means = {f"mean_p_{cls}_{k}": round(float(p[k][y[k] == t].mean()), 4)
+                 for k in p for cls, t in (("real", 0), ("ai", 1))}
+        gap = means["mean_p_ai_val"] - means["mean_p_real_val"]
+        out[name] = {**means, "real_shift_share_of_gap": round((means["mean_p_real_val_resized"]
+                                                                - means["mean_p_real_val"]) / gap, 4),
+                     "val": score(model, x["val"], y["val"]),
+                     "val_both_resized": score(model, x["val_resized"], y["val_resized"])}
+    return out
+
+
+def test_run(args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
+    """detector.md 5p: the 5o probes fitted on train, scored once on the test splits and on
+    re-shared validation; and the 32 x 32 probe fitted on train plus re-shared train copies."""
+    from ml.data.sources import load_samples
+    from ml.recipe import reshare
+    from ml.reshare import social_chain
+
+    samples = load_samples(args.data)
+
+    def chosen(source: str, split: str) -> list:  # type: ignore[type-arg]
+        return [s for s in samples if s.source == source and s.split == split]
+
+    def opened(data: bytes) -> Image.Image:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.convert("RGB")
+
+    def spectra(items: list, transform=None) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def, type-arg]
+        specs, ys = [], []
+        for s in items:
+            data = s.read_bytes()
+            im = transform(data) if transform else opened(data)
+            if min(im.size) < args.window + 2:  # too small for one window: left out, counted
+                skipped.append(s.ref)
+                continue
+            specs.append(spectrum(im, args.window))
+            ys.append(s.target)
+        return np.stack(specs), np.array(ys)
+
+    skipped: list[str] = []
+    t0 = time.time()
+    sets = {"train": spectra(chosen(args.source, "train")),
+            "train_reshared": spectra(chosen(args.source, "train"), lambda d: reshare(opened(d))),
+            f"{args.source}_test": spectra(chosen(args.source, "test")),
+            "val_reshared": spectra(chosen(args.source, "val"), lambda d: reshare(opened(d))),
+            "val_social_chain": spectra(chosen(args.source, "val"), lambda d: opened(social_chain(d)))}
+    for other in sorted({s.source for s in samples} - {args.source, "cifake"}):
+        sets[f"{other}_test"] = spectra(chosen(other, "test"))
+    out: dict = {"feature_seconds": round(time.time() - t0, 1), "skipped_smaller_than_window": skipped}  # type: ignore[type-arg]
+    scored = [k for k in sets if not k.startswith("train")]
+    for name, fn, augmented in (("spectrum_32x32", pooled, False), ("radial_64", radial, False),
+                                ("spectrum_32x32_reshare_aug", pooled, True)):
+        feats = {k: np.stack([fn(sp) for sp in v[0]]) for k, v in sets.items()}
+        x, y = feats["train"], sets["train"][1]
+        if augmented:
+            x, y = np.concatenate([x, feats["train_reshared"]]), np.concatenate([y, sets["train_reshared"][1]])
+        model = fit(x, y)
+        out[name] = {"C": float(model[-1].C_[0]), **{k: score(model, feats[k], sets[k][1]) for k in scored}}
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--source", default="unsplash-gemini")
+    parser.add_argument("--window", type=int, default=256)
+    parser.add_argument("--test", action="store_true",
+                        help="detector.md 5p: score the probes on the test splits and on re-shared validation")
+    parser.add_argument("--confound", action="store_true",
+                        help="detector.md 5q: the probes on validation mildly resized (resampling history?)")
+    parser.add_argument("--json", default="")
+    args = parser.parse_args()
+    if args.confound:
+        results = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                   "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+                   "source": args.source, "window": args.window, "resize": 1280 / 1376, "jpeg_quality": 85,
+                   **confound_run(args)}
+        print(json.dumps(results, indent=2))
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        return 0
+    if args.test:
+        results = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                   "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+                   "source": args.source, "window": args.window, "windows": WINDOWS, **test_run(args)}
+        print(json.dumps(results, indent=2))
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        return 0
+    from sklearn.metrics import roc_auc_score
+
+    from ml.data.sources import load_samples
+    from ml.shortcuts import feature_matrix, shortcut_classifiers
+
+    samples = [s for s in load_samples(args.data) if s.source == args.source and s.split in ("train", "val")]
+    t0 = time.time()
+    rows = {"train": [], "val": []}  # type: ignore[var-annotated]
+    for s in samples:
+        data = s.read_bytes()
+        rows[s.split].append((spectrum(data, args.window), data, s.target))
+    features_s = time.time() - t0
+    results: dict = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),  # type: ignore[type-arg]
+                     "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+                     "source": args.source, "window": args.window, "windows": WINDOWS,
+                     "n": {k: len(v) for k, v in rows.items()}, "feature_seconds": round(features_s, 1)}
+    y = {k: np.array([t for _, _, t in v]) for k, v in rows.items()}
+    for name, fn in (("spectrum_32x32", pooled), ("radial_64", radial)):
+        x = {k: np.stack([fn(sp) for sp, _, _ in v]) for k, v in rows.items()}
+        results[name] = probe(x["train"], y["train"], x["val"], y["val"])
+    fx = {k: feature_matrix([d for _, d, _ in v]) for k, v in rows.items()}
+    results["shortcut"] = {}
+    for name, clf in shortcut_classifiers().items():
+        clf.fit(fx["train"], y["train"])
+        results["shortcut"][name] = round(float(roc_auc_score(y["val"], clf.predict_proba(fx["val"])[:, 1])), 4)
+    print(json.dumps(results, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
