@@ -57,7 +57,7 @@ def spectrum(data: bytes | Image.Image, size: int) -> np.ndarray:
         raise SystemExit(f"an image of {grey.shape} is smaller than the {size} px window")
     hann = np.outer(np.hanning(size), np.hanning(size)).astype(np.float32)
     out = np.zeros((size, size), dtype=np.float64)
-    for y, x in windows(*r.shape, size):
+    for y, x in windows(r.shape[0], r.shape[1], size):
         w = r[y:y + size, x:x + size]
         out += np.log1p(np.abs(np.fft.fft2((w - w.mean()) * hann)) ** 2)
     return np.fft.fftshift(out / WINDOWS)
@@ -196,6 +196,13 @@ def test_run(args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
     return out
 
 
+def emit(results: dict, path: str) -> int:  # type: ignore[type-arg]
+    print(json.dumps(results, indent=2))
+    if path:
+        Path(path).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True)
@@ -207,23 +214,13 @@ def main() -> int:
                         help="detector.md 5q: the probes on validation mildly resized (resampling history?)")
     parser.add_argument("--json", default="")
     args = parser.parse_args()
-    if args.confound:
-        results = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                   "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
-                   "source": args.source, "window": args.window, "resize": 1280 / 1376, "jpeg_quality": 85,
-                   **confound_run(args)}
-        print(json.dumps(results, indent=2))
-        if args.json:
-            Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
-        return 0
-    if args.test:
-        results = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                   "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
-                   "source": args.source, "window": args.window, "windows": WINDOWS, **test_run(args)}
-        print(json.dumps(results, indent=2))
-        if args.json:
-            Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
-        return 0
+    header = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+              "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+              "source": args.source, "window": args.window, "windows": WINDOWS}
+    if args.confound or args.test:
+        extra = ({"resize": 1280 / 1376, "jpeg_quality": 85, **confound_run(args)} if args.confound
+                 else test_run(args))
+        return emit({**header, **extra}, args.json)
     from sklearn.metrics import roc_auc_score
 
     from ml.data.sources import load_samples
@@ -236,10 +233,8 @@ def main() -> int:
         data = s.read_bytes()
         rows[s.split].append((spectrum(data, args.window), data, s.target))
     features_s = time.time() - t0
-    results: dict = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),  # type: ignore[type-arg]
-                     "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
-                     "source": args.source, "window": args.window, "windows": WINDOWS,
-                     "n": {k: len(v) for k, v in rows.items()}, "feature_seconds": round(features_s, 1)}
+    results: dict = {**header, "n": {k: len(v) for k, v in rows.items()},  # type: ignore[type-arg]
+                     "feature_seconds": round(features_s, 1)}
     y = {k: np.array([t for _, _, t in v]) for k, v in rows.items()}
     for name, fn in (("spectrum_32x32", pooled), ("radial_64", radial)):
         x = {k: np.stack([fn(sp) for sp, _, _ in v]) for k, v in rows.items()}
@@ -249,10 +244,7 @@ def main() -> int:
     for name, clf in shortcut_classifiers().items():
         clf.fit(fx["train"], y["train"])
         results["shortcut"][name] = round(float(roc_auc_score(y["val"], clf.predict_proba(fx["val"])[:, 1])), 4)
-    print(json.dumps(results, indent=2))
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
-    return 0
+    return emit(results, args.json)
 
 
 if __name__ == "__main__":
