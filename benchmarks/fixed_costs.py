@@ -7,7 +7,8 @@ between, so each part can be timed alone:
 (a) Submission, in the web process, while the workers wait (analyses are queued only once the
     case is committed): ``services.case_submit`` of ``--images`` distinct JPEGs, and inside it the
     archive's two parts, the perceptual hashes of each upload (``ml.phash.fingerprints``, timed
-    alone on the same bytes) and the one lookup of all of them (``archive_index.lookup_many``).
+    alone on the same bytes) and the one lookup of all of them (``archive_index.lookup_many``);
+    and how long its transaction stays open (on SQLite, the write lock the workers wait for).
 (b) The worker: ``worker.tasks.analyse_batch`` on the submitted analyses, in batches of
     ``--batch`` (claimed as a worker claims them), with every model forward timed
     (``ml.wholeimage.tile_forward``, tiles and faithfulness variants): the rest is decoding,
@@ -48,6 +49,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="submissions timed (the median is reported)")
     parser.add_argument("--json", default="", help="write the results here too")
     args = parser.parse_args()
+    if args.images < args.batch + 1:
+        parser.error("--images must exceed --batch: the worker's first batch only warms up")
 
     work = Path(tempfile.mkdtemp(prefix="verity-fixed-"))
     os.environ.setdefault("VERITY_DATA_DIR", str(work / "var"))
@@ -63,6 +66,7 @@ def main() -> int:
     from django.contrib.auth import get_user_model
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.core.management import call_command
+    from django.db import connection, transaction
     from PIL import Image
 
     call_command("migrate", verbosity=0)
@@ -87,19 +91,43 @@ def main() -> int:
     n = args.images
     images = [jpeg_bytes((w, h), seed=i) for i in range(1 + n * (args.rounds + 1))]
 
-    def submit(lo: int, hi: int, title: str) -> tuple[float, list[int]]:
+    # How long the submission's outermost transaction stays open (on SQLite it holds the write
+    # lock, during which workers cannot record results): timed around Django's Atomic.
+    held: list[float] = []
+    opened_at: list[float] = []
+    enter, leave = transaction.Atomic.__enter__, transaction.Atomic.__exit__
+
+    def timed_enter(self: transaction.Atomic) -> None:
+        if not connection.in_atomic_block:
+            opened_at.append(time.perf_counter())
+        enter(self)
+
+    def timed_exit(self: transaction.Atomic, *exc: object) -> None:
+        leave(self, *exc)  # type: ignore[arg-type]
+        if not connection.in_atomic_block and opened_at:
+            held.append(time.perf_counter() - opened_at.pop())
+
+    transaction.Atomic.__enter__ = timed_enter  # type: ignore[method-assign]
+    transaction.Atomic.__exit__ = timed_exit  # type: ignore[method-assign,assignment]
+
+    def submit(lo: int, hi: int, title: str) -> tuple[float, float, list[int]]:
         files = [SimpleUploadedFile(f"{i}.jpg", images[i], "image/jpeg") for i in range(lo, hi)]
+        held.clear()
         t0 = time.perf_counter()
         case = services.case_submit(user=user, team=team, title=title, files=files).case
-        return time.perf_counter() - t0, list(Analysis.objects.filter(image__case=case).order_by("pk")
-                                              .values_list("pk", flat=True))
+        seconds, in_transaction = time.perf_counter() - t0, sum(held)
+        return seconds, in_transaction, list(Analysis.objects.filter(image__case=case).order_by("pk")
+                                             .values_list("pk", flat=True))
 
     submit(0, 1, "warm-up")
     rounds: list[float] = []
+    inside: list[float] = []
     last_ids: list[int] = []
     for r in range(args.rounds):  # each round's case meets the earlier rounds' images in the archive
-        seconds, last_ids = submit(1 + r * n, 1 + (r + 1) * n, f"round {r}")
+        seconds, in_transaction, last_ids = submit(1 + r * n, 1 + (r + 1) * n, f"round {r}")
         rounds.append(seconds)
+        inside.append(in_transaction)
+    transaction.Atomic.__enter__, transaction.Atomic.__exit__ = enter, leave  # type: ignore[method-assign]
     batch = images[1 + args.rounds * n:1 + (args.rounds + 1) * n]
     decoded = []
     for raw in batch:
@@ -117,6 +145,7 @@ def main() -> int:
     submit_s = statistics.median(rounds)
     submission = {"images": n, "seconds_per_round": [round(s, 4) for s in rounds], "median_s": round(submit_s, 4),
                   "ms_per_image": round(submit_s * 1e3 / n, 3),
+                  "transaction_open_ms_per_image": round(statistics.median(inside) * 1e3 / n, 3),
                   "fingerprints_ms_per_image": round(hash_s * 1e3 / n, 3),
                   "lookup_ms_per_image": round(lookup_s * 1e3 / n, 3),
                   "archive_images_at_lookup": (args.rounds + 1) * n}

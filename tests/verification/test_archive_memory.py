@@ -159,3 +159,37 @@ def test_the_case_list_filters_cases_seen_before(client, crew, version):
     client.force_login(crew["owner"])
     response = client.get(reverse("verification:case_list"), {"seen_before": "on"})
     assert [c.pk for c in response.context["page"].object_list] == [copy.case.pk]
+
+
+@pytest.mark.django_db
+def test_uploads_are_decoded_and_fingerprinted_before_the_submission_transaction_opens(crew, version, monkeypatch):
+    # On SQLite a write transaction holds the database's one write lock: the slow, database-free
+    # work of a submission (decoding every upload, hashing it for the archive) must run before it,
+    # or a large upload keeps workers from recording results for as long.
+    import importlib
+
+    from django.db import connection
+
+    from ml import phash
+    from verification import archive_index
+
+    intake = importlib.import_module("verification.services.intake")  # the package exports a function of that name
+
+    depth: dict[str, list[int]] = {"decode": [], "hash": [], "lookup": []}
+
+    def spy(name: str, fn: Any) -> Any:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            depth[name].append(len(connection.atomic_blocks))
+            return fn(*args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(intake, "inspect_image", spy("decode", intake.inspect_image))
+    monkeypatch.setattr(phash, "fingerprints", spy("hash", phash.fingerprints))
+    monkeypatch.setattr(archive_index, "lookup_many", spy("lookup", archive_index.lookup_many))
+    outside = len(connection.atomic_blocks)  # the test's own transaction, if any
+    _submit(crew["owner"], crew["team"], "Earlier", jpeg(scene(1)))
+    result = _submit(crew["owner"], crew["team"], "Copy", reshared(scene(1)), "copy.jpg")
+
+    assert depth["decode"] == [outside, outside] and depth["hash"] == [outside, outside]
+    assert all(d > outside for d in depth["lookup"])  # the lookup and the links stay in the transaction
+    assert ArchiveMatch.objects.filter(image=result.images[0]).count() == 1

@@ -34,8 +34,12 @@ logger = logging.getLogger(__name__)
 FLAG_EVENT = "case.archive_flagged"
 
 
-def _hashes(data: bytes) -> tuple[list[phash.PerceptualHash], list[phash.PerceptualHash]] | None:
-    """(stored, query) hashes of an image, or None when it cannot be hashed meaningfully."""
+Fingerprint = tuple[list[phash.PerceptualHash], list[phash.PerceptualHash]]  # (stored, query) hashes
+
+
+def archive_fingerprint(data: bytes) -> Fingerprint | None:
+    """(stored, query) hashes of an image, or None when it cannot be hashed meaningfully. Pure
+    (no database): case_submit computes them before its transaction opens."""
     try:
         with Image.open(io.BytesIO(data)) as im:
             im.load()
@@ -50,16 +54,17 @@ def _hashes(data: bytes) -> tuple[list[phash.PerceptualHash], list[phash.Percept
     return [h for h in stored if h.usable], queries
 
 
-def archive_remember(*, images: Sequence[CaseImage], data: Mapping[str, bytes]) -> list[ArchiveMatch]:
-    """Fingerprint each new image of one case (``data``: its bytes by SHA-256), link it to the
-    near-duplicates already in its team's archive (other cases only) and add it to the archive.
+def archive_remember(*, images: Sequence[CaseImage],
+                     fingerprints: Mapping[str, Fingerprint | None]) -> list[ArchiveMatch]:
+    """Link each new image of one case to the near-duplicates already in its team's archive (other
+    cases only) and add it to the archive; ``fingerprints``: each image's
+    :func:`archive_fingerprint` by SHA-256 (missing or None: not remembered).
 
     Called by case_submit inside its transaction, so the links exist when the case does. A fixed
     number of queries for any number of images."""
     hashed = []
     for image in images:
-        raw = data.get(image.sha256)
-        found = _hashes(raw) if raw is not None else None
+        found = fingerprints.get(image.sha256)
         if found is not None:
             hashed.append((image, *found))
     if not hashed:

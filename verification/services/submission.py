@@ -4,7 +4,7 @@ recorded (webhooks follow it)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +16,7 @@ from ..metadata import read_metadata
 from ..models import Analysis, ApiSubmission, ApiToken, Case, CaseImage, Tag, Team
 from ..selectors import User
 from ._common import account_id, refresh_model_verdicts, require_member
-from .archive import archive_remember
+from .archive import Fingerprint, archive_fingerprint, archive_remember
 from .idempotency import check_key, fingerprint, idempotency_claim, idempotency_record
 from .intake import AcceptedFile, Rejection, Upload, intake
 
@@ -63,6 +63,11 @@ def case_submit(*, user: User, team: Team, title: str, files: Iterable[Upload], 
     ``token``: the API token that submitted, recorded with the case. ``idempotency_key``: the same
     key with the same request returns the first request's case (``replayed``); with a different
     request it is an IdempotencyConflict.
+
+    The files are read, checked and fingerprinted for the archive before the transaction opens:
+    on SQLite a write transaction holds the one write lock, and decoding and hashing an upload of
+    many photos inside it would keep the workers from recording results (and reviewers from
+    saving) for as long.
     """
     require_member(user, team)
     files = list(files)
@@ -73,6 +78,8 @@ def case_submit(*, user: User, team: Team, title: str, files: Iterable[Upload], 
         if normalise_tags(tags):
             fields["tags"] = ",".join(normalise_tags(tags))
         request_sha256 = fingerprint(fields, files)
+    accepted, rejected = intake(files)
+    prints = [archive_fingerprint(item.data) for item in accepted]
     with transaction.atomic():
         record = None
         if key is not None:
@@ -81,9 +88,8 @@ def case_submit(*, user: User, team: Team, title: str, files: Iterable[Upload], 
             if earlier_case is not None:
                 return SubmissionResult(case=earlier_case, images=list(earlier_case.images.all()),
                                         rejected=[Rejection.from_dict(r) for r in earlier_rejected], replayed=True)
-        accepted, rejected = intake(files)
         result = _create(user=user, team=team, title=title, accepted=accepted, rejected=rejected,
-                         source_url=source_url, notes=notes, tags=tags)
+                         source_url=source_url, notes=notes, tags=tags, prints=prints)
         if record is not None:
             idempotency_record(record=record, case=result.case, rejected=[r.as_dict() for r in rejected])
         if token is not None:
@@ -92,7 +98,8 @@ def case_submit(*, user: User, team: Team, title: str, files: Iterable[Upload], 
 
 
 def _create(*, user: User, team: Team, title: str, accepted: list[AcceptedFile], rejected: list[Rejection],
-            source_url: str, notes: str, tags: Iterable[str] | str) -> SubmissionResult:
+            source_url: str, notes: str, tags: Iterable[str] | str,
+            prints: Sequence[Fingerprint | None]) -> SubmissionResult:
     with transaction.atomic():
         case = Case.objects.create(team=team, title=title.strip() or accepted[0].name, source_url=source_url,
                                    notes=notes, created_by_id=account_id(user))
@@ -118,7 +125,7 @@ def _create(*, user: User, team: Team, title: str, accepted: list[AcceptedFile],
             elif image.duplicate_of is None:
                 first_here[image.sha256] = image
         # Near-duplicates (resized, recompressed, cropped copies) in the team's archive (issue 14).
-        archive_remember(images=images, data={digest: item.data for item, _, digest in stored})
+        archive_remember(images=images, fingerprints={digest: p for (_, _, digest), p in zip(stored, prints)})
         duplicates = [image for image in images if image.duplicate_of is not None]
         queued = [a.pk for a in Analysis.objects.bulk_create(
             [Analysis(image=image) for image in images if image.duplicate_of is None])]
