@@ -5,7 +5,9 @@ once the picture's content is predicted from its neighbours), its log power spec
 ``WINDOWS`` fixed windows of ``--window`` pixels, then pooled two ways: to 32 x 32 bins of the
 centred spectrum, and to a radial profile. A logistic regression (C by 5-fold CV on train, features
 standardised) is fitted on one source's train split and scored on its validation split; the file-
-level shortcut (``ml.shortcuts``) is scored the same way beside it. Test splits are never read.
+level shortcut (``ml.shortcuts``) is scored the same way beside it. Test splits are read only by
+``--test`` (5p); ``--confound`` (5q) resizes validation. The features and the probe are
+``ml.spectrum``'s (``python -m ml spectral-probe`` fits and applies one outside a benchmark).
 
     PYTHONPATH=. python benchmarks/spectrum_probe.py --data ../shared/data --source unsplash-gemini \
         --json benchmarks/detector/spectrum_probe_20261129.json
@@ -29,67 +31,27 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-WINDOWS = 8
-
-
-def residual(grey: np.ndarray) -> np.ndarray:
-    """``grey`` minus the mean of its four neighbours (the border row and column dropped)."""
-    c = grey[1:-1, 1:-1]
-    return c - (grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:]) / 4
-
-
-def windows(height: int, width: int, size: int) -> list[tuple[int, int]]:
-    """``WINDOWS`` top-left corners on a fixed 4 x 2 grid spread over the image (fewer if small)."""
-    ys = np.linspace(0, max(0, height - size), 2).astype(int)
-    xs = np.linspace(0, max(0, width - size), WINDOWS // 2).astype(int)
-    return [(int(y), int(x)) for y in ys for x in xs]
+from ml.spectrum import WINDOWS, SpectralProbe, fit_probe, pooled, radial, residual_spectrum  # noqa: E402
 
 
 def spectrum(data: bytes | Image.Image, size: int) -> np.ndarray:
-    """The mean log power spectrum (centred, ``size`` x ``size``) of the image's residual windows."""
+    """``ml.spectrum.residual_spectrum`` of an image or of image bytes (opened as they are)."""
     if isinstance(data, Image.Image):
-        grey = np.asarray(data.convert("L"), dtype=np.float32)
-    else:
-        with Image.open(io.BytesIO(data)) as im:
-            grey = np.asarray(im.convert("L"), dtype=np.float32)
-    r = residual(grey)
-    if min(r.shape) < size:
-        raise SystemExit(f"an image of {grey.shape} is smaller than the {size} px window")
-    hann = np.outer(np.hanning(size), np.hanning(size)).astype(np.float32)
-    out = np.zeros((size, size), dtype=np.float64)
-    for y, x in windows(r.shape[0], r.shape[1], size):
-        w = r[y:y + size, x:x + size]
-        out += np.log1p(np.abs(np.fft.fft2((w - w.mean()) * hann)) ** 2)
-    return np.fft.fftshift(out / WINDOWS)
+        return residual_spectrum(data, window=size)
+    with Image.open(io.BytesIO(data)) as im:
+        return residual_spectrum(im.convert("RGB"), window=size)
 
 
-def pooled(spec: np.ndarray, bins: int = 32) -> np.ndarray:
-    s = spec.shape[0] // bins
-    return spec.reshape(bins, s, bins, s).mean(axis=(1, 3)).ravel()
+def fit(train_x: np.ndarray, train_y: np.ndarray) -> SpectralProbe:
+    """``ml.spectrum.fit_probe``: standardised features, logistic regression, C by 5-fold CV on train."""
+    # The features are computed here; window and bins only label a probe that judges images itself.
+    return fit_probe(train_x, train_y.tolist(), window=0, bins=0)
 
 
-def radial(spec: np.ndarray, bins: int = 64) -> np.ndarray:
-    n = spec.shape[0]
-    yy, xx = np.mgrid[0:n, 0:n] - n // 2
-    ring = np.minimum((np.hypot(yy, xx) / (n / 2) * bins).astype(int), bins - 1)
-    return np.bincount(ring.ravel(), weights=spec.ravel(), minlength=bins) / np.maximum(
-        np.bincount(ring.ravel(), minlength=bins), 1)
-
-
-def fit(train_x: np.ndarray, train_y: np.ndarray):  # type: ignore[no-untyped-def]
-    """Standardised features, logistic regression with C chosen by 5-fold CV on train."""
-    from sklearn.linear_model import LogisticRegressionCV
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    return make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=np.logspace(-4, 2, 13).tolist(), cv=5,
-                                                                max_iter=5000, scoring="roc_auc")).fit(train_x, train_y)
-
-
-def score(model, x: np.ndarray, y: np.ndarray) -> dict:  # type: ignore[no-untyped-def, type-arg]
+def score(model: SpectralProbe, x: np.ndarray, y: np.ndarray) -> dict:  # type: ignore[type-arg]
     from sklearn.metrics import accuracy_score, roc_auc_score
 
-    p = model.predict_proba(x)[:, 1]
+    p = model.probabilities(x)
     rng = np.random.default_rng(0)
     boot = []
     for _ in range(1000):  # percentile bootstrap over images, resampled within each class
@@ -104,7 +66,7 @@ def probe(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np
     model = fit(train_x, train_y)
     val, train = score(model, val_x, val_y), score(model, train_x, train_y)
     return {"val_roc_auc": val["roc_auc"], "val_accuracy_at_0.5": val["accuracy_at_0.5"],
-            "train_roc_auc": train["roc_auc"], "C": float(model[-1].C_[0]), "features": int(train_x.shape[1])}
+            "train_roc_auc": train["roc_auc"], "C": model.c, "features": int(train_x.shape[1])}
 
 
 def shrink(im: Image.Image, factor: float = 1280 / 1376, quality: int = 85) -> Image.Image:
@@ -135,7 +97,7 @@ def confound_run(args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
         x = {k: np.stack([fn(sp) for sp, _ in v]) for k, v in rows.items()}
         y = {k: np.array([t for _, t in v]) for k, v in rows.items()}
         model = fit(x["train"], y["train"])
-        p = {k: model.predict_proba(x[k])[:, 1] for k in ("val", "val_resized")}
+        p = {k: model.probabilities(x[k]) for k in ("val", "val_resized")}
         means = {f"mean_p_{cls}_{k}": round(float(p[k][y[k] == t].mean()), 4)
                  for k in p for cls, t in (("real", 0), ("ai", 1))}
         gap = means["mean_p_ai_val"] - means["mean_p_real_val"]
@@ -192,7 +154,7 @@ def test_run(args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
         if augmented:
             x, y = np.concatenate([x, feats["train_reshared"]]), np.concatenate([y, sets["train_reshared"][1]])
         model = fit(x, y)
-        out[name] = {"C": float(model[-1].C_[0]), **{k: score(model, feats[k], sets[k][1]) for k in scored}}
+        out[name] = {"C": model.c, **{k: score(model, feats[k], sets[k][1]) for k in scored}}
     return out
 
 

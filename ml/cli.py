@@ -171,6 +171,31 @@ def _read(path: str) -> bytes:
         raise MLError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
 
 
+def _cmd_spectral_probe(args: argparse.Namespace) -> None:
+    """Fit the residual-spectrum probe and score every split, or judge images with a fitted one."""
+    from . import spectrum
+    from .imageio import decode_image
+
+    if args.probe:
+        probe = spectrum.SpectralProbe.from_dict(json.loads(_read(args.probe)))
+        rows = []
+        for path in args.images:
+            p = probe.probability(decode_image(_read(path)))
+            rows.append({"image": path, "probability_ai": None if p is None else round(p, 6),
+                         **({} if p is not None else {"note": f"smaller than the {probe.window} px window"})})
+        print(json.dumps(rows, indent=2))
+        return
+    if not (args.data and args.source and args.out):
+        raise MLError("Give --data, --source and --out to fit a probe, or --probe and images to judge them.")
+    from .data import load_samples
+
+    probe, report = spectrum.fit_on_dataset(load_samples(args.data), args.source, window=args.window, bins=args.bins)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "probe.json").write_text(json.dumps(probe.to_dict()))
+    _write_json(report, str(out / "metrics.json"))
+
+
 def _cmd_explain(args: argparse.Namespace) -> None:
     """Grad-CAM overlays (and bare heatmaps) for image files or a split of a dataset."""
     from .heatmaps import heatmap_image, png_bytes, render_overlay
@@ -322,6 +347,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=devices, default="auto")
     p.add_argument("images", nargs="*")
     p.set_defaults(func=_cmd_explain)
+
+    p = sub.add_parser("spectral-probe", help="the noise residual's spectrum: fit a linear probe on one source's "
+                       "train split and score every split, or judge images with a fitted probe",
+                       description="Fit: --data, --source, --out (writes probe.json and metrics.json). Judge: "
+                       "--probe probe.json IMAGE... Not served by the portal; what it is worth, and where it fails "
+                       "(re-shares), is in benchmarks/detector.md 5o-5q.")
+    p.add_argument("--data", default=None)
+    p.add_argument("--source", default=None, help="the source whose train split the probe learns from")
+    p.add_argument("--out", default=None)
+    p.add_argument("--window", type=int, default=256, help="spectrum window, pixels (images smaller are left out)")
+    p.add_argument("--bins", type=int, default=32, help="the spectrum is pooled to BINS x BINS cells")
+    p.add_argument("--probe", default=None, help="a probe.json to judge IMAGES with")
+    p.add_argument("images", nargs="*")
+    p.set_defaults(func=_cmd_spectral_probe)
 
     from .recipe_cli import add_parser as add_recipe_parser
     from .recipe_cli import add_precision_check_parser
