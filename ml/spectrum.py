@@ -145,7 +145,8 @@ def fit_probe(x: np.ndarray, y: Sequence[int], *, window: int = WINDOW, bins: in
     model = LogisticRegressionCV(Cs=[float(c) for c in cs], cv=folds, max_iter=5000, scoring="roc_auc")
     model.fit(scaler.transform(x), targets)
     return SpectralProbe(window=window, bins=bins, mean=scaler.mean_.tolist(), scale=scaler.scale_.tolist(),
-                         coef=model.coef_[0].tolist(), intercept=float(model.intercept_[0]), c=float(model.C_[0]))
+                         coef=np.ravel(model.coef_).tolist(), intercept=float(np.ravel(model.intercept_)[0]),
+                         c=float(np.ravel(model.C_)[0]))
 
 
 def fit_on_dataset(samples: Sequence[Any], source: str, *, window: int = WINDOW,
