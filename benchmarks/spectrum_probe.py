@@ -108,6 +108,38 @@ def confound_run(args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
     return out
 
 
+def robust_run(args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
+    """detector.md 5r: the 32 x 32 probe fitted on train plus a re-shared and a social-chain copy of
+    every train image, scored on validation as it is, re-shared and through the social chain."""
+    from ml.data.sources import load_samples
+    from ml.recipe import reshare
+    from ml.reshare import social_chain
+
+    samples = [s for s in load_samples(args.data) if s.source == args.source and s.split in ("train", "val")]
+
+    def opened(data: bytes) -> Image.Image:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.convert("RGB")
+
+    transforms = {"": lambda d: opened(d), "_reshared": lambda d: reshare(opened(d)),
+                  "_social_chain": lambda d: opened(social_chain(d))}
+    feats: dict[str, list[np.ndarray]] = {}
+    targets: dict[str, list[int]] = {}
+    t0 = time.time()
+    for s in samples:
+        data = s.read_bytes()
+        for suffix, fn in transforms.items():
+            key = s.split + suffix
+            feats.setdefault(key, []).append(pooled(spectrum(fn(data), args.window)))
+            targets.setdefault(key, []).append(s.target)
+    x = np.concatenate([np.stack(feats[k]) for k in ("train", "train_reshared", "train_social_chain")])
+    y = np.concatenate([np.array(targets[k]) for k in ("train", "train_reshared", "train_social_chain")])
+    model = fit(x, y)
+    return {"feature_seconds": round(time.time() - t0, 1), "n_train": int(len(y)), "C": model.c,
+            **{k: score(model, np.stack(feats[k]), np.array(targets[k])) for k in ("val", "val_reshared",
+                                                                                   "val_social_chain")}}
+
+
 def test_run(args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
     """detector.md 5p: the 5o probes fitted on train, scored once on the test splits and on
     re-shared validation; and the 32 x 32 probe fitted on train plus re-shared train copies."""
@@ -174,11 +206,15 @@ def main() -> int:
                         help="detector.md 5p: score the probes on the test splits and on re-shared validation")
     parser.add_argument("--confound", action="store_true",
                         help="detector.md 5q: the probes on validation mildly resized (resampling history?)")
+    parser.add_argument("--robust", action="store_true",
+                        help="detector.md 5r: fitted with re-shared and social-chain copies of train")
     parser.add_argument("--json", default="")
     args = parser.parse_args()
     header = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
               "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
               "source": args.source, "window": args.window, "windows": WINDOWS}
+    if args.robust:
+        return emit({**header, **robust_run(args)}, args.json)
     if args.confound or args.test:
         extra = ({"resize": 1280 / 1376, "jpeg_quality": 85, **confound_run(args)} if args.confound
                  else test_run(args))
