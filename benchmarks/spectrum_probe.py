@@ -140,6 +140,53 @@ def robust_run(args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
                                                                                    "val_social_chain")}}
 
 
+def reencode_run(args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
+    """detector.md 5s: the train-only probe and 5r's probe on validation re-encoded at its own size."""
+    from ml.data.sources import load_samples
+    from ml.recipe import reshare
+    from ml.reshare import social_chain
+
+    samples = [s for s in load_samples(args.data) if s.source == args.source and s.split in ("train", "val")]
+    qualities = (90, 75, 60)
+
+    def opened(data: bytes) -> Image.Image:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.convert("RGB")
+
+    def jpeg(im: Image.Image, quality: int) -> Image.Image:
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=quality)
+        return opened(buf.getvalue())
+
+    feats: dict[str, list[np.ndarray]] = {}
+    targets: dict[str, list[int]] = {}
+
+    def add(key: str, im: Image.Image, target: int) -> None:
+        feats.setdefault(key, []).append(pooled(spectrum(im, args.window)))
+        targets.setdefault(key, []).append(target)
+
+    for s in samples:
+        data = s.read_bytes()
+        im = opened(data)
+        add(s.split, im, s.target)
+        if s.split == "train":
+            add("train_reshared", reshare(im), s.target)
+            add("train_social_chain", opened(social_chain(data)), s.target)
+        else:
+            for q in qualities:
+                add(f"val_jpeg{q}", jpeg(im, q), s.target)
+
+    def stacked(keys: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        return (np.concatenate([np.stack(feats[k]) for k in keys]),
+                np.concatenate([np.array(targets[k]) for k in keys]))
+
+    probes = {"train_only": fit(*stacked(("train",))),
+              "with_reshare_copies": fit(*stacked(("train", "train_reshared", "train_social_chain")))}
+    scored = ["val"] + [f"val_jpeg{q}" for q in qualities]
+    return {name: {"C": m.c, **{k: score(m, np.stack(feats[k]), np.array(targets[k])) for k in scored}}
+            for name, m in probes.items()}
+
+
 def test_run(args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
     """detector.md 5p: the 5o probes fitted on train, scored once on the test splits and on
     re-shared validation; and the 32 x 32 probe fitted on train plus re-shared train copies."""
@@ -208,6 +255,8 @@ def main() -> int:
                         help="detector.md 5q: the probes on validation mildly resized (resampling history?)")
     parser.add_argument("--robust", action="store_true",
                         help="detector.md 5r: fitted with re-shared and social-chain copies of train")
+    parser.add_argument("--reencode", action="store_true",
+                        help="detector.md 5s: validation re-encoded as JPEG 90/75/60 at its own size")
     parser.add_argument("--json", default="")
     args = parser.parse_args()
     header = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -215,6 +264,8 @@ def main() -> int:
               "source": args.source, "window": args.window, "windows": WINDOWS}
     if args.robust:
         return emit({**header, **robust_run(args)}, args.json)
+    if args.reencode:
+        return emit({**header, **reencode_run(args)}, args.json)
     if args.confound or args.test:
         extra = ({"resize": 1280 / 1376, "jpeg_quality": 85, **confound_run(args)} if args.confound
                  else test_run(args))
