@@ -187,6 +187,42 @@ def reencode_run(args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
             for name, m in probes.items()}
 
 
+def resize_gate_run(args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
+    """detector.md 5t: the same features, fitted to tell images as they are from re-shared copies."""
+    from ml.data.sources import load_samples
+    from ml.recipe import reshare
+    from ml.reshare import social_chain
+
+    samples = [s for s in load_samples(args.data) if s.source == args.source and s.split in ("train", "val")]
+
+    def opened(data: bytes) -> Image.Image:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.convert("RGB")
+
+    def jpeg75(im: Image.Image) -> Image.Image:
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=75)
+        return opened(buf.getvalue())
+
+    feats: dict[str, list[np.ndarray]] = {}
+    for s in samples:
+        data = s.read_bytes()
+        im = opened(data)
+        variants = {"": im, "_reshared": reshare(im)}
+        if s.split == "val":
+            variants.update({"_social_chain": opened(social_chain(data)), "_jpeg75": jpeg75(im)})
+        for suffix, v in variants.items():
+            feats.setdefault(s.split + suffix, []).append(pooled(spectrum(v, args.window)))
+    x = {k: np.stack(v) for k, v in feats.items()}
+    model = fit(np.concatenate([x["train"], x["train_reshared"]]),
+                np.array([0] * len(x["train"]) + [1] * len(x["train_reshared"])))
+    both = np.concatenate([x["val"], x["val_reshared"]])
+    out = {"C": model.c, "val_vs_reshared": score(model, both, np.array([0] * len(x["val"]) + [1] * len(x["val"])))}
+    out.update({f"mean_p_resized_{k[4:] or 'as_is'}": round(float(model.probabilities(x[k]).mean()), 4)
+                for k in ("val", "val_reshared", "val_social_chain", "val_jpeg75")})
+    return out
+
+
 def test_run(args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
     """detector.md 5p: the 5o probes fitted on train, scored once on the test splits and on
     re-shared validation; and the 32 x 32 probe fitted on train plus re-shared train copies."""
@@ -257,6 +293,8 @@ def main() -> int:
                         help="detector.md 5r: fitted with re-shared and social-chain copies of train")
     parser.add_argument("--reencode", action="store_true",
                         help="detector.md 5s: validation re-encoded as JPEG 90/75/60 at its own size")
+    parser.add_argument("--resize-gate", action="store_true",
+                        help="detector.md 5t: fitted to tell images as they are from re-shared copies")
     parser.add_argument("--json", default="")
     args = parser.parse_args()
     header = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -266,6 +304,8 @@ def main() -> int:
         return emit({**header, **robust_run(args)}, args.json)
     if args.reencode:
         return emit({**header, **reencode_run(args)}, args.json)
+    if args.resize_gate:
+        return emit({**header, **resize_gate_run(args)}, args.json)
     if args.confound or args.test:
         extra = ({"resize": 1280 / 1376, "jpeg_quality": 85, **confound_run(args)} if args.confound
                  else test_run(args))
