@@ -31,15 +31,13 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from ml.corruptions import jpeg  # noqa: E402
 from ml.spectrum import WINDOWS, SpectralProbe, fit_probe, pooled, radial, residual_spectrum  # noqa: E402
 
 
 def spectrum(data: bytes | Image.Image, size: int) -> np.ndarray:
     """``ml.spectrum.residual_spectrum`` of an image or of image bytes (opened as they are)."""
-    if isinstance(data, Image.Image):
-        return residual_spectrum(data, window=size)
-    with Image.open(io.BytesIO(data)) as im:
-        return residual_spectrum(im.convert("RGB"), window=size)
+    return residual_spectrum(data if isinstance(data, Image.Image) else opened(data), window=size)
 
 
 def fit(train_x: np.ndarray, train_y: np.ndarray) -> SpectralProbe:
@@ -69,13 +67,16 @@ def probe(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np
             "train_roc_auc": train["roc_auc"], "C": model.c, "features": int(train_x.shape[1])}
 
 
+def opened(data: bytes) -> Image.Image:
+    """Image bytes as an RGB image, as they are (no EXIF rotation: the spectra were measured so)."""
+    with Image.open(io.BytesIO(data)) as im:
+        return im.convert("RGB")
+
+
 def shrink(im: Image.Image, factor: float = 1280 / 1376, quality: int = 85) -> Image.Image:
     """One mild resize (Lanczos) and JPEG re-encode: what the source's generations went through."""
     small = im.convert("RGB").resize((round(im.width * factor), round(im.height * factor)), Image.Resampling.LANCZOS)
-    buf = io.BytesIO()
-    small.save(buf, "JPEG", quality=quality)
-    with Image.open(io.BytesIO(buf.getvalue())) as out:
-        return out.convert("RGB")
+    return jpeg(small, quality)
 
 
 def confound_run(args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
@@ -117,11 +118,7 @@ def robust_run(args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
 
     samples = [s for s in load_samples(args.data) if s.source == args.source and s.split in ("train", "val")]
 
-    def opened(data: bytes) -> Image.Image:
-        with Image.open(io.BytesIO(data)) as im:
-            return im.convert("RGB")
-
-    transforms = {"": lambda d: opened(d), "_reshared": lambda d: reshare(opened(d)),
+    transforms = {"": opened, "_reshared": lambda d: reshare(opened(d)),
                   "_social_chain": lambda d: opened(social_chain(d))}
     feats: dict[str, list[np.ndarray]] = {}
     targets: dict[str, list[int]] = {}
@@ -148,15 +145,6 @@ def reencode_run(args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
 
     samples = [s for s in load_samples(args.data) if s.source == args.source and s.split in ("train", "val")]
     qualities = (90, 75, 60)
-
-    def opened(data: bytes) -> Image.Image:
-        with Image.open(io.BytesIO(data)) as im:
-            return im.convert("RGB")
-
-    def jpeg(im: Image.Image, quality: int) -> Image.Image:
-        buf = io.BytesIO()
-        im.save(buf, "JPEG", quality=quality)
-        return opened(buf.getvalue())
 
     feats: dict[str, list[np.ndarray]] = {}
     targets: dict[str, list[int]] = {}
@@ -195,22 +183,13 @@ def resize_gate_run(args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
 
     samples = [s for s in load_samples(args.data) if s.source == args.source and s.split in ("train", "val")]
 
-    def opened(data: bytes) -> Image.Image:
-        with Image.open(io.BytesIO(data)) as im:
-            return im.convert("RGB")
-
-    def jpeg75(im: Image.Image) -> Image.Image:
-        buf = io.BytesIO()
-        im.save(buf, "JPEG", quality=75)
-        return opened(buf.getvalue())
-
     feats: dict[str, list[np.ndarray]] = {}
     for s in samples:
         data = s.read_bytes()
         im = opened(data)
         variants = {"": im, "_reshared": reshare(im)}
         if s.split == "val":
-            variants.update({"_social_chain": opened(social_chain(data)), "_jpeg75": jpeg75(im)})
+            variants.update({"_social_chain": opened(social_chain(data)), "_jpeg75": jpeg(im, 75)})
         for suffix, v in variants.items():
             feats.setdefault(s.split + suffix, []).append(pooled(spectrum(v, args.window)))
     x = {k: np.stack(v) for k, v in feats.items()}
@@ -234,10 +213,6 @@ def test_run(args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
 
     def chosen(source: str, split: str) -> list:  # type: ignore[type-arg]
         return [s for s in samples if s.source == source and s.split == split]
-
-    def opened(data: bytes) -> Image.Image:
-        with Image.open(io.BytesIO(data)) as im:
-            return im.convert("RGB")
 
     def spectra(items: list, transform=None) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def, type-arg]
         specs, ys = [], []

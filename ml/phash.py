@@ -168,10 +168,14 @@ def hamming(a: bytes, b: bytes) -> int:
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_count()
 
 
-def chunks(value: bytes) -> list[int]:
-    """The ``CHUNKS`` chunk values of a hash, in order."""
+def _require_hash(value: bytes) -> None:
     if len(value) != HASH_BYTES:
         raise MLError(f"A PDQ hash has {HASH_BYTES} bytes, not {len(value)}.")
+
+
+def chunks(value: bytes) -> list[int]:
+    """The ``CHUNKS`` chunk values of a hash, in order."""
+    _require_hash(value)
     step = CHUNK_BITS // 8
     return [int.from_bytes(value[i:i + step], "big") for i in range(0, HASH_BYTES, step)]
 
@@ -198,8 +202,7 @@ def probe_pairs(values: Sequence[bytes], *, max_distance: int = MAX_DISTANCE) ->
     :func:`probe_chunks` ``([values[n]])[pos]`` for every ``n``; all hashes at once, in numpy, for a
     lookup of many images (a case of 256 images probes about half a million values)."""
     for value in values:
-        if len(value) != HASH_BYTES:
-            raise MLError(f"A PDQ hash has {HASH_BYTES} bytes, not {len(value)}.")
+        _require_hash(value)
     masks = np.asarray(probe_masks(max_distance // CHUNKS), dtype=np.int64)
     # Big-endian 16-bit words are the chunks, most significant first (as :func:`chunks`).
     table = np.frombuffer(b"".join(values), dtype=f">u{CHUNK_BITS // 8}").astype(np.int64).reshape(len(values), CHUNKS)
